@@ -1,0 +1,278 @@
+"""The dfuse exception hierarchy.
+
+Every error dfuse raises on purpose derives from :class:`DfuseError`, so one
+``except dfuse.DfuseError`` catches them all. Misuse of the API (a negative
+length, an argument of the wrong type) raises plain :class:`ValueError` or
+:class:`TypeError` instead: those are bugs in the caller, not conditions to
+handle.
+
+::
+
+    DfuseError
+    ├── FileFormatError            a .dfu/.hex/.s19/.bin file is malformed
+    │   ├── SignatureError         a magic string ("DfuSe", "Target", "UFD") is wrong
+    │   ├── TruncatedFileError     the data ends before a structure does
+    │   ├── SizeMismatchError      a size/count field disagrees with the data
+    │   ├── CrcMismatchError       the DFU suffix CRC does not match
+    │   └── ImageError             elements overlap, exceed 32 bits, ...
+    ├── LayoutError                an alt-setting memory-layout string is malformed
+    ├── ProtocolError              the device broke the DFU protocol
+    │   └── DeviceStatusError      the device reported a DFU error status
+    ├── TransportError             a USB transfer failed (stall, timeout, I/O)
+    │   ├── TransferTimeoutError   the transfer timed out
+    │   ├── DeviceGoneError        the device disappeared from the bus
+    │   └── DeviceBusyError        another program holds the device
+    ├── DeviceNotFoundError        no device matched (or several did)
+    ├── SafetyError                refused before touching the device
+    └── VerifyError                read-back differs from what was written
+
+Each exception carries the facts of the failure as attributes (offsets,
+expected and found values, DFU state and status), and its message says what was
+expected, what was found and where.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CrcMismatchError",
+    "DeviceBusyError",
+    "DeviceGoneError",
+    "DeviceNotFoundError",
+    "DeviceStatusError",
+    "DfuseError",
+    "FileFormatError",
+    "ImageError",
+    "LayoutError",
+    "ProtocolError",
+    "SafetyError",
+    "SignatureError",
+    "SizeMismatchError",
+    "TransferTimeoutError",
+    "TransportError",
+    "TruncatedFileError",
+    "VerifyError",
+]
+
+
+class DfuseError(Exception):
+    """Root of every error dfuse raises on purpose."""
+
+
+# --------------------------------------------------------------------------- files
+
+
+class FileFormatError(DfuseError):
+    """A firmware file is malformed.
+
+    Attributes:
+        offset: byte offset in the file where the problem is (``None`` if not applicable).
+        expected: what the format requires there.
+        found: what the file holds there.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        offset: int | None = None,
+        expected: object = None,
+        found: object = None,
+    ) -> None:
+        self.offset = offset
+        self.expected = expected
+        self.found = found
+        msg = message
+        if offset is not None:
+            msg += f" at offset {offset} (0x{offset:X})"
+        if expected is not None or found is not None:
+            msg += f": expected {_fmt(expected)}, found {_fmt(found)}"
+        super().__init__(msg)
+
+
+class SignatureError(FileFormatError):
+    """A signature ("DfuSe", "Target", "UFD") or version byte is wrong."""
+
+
+class TruncatedFileError(FileFormatError):
+    """The data ends before a structure it announces."""
+
+
+class SizeMismatchError(FileFormatError):
+    """A size or count field disagrees with the data that follows it."""
+
+
+class CrcMismatchError(FileFormatError):
+    """The CRC stored in the DFU suffix does not match the file's contents.
+
+    Attributes:
+        stored: the CRC in the suffix.
+        computed: the CRC of the file's bytes.
+    """
+
+    def __init__(self, stored: int, computed: int, *, offset: int | None = None) -> None:
+        self.stored = stored
+        self.computed = computed
+        super().__init__(
+            "DFU suffix CRC mismatch (pass verify_crc=False to read a damaged file anyway)",
+            offset=offset,
+            expected=f"0x{computed:08X} (computed)",
+            found=f"0x{stored:08X} (stored)",
+        )
+
+
+class ImageError(FileFormatError):
+    """The memory image is inconsistent: overlapping elements, addresses past 2**32, ..."""
+
+
+# --------------------------------------------------------------------------- layout
+
+
+class LayoutError(DfuseError):
+    """An alternate-setting memory-layout string is malformed.
+
+    Attributes:
+        text: the whole string.
+        position: index in ``text`` where parsing failed.
+        expected: what the grammar allows there.
+        found: what the string holds there.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        text: str | None = None,
+        position: int | None = None,
+        expected: object = None,
+        found: object = None,
+    ) -> None:
+        self.text = text
+        self.position = position
+        self.expected = expected
+        self.found = found
+        msg = message
+        if position is not None:
+            msg += f" at position {position}"
+        if expected is not None or found is not None:
+            msg += f": expected {_fmt(expected)}, found {_fmt(found)}"
+        if text is not None:
+            msg += f" in {text!r}"
+        super().__init__(msg)
+
+
+# --------------------------------------------------------------------------- protocol
+
+
+class ProtocolError(DfuseError):
+    """The device answered in a way the DFU protocol does not allow."""
+
+
+class DeviceStatusError(ProtocolError):
+    """The device reported an error status (GETSTATUS bStatus != OK).
+
+    Attributes:
+        status: the DFU status code (``dfuse.Status`` when known, else the raw int).
+        state: the DFU state the device reported.
+        istring: the iString index from the GETSTATUS reply (0: none).
+        action: what the host was doing, e.g. ``"erasing sector 5 at 0x08020000"``.
+    """
+
+    def __init__(
+        self,
+        status: int,
+        state: int,
+        *,
+        action: str = "",
+        istring: int = 0,
+        description: str = "",
+    ) -> None:
+        self.status = status
+        self.state = state
+        self.istring = istring
+        self.action = action
+        status_name = getattr(status, "name", f"status {int(status)}")
+        state_name = getattr(state, "name", f"state {int(state)}")
+        desc = description or getattr(status, "description", "")
+        prefix = f"{action}: " if action else ""
+        tail = f" — {desc}" if desc else ""
+        super().__init__(f"{prefix}{status_name}{tail} (device state {state_name})")
+
+
+# --------------------------------------------------------------------------- transport
+
+
+class TransportError(DfuseError):
+    """A USB transfer failed.
+
+    Attributes:
+        request: a short description of the request that failed (e.g. ``"DNLOAD block 7"``).
+        cause: the underlying backend exception, if any.
+    """
+
+    def __init__(self, message: str, *, request: str = "", cause: BaseException | None = None):
+        self.request = request
+        self.cause = cause
+        super().__init__(f"{request}: {message}" if request else message)
+
+
+class TransferTimeoutError(TransportError):
+    """A USB transfer did not complete within its timeout."""
+
+
+class DeviceGoneError(TransportError):
+    """The device is no longer on the bus (unplugged, reset, or left DFU mode)."""
+
+
+class DeviceBusyError(TransportError):
+    """The device (or its DFU interface) is held by another program or handle."""
+
+
+class DeviceNotFoundError(DfuseError):
+    """No device matched the selection, or several did and none was chosen.
+
+    Attributes:
+        candidates: descriptions of the devices that did match (empty if none).
+    """
+
+    def __init__(self, message: str, *, candidates: tuple[str, ...] = ()) -> None:
+        self.candidates = candidates
+        if candidates:
+            message += "\n" + "\n".join(f"  {c}" for c in candidates)
+        super().__init__(message)
+
+
+# --------------------------------------------------------------------------- safety
+
+
+class SafetyError(DfuseError):
+    """An operation was refused before any USB traffic, because it is unsafe
+    (a write outside writable memory, a VID/PID mismatch, an irreversible
+    protection change without explicit confirmation, ...)."""
+
+
+class VerifyError(DfuseError):
+    """Memory read back from the device differs from what was written.
+
+    Attributes:
+        address: the first differing address.
+        expected: the byte that should be there.
+        found: the byte that is there.
+    """
+
+    def __init__(self, address: int, expected: int, found: int, *, mismatches: int = 1) -> None:
+        self.address = address
+        self.expected = expected
+        self.found = found
+        self.mismatches = mismatches
+        super().__init__(
+            f"verify failed at 0x{address:08X}: expected 0x{expected:02X}, found 0x{found:02X}"
+            f" ({mismatches} byte(s) differ)"
+        )
+
+
+def _fmt(value: object) -> str:
+    if isinstance(value, bytes | bytearray | memoryview):
+        return repr(bytes(value))
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value} (0x{value:X})"
+    return str(value)

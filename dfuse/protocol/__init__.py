@@ -1,0 +1,1 @@
+"""DFU protocol logic with no I/O: constants, codecs, DfuSe commands, planning."""

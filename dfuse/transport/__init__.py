@@ -1,0 +1,1 @@
+"""USB transports: the Transport ABC and the pyusb implementation."""
