@@ -16,6 +16,7 @@ from dfuse.errors import (
     FileFormatError,
     ImageError,
     LayoutError,
+    OptionBytesError,
     ProtocolError,
     SafetyError,
     SignatureError,
@@ -25,33 +26,51 @@ from dfuse.errors import (
     TruncatedFileError,
     VerifyError,
 )
+from dfuse.file import DfuFile, DfuSeFile, Element, FileKind, Target, load
+from dfuse.layout import Access, MemoryLayout, Region, Sector
+from dfuse.optionbytes import BorLevel, OptionBytes, OtpArea, RdpLevel
 from dfuse.protocol.constants import Request, State, Status
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Access",
+    "BorLevel",
     "Clock",
     "CrcMismatchError",
     "DeviceBusyError",
     "DeviceGoneError",
     "DeviceNotFoundError",
     "DeviceStatusError",
+    "DfuFile",
+    "DfuSeFile",
     "DfuseError",
+    "Element",
     "FileFormatError",
+    "FileKind",
     "ImageError",
     "LayoutError",
+    "MemoryLayout",
+    "OptionBytes",
+    "OptionBytesError",
+    "OtpArea",
     "ProtocolError",
+    "RdpLevel",
     "RealClock",
+    "Region",
     "Request",
     "SafetyError",
+    "Sector",
     "SignatureError",
     "SizeMismatchError",
     "State",
     "Status",
+    "Target",
     "TransferTimeoutError",
     "TransportError",
     "TruncatedFileError",
     "VerifyError",
     "VirtualClock",
     "__version__",
+    "load",
 ]

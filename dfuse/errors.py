@@ -16,12 +16,15 @@ handle.
     │   ├── CrcMismatchError       the DFU suffix CRC does not match
     │   └── ImageError             elements overlap, exceed 32 bits, ...
     ├── LayoutError                an alt-setting memory-layout string is malformed
+    ├── OptionBytesError           an option-byte or OTP image is malformed
     ├── ProtocolError              the device broke the DFU protocol
     │   └── DeviceStatusError      the device reported a DFU error status
     ├── TransportError             a USB transfer failed (stall, timeout, I/O)
     │   ├── TransferTimeoutError   the transfer timed out
     │   ├── DeviceGoneError        the device disappeared from the bus
-    │   └── DeviceBusyError        another program holds the device
+    │   ├── DeviceBusyError        another program holds the device
+    │   ├── StallError             the device stalled the request (EP0 STALL)
+    │   └── LibusbNotFoundError    no libusb library could be loaded
     ├── DeviceNotFoundError        no device matched (or several did)
     ├── SafetyError                refused before touching the device
     └── VerifyError                read-back differs from what was written
@@ -43,10 +46,13 @@ __all__ = [
     "FileFormatError",
     "ImageError",
     "LayoutError",
+    "LibusbNotFoundError",
+    "OptionBytesError",
     "ProtocolError",
     "SafetyError",
     "SignatureError",
     "SizeMismatchError",
+    "StallError",
     "TransferTimeoutError",
     "TransportError",
     "TruncatedFileError",
@@ -160,6 +166,35 @@ class LayoutError(DfuseError):
         super().__init__(msg)
 
 
+class OptionBytesError(DfuseError):
+    """An option-byte block or OTP area image is malformed (wrong size, complement
+    bytes that disagree with their values).
+
+    Attributes:
+        offset: byte offset in the image where the problem is (``None`` if not applicable).
+        expected: what the image must hold there.
+        found: what it holds.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        offset: int | None = None,
+        expected: object = None,
+        found: object = None,
+    ) -> None:
+        self.offset = offset
+        self.expected = expected
+        self.found = found
+        msg = message
+        if offset is not None:
+            msg += f" at offset {offset}"
+        if expected is not None or found is not None:
+            msg += f": expected {_fmt(expected)}, found {_fmt(found)}"
+        super().__init__(msg)
+
+
 # --------------------------------------------------------------------------- protocol
 
 
@@ -225,6 +260,19 @@ class DeviceGoneError(TransportError):
 
 class DeviceBusyError(TransportError):
     """The device (or its DFU interface) is held by another program or handle."""
+
+
+class StallError(TransportError):
+    """The device stalled the request (a STALL handshake on EP0, libusb's "pipe error").
+
+    A DFU device stalls requests its current state does not allow; its GETSTATUS
+    then usually says why.
+    """
+
+
+class LibusbNotFoundError(TransportError):
+    """No libusb 1.0 library could be loaded, neither the system's nor the one bundled in
+    the ``libusb-package`` wheel. The message says how to install one."""
 
 
 class DeviceNotFoundError(DfuseError):
