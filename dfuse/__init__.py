@@ -6,6 +6,7 @@ The public API is re-exported here; see the documentation in ``docs/``.
 from __future__ import annotations
 
 from dfuse.clock import Clock, RealClock, VirtualClock
+from dfuse.device import DfuDevice, Phase
 from dfuse.errors import (
     CrcMismatchError,
     DeviceBusyError,
@@ -16,11 +17,13 @@ from dfuse.errors import (
     FileFormatError,
     ImageError,
     LayoutError,
+    LibusbNotFoundError,
     OptionBytesError,
     ProtocolError,
     SafetyError,
     SignatureError,
     SizeMismatchError,
+    StallError,
     TransferTimeoutError,
     TransportError,
     TruncatedFileError,
@@ -30,18 +33,23 @@ from dfuse.file import DfuFile, DfuSeFile, Element, FileKind, Target, load
 from dfuse.layout import Access, MemoryLayout, Region, Sector
 from dfuse.optionbytes import BorLevel, OptionBytes, OtpArea, RdpLevel
 from dfuse.protocol.constants import Request, State, Status
+from dfuse.transport import AltSetting, DeviceInfo, DeviceMode, find_devices
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Access",
+    "AltSetting",
     "BorLevel",
     "Clock",
     "CrcMismatchError",
     "DeviceBusyError",
     "DeviceGoneError",
+    "DeviceInfo",
+    "DeviceMode",
     "DeviceNotFoundError",
     "DeviceStatusError",
+    "DfuDevice",
     "DfuFile",
     "DfuSeFile",
     "DfuseError",
@@ -50,10 +58,12 @@ __all__ = [
     "FileKind",
     "ImageError",
     "LayoutError",
+    "LibusbNotFoundError",
     "MemoryLayout",
     "OptionBytes",
     "OptionBytesError",
     "OtpArea",
+    "Phase",
     "ProtocolError",
     "RdpLevel",
     "RealClock",
@@ -63,6 +73,7 @@ __all__ = [
     "Sector",
     "SignatureError",
     "SizeMismatchError",
+    "StallError",
     "State",
     "Status",
     "Target",
@@ -72,5 +83,6 @@ __all__ = [
     "VerifyError",
     "VirtualClock",
     "__version__",
+    "find_devices",
     "load",
 ]

@@ -1,0 +1,526 @@
+"""Download planning: pure functions from an image to an explicit list of steps.
+
+A plan says, before any USB traffic, exactly what a download will do: which
+sectors it erases (only those the image touches, each once, in address order),
+where it sets the DfuSe address pointer, which blocks it writes with which
+``wBlockNum``, what it reads back to verify, and whether it leaves DFU mode.
+The device layer executes a plan step by step; a plan also prints as a dry run::
+
+    >>> from dfuse.protocol.plan import plan_download
+    >>> # plan = plan_download([(0x08000000, firmware)], layout, 2048)
+    >>> # print(plan)
+
+Rules the planner applies (DfuSe):
+
+* every byte of the image must lie in a writable sector of the layout, or the
+  plan is refused with :class:`~dfuse.errors.SafetyError`;
+* the address pointer is set once and data blocks then count up from
+  ``wBlockNum`` 2, landing at ``pointer + (n - 2) * transfer_size``; the pointer
+  is set again only when the next block cannot be reached from it (a gap that
+  is not a multiple of the transfer size, or a block number past 0xFFFF);
+* a block that is all 0xFF and lies entirely in erased memory is not sent
+  (DfuSe Demo's "optimize"): erased flash already reads 0xFF.
+
+Plain DFU 1.1 (:func:`plan_dfu_download`) has no addresses: blocks are numbered
+from 0 and the download ends with a zero-length DNLOAD.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Protocol
+
+from dfuse.errors import ImageError, SafetyError
+from dfuse.protocol.dfuse import FIRST_DATA_BLOCK, MAX_BLOCK
+
+__all__ = [
+    "EraseMode",
+    "EraseSector",
+    "LayoutLike",
+    "Leave",
+    "MassErase",
+    "Plan",
+    "PlanOptions",
+    "SectorLike",
+    "SetAddress",
+    "Step",
+    "Verify",
+    "WriteBlock",
+    "plan_dfu_download",
+    "plan_download",
+]
+
+Buffer = bytes | bytearray | memoryview
+
+
+class SectorLike(Protocol):
+    """What the planner needs from a sector (``dfuse.layout.Sector`` fits)."""
+
+    @property
+    def address(self) -> int:
+        """First address of the sector."""
+        ...
+
+    @property
+    def size(self) -> int:
+        """Size in bytes."""
+        ...
+
+    @property
+    def erasable(self) -> bool:
+        """Whether the sector can be erased."""
+        ...
+
+    @property
+    def writable(self) -> bool:
+        """Whether the sector can be written."""
+        ...
+
+
+class LayoutLike(Protocol):
+    """What the planner needs from a memory layout (``dfuse.layout.MemoryLayout`` fits)."""
+
+    @property
+    def sectors(self) -> Sequence[SectorLike]:
+        """Every sector of every region."""
+        ...
+
+
+class EraseMode(StrEnum):
+    """How a download erases before writing."""
+
+    #: Erase exactly the sectors the image touches (the default).
+    SECTORS = "sectors"
+    #: One mass erase of the whole flash.
+    MASS = "mass"
+    #: Do not erase (the memory must already be erased, or be one-time programmable).
+    NONE = "none"
+
+
+# --------------------------------------------------------------------------- steps
+
+
+@dataclass(frozen=True, slots=True)
+class EraseSector:
+    """Erase one sector (DfuSe ``0x41`` + address).
+
+    Attributes:
+        index: the sector's position in the layout (sector 5 of the F411 is 0x08020000).
+        address: the sector's first address (sent as the erase address).
+        size: the sector's size in bytes.
+    """
+
+    index: int
+    address: int
+    size: int
+
+    def describe(self) -> str:
+        """One line for a dry run."""
+        return f"erase sector {self.index} at 0x{self.address:08X} ({_size(self.size)})"
+
+
+@dataclass(frozen=True, slots=True)
+class MassErase:
+    """Erase the whole flash (DfuSe ``0x41`` alone)."""
+
+    def describe(self) -> str:
+        """One line for a dry run."""
+        return "mass erase"
+
+
+@dataclass(frozen=True, slots=True)
+class SetAddress:
+    """Set the DfuSe address pointer (``0x21`` + address); data blocks count from it."""
+
+    address: int
+
+    def describe(self) -> str:
+        """One line for a dry run."""
+        return f"set address pointer to 0x{self.address:08X}"
+
+
+@dataclass(frozen=True, slots=True)
+class WriteBlock:
+    """Send one data block (DNLOAD with ``wBlockNum = block``).
+
+    Attributes:
+        block: the wBlockNum (DfuSe: >= 2; plain DFU: counts from 0).
+        address: where the block lands (DfuSe), ``None`` for plain DFU.
+        data: the block's bytes (a view into the image, not a copy).
+    """
+
+    block: int
+    address: int | None
+    data: memoryview = field(repr=False)
+
+    @property
+    def length(self) -> int:
+        """Number of bytes in the block."""
+        return len(self.data)
+
+    def describe(self) -> str:
+        """One line for a dry run."""
+        where = f" at 0x{self.address:08X}" if self.address is not None else ""
+        return f"write block {self.block}{where} ({self.length} bytes)"
+
+
+@dataclass(frozen=True, slots=True)
+class Verify:
+    """Read back ``len(data)`` bytes at ``address`` and compare them with ``data``."""
+
+    address: int
+    data: memoryview = field(repr=False)
+
+    @property
+    def length(self) -> int:
+        """Number of bytes to read back."""
+        return len(self.data)
+
+    def describe(self) -> str:
+        """One line for a dry run."""
+        return f"verify 0x{self.address:08X}..0x{self.address + self.length - 1:08X}" + (
+            f" ({self.length} bytes)"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Leave:
+    """Leave DFU mode: a zero-length DNLOAD, then GETSTATUS (dfuMANIFEST).
+
+    Attributes:
+        address: DfuSe only: set the address pointer here first (the device jumps
+            to it); ``None`` keeps the pointer (the ST bootloader then starts the
+            application at 0x08000000).
+    """
+
+    address: int | None = None
+
+    def describe(self) -> str:
+        """One line for a dry run."""
+        if self.address is None:
+            return "leave DFU mode (zero-length DNLOAD)"
+        return f"leave DFU mode, jumping to 0x{self.address:08X}"
+
+
+Step = EraseSector | MassErase | SetAddress | WriteBlock | Verify | Leave
+
+
+# --------------------------------------------------------------------------- plan
+
+
+@dataclass(frozen=True, slots=True)
+class PlanOptions:
+    """Knobs of :func:`plan_download`.
+
+    Attributes:
+        erase: how to erase (:class:`EraseMode`).
+        skip_erased: skip blocks that are all 0xFF inside erased memory.
+        verify: add :class:`Verify` steps (read-back of every written range).
+        leave: end with a :class:`Leave` step.
+        leave_address: where the device should jump when leaving (``None``: default).
+        max_block: the highest wBlockNum to use before re-setting the pointer
+            (0xFFFF, the 16-bit field's limit; lower only for tests or quirky devices).
+    """
+
+    erase: EraseMode = EraseMode.SECTORS
+    skip_erased: bool = True
+    verify: bool = True
+    leave: bool = False
+    leave_address: int | None = None
+    max_block: int = MAX_BLOCK
+
+    def __post_init__(self) -> None:
+        if not FIRST_DATA_BLOCK <= self.max_block <= MAX_BLOCK:
+            raise ValueError(
+                f"max_block must be in {FIRST_DATA_BLOCK}..{MAX_BLOCK}, got {self.max_block}"
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """An explicit, ordered list of steps; ``str(plan)`` is a readable dry run.
+
+    Attributes:
+        steps: the steps, in execution order.
+        transfer_size: the wTransferSize the blocks were cut to.
+        dfuse: True for a DfuSe plan (addresses), False for plain DFU 1.1.
+        image_size: number of bytes in the image.
+        segments: number of contiguous runs in the image.
+    """
+
+    steps: tuple[Step, ...]
+    transfer_size: int
+    dfuse: bool = True
+    image_size: int = 0
+    segments: int = 0
+
+    def __iter__(self) -> Iterator[Step]:
+        return iter(self.steps)
+
+    def __len__(self) -> int:
+        return len(self.steps)
+
+    @property
+    def erases(self) -> tuple[EraseSector | MassErase, ...]:
+        """The erase steps."""
+        return tuple(s for s in self.steps if isinstance(s, EraseSector | MassErase))
+
+    @property
+    def writes(self) -> tuple[WriteBlock, ...]:
+        """The write steps."""
+        return tuple(s for s in self.steps if isinstance(s, WriteBlock))
+
+    @property
+    def verifies(self) -> tuple[Verify, ...]:
+        """The verify steps."""
+        return tuple(s for s in self.steps if isinstance(s, Verify))
+
+    @property
+    def erase_bytes(self) -> int:
+        """Bytes of memory the sector erases cover (0 for a mass erase)."""
+        return sum(s.size for s in self.steps if isinstance(s, EraseSector))
+
+    @property
+    def write_bytes(self) -> int:
+        """Bytes actually sent in data blocks (skipped blocks excluded)."""
+        return sum(len(s.data) for s in self.steps if isinstance(s, WriteBlock))
+
+    @property
+    def verify_bytes(self) -> int:
+        """Bytes read back to verify."""
+        return sum(len(s.data) for s in self.steps if isinstance(s, Verify))
+
+    @property
+    def skipped_bytes(self) -> int:
+        """Image bytes not sent because they are 0xFF in erased memory."""
+        return self.image_size - self.write_bytes if self.dfuse else 0
+
+    def describe(self, *, verbose: bool = False) -> str:
+        """The dry run: a header line, then one line per step.
+
+        Runs of consecutive blocks are folded into one line unless ``verbose``.
+        """
+        kind = "DfuSe" if self.dfuse else "DFU 1.1"
+        lines = [
+            f"{kind} download plan: {self.image_size} bytes in {self.segments} segment(s), "
+            f"transfer size {self.transfer_size}; {len(self.writes)} block(s) "
+            f"({self.write_bytes} bytes) to write, {self.skipped_bytes} bytes skipped as erased"
+        ]
+        i = 0
+        steps = self.steps
+        while i < len(steps):
+            step = steps[i]
+            if isinstance(step, WriteBlock) and not verbose:
+                j = i
+                while (
+                    j + 1 < len(steps)
+                    and isinstance(nxt := steps[j + 1], WriteBlock)
+                    and nxt.block == _block_of(steps[j]) + 1
+                ):
+                    j += 1
+                if j > i:
+                    last = steps[j]
+                    assert isinstance(last, WriteBlock)
+                    nbytes = sum(len(b.data) for b in steps[i : j + 1] if isinstance(b, WriteBlock))
+                    where = ""
+                    if step.address is not None and last.address is not None:
+                        end = last.address + last.length - 1
+                        where = f" at 0x{step.address:08X}..0x{end:08X}"
+                    lines.append(
+                        f"  write blocks {step.block}..{last.block}{where} ({nbytes} bytes)"
+                    )
+                    i = j + 1
+                    continue
+            lines.append("  " + step.describe())
+            i += 1
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.describe()
+
+
+def _block_of(step: Step) -> int:
+    """The block number of a :class:`WriteBlock` (-2 for any other step: never consecutive)."""
+    return step.block if isinstance(step, WriteBlock) else -2
+
+
+# --------------------------------------------------------------------------- planning
+
+
+def _size(n: int) -> str:
+    if n >= 1024 and n % 1024 == 0:
+        return f"{n // 1024} KiB"
+    return f"{n} bytes"
+
+
+def normalize_segments(segments: Iterable[tuple[int, Buffer]]) -> list[tuple[int, memoryview]]:
+    """Sort ``(address, data)`` pairs, drop empty ones, join adjacent ones into runs.
+
+    Raises :class:`~dfuse.errors.ImageError` if two segments overlap or one
+    goes past the 32-bit address space.
+    """
+    items: list[tuple[int, memoryview]] = []
+    for address, data in segments:
+        view = memoryview(data).cast("B") if not isinstance(data, bytes) else memoryview(data)
+        if address < 0:
+            raise ValueError(f"negative address {address}")
+        if not len(view):
+            continue
+        if address + len(view) > 1 << 32:
+            raise ImageError(
+                f"segment at 0x{address:08X} of {len(view)} bytes "
+                "goes past the 32-bit address space",
+                expected="end <= 0x100000000",
+                found=f"0x{address + len(view):X}",
+            )
+        items.append((address, view))
+    items.sort(key=lambda item: item[0])
+    runs: list[tuple[int, list[memoryview]]] = []
+    end = -1
+    for address, view in items:
+        if address < end:
+            raise ImageError(
+                f"segments overlap: one ends at 0x{end:08X}, the next starts at 0x{address:08X}"
+            )
+        if address == end:
+            runs[-1][1].append(view)
+        else:
+            runs.append((address, [view]))
+        end = address + len(view)
+    return [
+        (address, views[0] if len(views) == 1 else memoryview(b"".join(views)))
+        for address, views in runs
+    ]
+
+
+class _SectorIndex:
+    """Sorted sectors with lookups by address."""
+
+    def __init__(self, layout: LayoutLike) -> None:
+        order = sorted(range(len(layout.sectors)), key=lambda i: layout.sectors[i].address)
+        self.sectors = [layout.sectors[i] for i in order]
+        self.indexes = order
+        self.starts = [s.address for s in self.sectors]
+
+    def covering(self, address: int, length: int) -> list[int]:
+        """Positions (in sorted order) of the sectors that overlap [address, address+length)."""
+        out: list[int] = []
+        pos = bisect.bisect_right(self.starts, address) - 1
+        pos = max(pos, 0)
+        end = address + length
+        while pos < len(self.sectors) and self.sectors[pos].address < end:
+            s = self.sectors[pos]
+            if s.address + s.size > address:
+                out.append(pos)
+            pos += 1
+        return out
+
+    def check_writable(self, address: int, length: int) -> None:
+        """Raise SafetyError unless every byte of the range is in a writable sector."""
+        cursor = address
+        end = address + length
+        for pos in self.covering(address, length):
+            s = self.sectors[pos]
+            if s.address > cursor:
+                break
+            if not s.writable:
+                raise SafetyError(
+                    f"refusing to write 0x{address:08X}..0x{end - 1:08X}: sector "
+                    f"{self.indexes[pos]} at 0x{s.address:08X} ({_size(s.size)}) is not writable"
+                )
+            cursor = s.address + s.size
+            if cursor >= end:
+                return
+        lo = self.starts[0] if self.sectors else 0
+        hi = self.sectors[-1].address + self.sectors[-1].size if self.sectors else 0
+        raise SafetyError(
+            f"refusing to write 0x{address:08X}..0x{end - 1:08X}: 0x{cursor:08X} is outside "
+            f"the device's memory layout (0x{lo:08X}..0x{max(hi - 1, 0):08X})"
+        )
+
+
+def plan_download(
+    segments: Iterable[tuple[int, Buffer]],
+    layout: LayoutLike,
+    transfer_size: int,
+    options: PlanOptions | None = None,
+) -> Plan:
+    """Plan a DfuSe download of ``segments`` (``(address, data)`` pairs) into ``layout``.
+
+    Raises :class:`~dfuse.errors.SafetyError` when a byte lies outside the
+    layout's writable sectors, :class:`~dfuse.errors.ImageError` when segments
+    overlap, :class:`ValueError` for a non-positive transfer size.
+    """
+    if transfer_size <= 0:
+        raise ValueError(f"transfer size must be positive, got {transfer_size}")
+    opts = options if options is not None else PlanOptions()
+    runs = normalize_segments(segments)
+    index = _SectorIndex(layout)
+    for address, data in runs:
+        index.check_writable(address, len(data))
+
+    # Sectors touched, each once, in address order.
+    touched: list[int] = sorted({p for a, d in runs for p in index.covering(a, len(d))})
+    steps: list[Step] = []
+    erased: set[int] = set()
+    if opts.erase is EraseMode.MASS:
+        steps.append(MassErase())
+        erased = set(range(len(index.sectors)))
+    elif opts.erase is EraseMode.SECTORS:
+        for pos in touched:
+            s = index.sectors[pos]
+            if s.erasable:
+                steps.append(EraseSector(index.indexes[pos], s.address, s.size))
+                erased.add(pos)
+
+    blank = memoryview(b"\xff" * transfer_size)
+    pointer: int | None = None
+    for address, data in runs:
+        for offset in range(0, len(data), transfer_size):
+            chunk = data[offset : offset + transfer_size]
+            where = address + offset
+            if (
+                opts.skip_erased
+                and erased
+                and chunk == blank[: len(chunk)]
+                and all(p in erased for p in index.covering(where, len(chunk)))
+            ):
+                continue
+            block = -1
+            if pointer is not None and where >= pointer and (where - pointer) % transfer_size == 0:
+                block = FIRST_DATA_BLOCK + (where - pointer) // transfer_size
+            if block < 0 or block > opts.max_block:
+                steps.append(SetAddress(where))
+                pointer = where
+                block = FIRST_DATA_BLOCK
+            steps.append(WriteBlock(block, where, chunk))
+
+    if opts.verify:
+        steps.extend(Verify(address, data) for address, data in runs)
+    if opts.leave:
+        steps.append(Leave(opts.leave_address))
+    return Plan(
+        tuple(steps),
+        transfer_size,
+        dfuse=True,
+        image_size=sum(len(d) for _, d in runs),
+        segments=len(runs),
+    )
+
+
+def plan_dfu_download(payload: Buffer, transfer_size: int, *, leave: bool = True) -> Plan:
+    """Plan a plain DFU 1.1 download: blocks numbered from 0 (wrapping at 16 bits),
+    then (with ``leave``) the zero-length DNLOAD that ends the download."""
+    if transfer_size <= 0:
+        raise ValueError(f"transfer size must be positive, got {transfer_size}")
+    view = memoryview(payload).cast("B") if not isinstance(payload, bytes) else memoryview(payload)
+    steps: list[Step] = [
+        WriteBlock(n & MAX_BLOCK, None, view[offset : offset + transfer_size])
+        for n, offset in enumerate(range(0, len(view), transfer_size))
+    ]
+    if leave:
+        steps.append(Leave())
+    return Plan(tuple(steps), transfer_size, dfuse=False, image_size=len(view), segments=1)

@@ -1,0 +1,67 @@
+"""Known quirks of real STM32/GD32 DFU bootloaders, as simulator switches.
+
+Hosts must cope with these (PROTOCOL.md, "Quirks of real bootloaders"). Each is a
+field of :class:`Quirks`; presets name the parts they come from.
+
+>>> STM32F405_QUIRKS.mass_erase_poll_timeout_ms
+100
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = [
+    "GD32_QUIRKS",
+    "NO_QUIRKS",
+    "STM32C0_QUIRKS",
+    "STM32F405_QUIRKS",
+    "STM32H7_QUIRKS",
+    "Quirks",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Quirks:
+    """Deviations from the documented bootloader behaviour.
+
+    Attributes:
+        mass_erase_poll_timeout_ms: report this bwPollTimeout for a mass erase instead of
+            its real duration (some STM32F405 ROMs: far too short). ``None``: honest.
+        busy_past_poll_timeout: the device answers GETSTATUS while still busy with
+            dfuDNBUSY and a fresh poll timeout (STM32H7 rev V) instead of holding the
+            request until the operation ends; the first poll timeout it reports is
+            ``busy_report_fraction`` of the real duration.
+        busy_report_fraction: see ``busy_past_poll_timeout``.
+        leave_needs_set_address: a zero-length DNLOAD only manifests when the request
+            right before it was a Set Address (STM32C0); otherwise the device stays in
+            dfuDNLOAD-IDLE / dfuIDLE and does not leave.
+        leave_without_status: the device leaves right after the zero-length DNLOAD and
+            never answers the GETSTATUS (GD32).
+    """
+
+    mass_erase_poll_timeout_ms: int | None = None
+    busy_past_poll_timeout: bool = False
+    busy_report_fraction: float = 0.5
+    leave_needs_set_address: bool = False
+    leave_without_status: bool = False
+
+    def __post_init__(self) -> None:
+        if self.mass_erase_poll_timeout_ms is not None and self.mass_erase_poll_timeout_ms < 0:
+            raise ValueError("mass_erase_poll_timeout_ms must not be negative")
+        if not 0.0 < self.busy_report_fraction <= 1.0:
+            raise ValueError(
+                f"busy_report_fraction must be within (0, 1], got {self.busy_report_fraction}"
+            )
+
+
+#: The documented behaviour (STM32F411).
+NO_QUIRKS = Quirks()
+#: Some STM32F405 ROMs: mass-erase poll timeout far shorter than the erase.
+STM32F405_QUIRKS = Quirks(mass_erase_poll_timeout_ms=100)
+#: STM32H7 rev V: stays dfuDNBUSY past the reported poll timeout.
+STM32H7_QUIRKS = Quirks(busy_past_poll_timeout=True)
+#: STM32C0: manifests only after a Set Address right before the zero-length DNLOAD.
+STM32C0_QUIRKS = Quirks(leave_needs_set_address=True)
+#: GD32: leaves without answering the GETSTATUS after the zero-length DNLOAD.
+GD32_QUIRKS = Quirks(leave_without_status=True)
