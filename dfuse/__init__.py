@@ -30,6 +30,7 @@ from dfuse.errors import (
     VerifyError,
 )
 from dfuse.file import DfuFile, DfuSeFile, Element, FileKind, Target, load
+from dfuse.gang import FlashReport, GangPhase, GangReport, flash_many
 from dfuse.layout import Access, MemoryLayout, Region, Sector
 from dfuse.optionbytes import BorLevel, OptionBytes, OtpArea, RdpLevel
 from dfuse.protocol.constants import Request, State, Status
@@ -56,6 +57,9 @@ __all__ = [
     "Element",
     "FileFormatError",
     "FileKind",
+    "FlashReport",
+    "GangPhase",
+    "GangReport",
     "ImageError",
     "LayoutError",
     "LibusbNotFoundError",
@@ -84,5 +88,6 @@ __all__ = [
     "VirtualClock",
     "__version__",
     "find_devices",
+    "flash_many",
     "load",
 ]

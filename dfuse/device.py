@@ -40,7 +40,16 @@ from dfuse.errors import (
 )
 from dfuse.file.model import DfuFile, DfuSeFile, Target
 from dfuse.layout import MemoryLayout, Sector
-from dfuse.optionbytes import OptionBytes
+from dfuse.optionbytes import (
+    OTP_ADDRESS,
+    OTP_BLOCK_SIZE,
+    OTP_BLOCKS,
+    OTP_LOCK_ADDRESS,
+    OTP_SIZE,
+    OptionBytes,
+    OtpArea,
+    RdpLevel,
+)
 from dfuse.protocol.constants import Request, State
 from dfuse.protocol.descriptors import Attributes, FunctionalDescriptor, StatusReply
 from dfuse.protocol.dfuse import (
@@ -61,8 +70,10 @@ from dfuse.protocol.plan import (
     SetAddress,
     Verify,
     WriteBlock,
+    normalize_segments,
     plan_dfu_download,
     plan_download,
+    plan_incremental,
 )
 from dfuse.transport.base import AltSetting, DeviceInfo, DeviceMode, Transport
 from dfuse.transport.discovery import find_devices, select_device
@@ -71,6 +82,7 @@ from dfuse.transport.pyusb import PyUsbTransport, get_backend
 __all__ = [
     "ANY_ID",
     "DEFAULT_BUSY_TIMEOUT_S",
+    "DEFAULT_RESET_WAIT_S",
     "DfuDevice",
     "Image",
     "Phase",
@@ -89,6 +101,9 @@ DEFAULT_BUSY_TIMEOUT_S = 30.0
 DEFAULT_ENTRY = 0x08000000
 #: Shortest wait between two GETSTATUS polls of a busy device reporting bwPollTimeout 0.
 _MIN_POLL_S = 0.001
+#: Longest wait for a device to come back after it reset itself (option bytes: an RDP
+#: 1 → 0 regression mass-erases first, several seconds on a 512 KiB part).
+DEFAULT_RESET_WAIT_S = 15.0
 
 Image = DfuSeFile | DfuFile | Target | bytes | bytearray | memoryview
 
@@ -138,6 +153,44 @@ class _Progress:
         value = self.done.get(phase, 0) + n
         self.done[phase] = value
         self.callback(phase, value, self.totals.get(phase, value))
+
+
+@dataclass(slots=True)
+class _Relay:
+    """A progress callback for a sub-operation that adds its increments to ``report``."""
+
+    report: _Progress
+    phase: Phase
+    seen: int = 0
+
+    def __call__(self, _phase: Phase, done: int, _total: int) -> None:
+        self.report.add(self.phase, done - self.seen)
+        self.seen = done
+
+
+@dataclass(frozen=True, slots=True)
+class _Guards:
+    """The flags that allow a download into guarded memories."""
+
+    allow_option_bytes: bool = False
+    allow_permanent_rdp2: bool = False
+    allow_otp: bool = False
+    allow_otp_lock: bool = False
+
+
+def _is_option_layout(layout: MemoryLayout | None) -> bool:
+    """Whether ``layout`` is the option bytes (the ``Option Bytes`` alternate setting)."""
+    return layout is not None and layout.label.casefold() == "option bytes"
+
+
+def _is_f4_otp_layout(layout: MemoryLayout | None) -> bool:
+    """Whether ``layout`` is the STM32F4 OTP area (16 × 32 bytes and 16 lock bytes)."""
+    return (
+        layout is not None
+        and layout.label.casefold() == "otp memory"
+        and layout.address == OTP_ADDRESS
+        and layout.size == OTP_SIZE
+    )
 
 
 def _name(value: object) -> str:
@@ -217,9 +270,16 @@ class DfuDevice:
         self._alt: AltSetting | None = None
         self._pointer: int | None = None
         self._closed = False
+        self._suspect = False
         self.initial_status: StatusReply | None = None
         if info.mode is DeviceMode.DFU:
-            self.initial_status = self._to_idle()
+            try:
+                self.initial_status = self._to_idle()
+            except TransportError as exc:
+                exc.args = (
+                    f"{exc.args[0] if exc.args else exc} (while opening {info.describe()})",
+                )
+                raise
             if alt is not None:
                 self.select_alt(alt)
             elif info.alt_settings:
@@ -417,6 +477,15 @@ class DfuDevice:
             f" (found {_name(first.state)} when opened)"
         )
 
+    def _recover_if_needed(self) -> None:
+        """After an operation failed mid-request (a stall, a timeout, a device still
+        busy), bring the device back to dfuIDLE before the next one."""
+        if self._suspect and not self._closed and self.info.mode is DeviceMode.DFU:
+            self._suspect = False
+            _log.info("the last operation failed: bringing the device back to dfuIDLE")
+            self._to_idle()
+            self._pointer = None
+
     def _require_dfu_mode(self, action: str) -> None:
         if self.info.mode is not DeviceMode.DFU:
             raise ProtocolError(f"cannot {action}: the device is in run-time mode; detach() first")
@@ -449,7 +518,9 @@ class DfuDevice:
 
     def _fail(self, exc: TransportError, action: str) -> NoReturn:
         """Raise the error for a failed request: what the device says after a stall, or
-        ``exc`` itself with the action appended."""
+        ``exc`` itself with the action appended. The device may be left mid-request:
+        the next operation first brings it back to dfuIDLE."""
+        self._suspect = True
         err = self._explain(exc, action)
         if err is exc:
             raise exc
@@ -465,12 +536,16 @@ class DfuDevice:
         deadline: float | None = None
         while True:
             sent = self.clock.now
-            reply = self.status()
+            try:
+                reply = self.status()
+            except TransportError as exc:
+                self._fail(exc, action)
             if not reply.ok or reply.state == State.dfuERROR:
                 raise self._status_error(reply, action)
             if reply.state in done:
                 return reply
             if reply.state not in (State.dfuDNBUSY, State.dfuDNLOAD_SYNC, State.dfuMANIFEST_SYNC):
+                self._suspect = True
                 raise ProtocolError(
                     f"{action}: expected "
                     + " or ".join(s.name for s in done)
@@ -480,6 +555,7 @@ class DfuDevice:
             if deadline is None:
                 deadline = now + self.busy_timeout
             elif now >= deadline:
+                self._suspect = True  # still busy: the next operation waits it out first
                 raise TransferTimeoutError(
                     f"the device stayed {_name(reply.state)} for more than {self.busy_timeout:g} s",
                     request=action,
@@ -501,12 +577,16 @@ class DfuDevice:
         self._require_dfu_mode(action)
         if not self.is_dfuse:
             raise ProtocolError(f"cannot {action}: the device does not speak DfuSe")
+        self._recover_if_needed()
         self._dnload(0, payload, action)
 
     def set_address(self, address: int) -> None:
         """DfuSe Set Address Pointer."""
+        self._set_address(address)
+
+    def _set_address(self, address: int, purpose: str = "") -> None:
         action = f"setting the address pointer to 0x{address:08X}"
-        self._command(encode_set_address(address), action)
+        self._command(encode_set_address(address), action + (f" for {purpose}" if purpose else ""))
         self._pointer = address
 
     # ------------------------------------------------------------------ erase
@@ -554,9 +634,17 @@ class DfuDevice:
         """Erase the whole flash (DfuSe ``0x41`` without an address)."""
         self._command(encode_mass_erase(), "mass erasing the flash")
 
-    def read_unprotect(self, *, confirm: bool = False) -> None:
+    def read_unprotect(
+        self,
+        *,
+        confirm: bool = False,
+        reconnect: bool = False,
+        wait_s: float = DEFAULT_RESET_WAIT_S,
+    ) -> OptionBytes | None:
         """Remove read protection (DfuSe ``0x92``). The device mass-erases its flash and
-        resets: this object is closed afterwards; open the device again.
+        resets: this object is closed afterwards (open the device again), unless
+        ``reconnect=True``: then it waits (up to ``wait_s``) for the device to come
+        back, reopens it in place and returns the option bytes read back (RDP level 0).
 
         Irreversible for the flash contents: refused with
         :class:`~dfuse.errors.SafetyError` unless ``confirm=True``.
@@ -568,6 +656,7 @@ class DfuDevice:
             )
         action = "removing read protection (Read Unprotect)"
         self._require_dfu_mode(action)
+        self._recover_if_needed()
         try:
             self.transport.control_out(Request.DNLOAD, 0, encode_read_unprotect())
         except TransportError as exc:
@@ -577,6 +666,63 @@ class DfuDevice:
         except (StallError, DeviceGoneError, TransferTimeoutError) as exc:
             _log.debug("device reset after Read Unprotect, as expected: %s", exc)
         self.close()
+        if not reconnect:
+            return None
+        self.reconnect(wait_s)
+        options = self.read_option_bytes()
+        if options.rdp_level is not RdpLevel.LEVEL_0:
+            raise ProtocolError(
+                f"after Read Unprotect the device reports read protection level "
+                f"{int(options.rdp_level)}, expected 0"
+            )
+        return options
+
+    def reconnect(self, wait_s: float = DEFAULT_RESET_WAIT_S) -> None:
+        """After the device reset itself (option bytes, Read Unprotect): wait up to
+        ``wait_s`` for it to re-enumerate (same bus path or serial number), reopen it in
+        place and bring it to dfuIDLE. The alternate setting selected before is
+        selected again when the device still has it.
+
+        Raises :class:`~dfuse.errors.DeviceGoneError` when it does not come back in time.
+        """
+        previous = self.alt
+        deadline = self.clock.now + wait_s
+        if not self._closed:
+            self.close()
+        while True:
+            remaining = max(deadline - self.clock.now, 0.0)
+            transport = self.transport.reopen(remaining, self.clock)
+            try:
+                self._adopt(transport)
+            except (DeviceGoneError, StallError, TransferTimeoutError) as exc:
+                # a stale enumeration, or a device still settling: try again
+                transport.close()
+                if self.clock.now >= deadline:
+                    raise DeviceGoneError(
+                        f"did not come back in a usable state within {wait_s:g} s ({exc})",
+                        request=f"waiting for {self.info.describe()} to re-enumerate",
+                    ) from exc
+                self.clock.sleep(0.05)
+                continue
+            break
+        known = {a.number for a in self.info.alt_settings}
+        if previous is not None and previous in known and previous != self.alt:
+            self.select_alt(previous)
+
+    def _adopt(self, transport: Transport) -> None:
+        """Take over ``transport`` (the same device, re-enumerated) and reach dfuIDLE."""
+        self.transport = transport
+        info = transport.info
+        self._functional = info.functional
+        self._closed = False
+        self._suspect = False
+        self._pointer = None
+        self._state = State.dfuIDLE
+        self._alt = info.alt_settings[0] if info.alt_settings else None
+        if info.mode is DeviceMode.DFU:
+            self.initial_status = self._to_idle()
+        else:
+            self.initial_status = None
 
     # ------------------------------------------------------------------ option bytes
 
@@ -600,25 +746,33 @@ class DfuDevice:
                 self.select_alt(previous)
         return OptionBytes.parse(data)
 
-    def write_option_bytes(self, options: OptionBytes, *, confirm: bool = False) -> None:
+    def write_option_bytes(
+        self, options: OptionBytes, *, confirm: bool = False, allow_permanent_rdp2: bool = False
+    ) -> None:
         """Write the option-byte block. The device applies it and resets: this object is
-        closed afterwards; open the device again.
+        closed afterwards; open the device again (or use :meth:`change_option_bytes`,
+        which waits for the device, reopens it and confirms the new values).
 
-        Refused with :class:`~dfuse.errors.SafetyError` unless ``confirm=True`` when it
-        sets read protection level 2 (permanent: the bootloader is disabled for good) or
-        lowers read protection to level 0 (the device mass-erases its flash).
+        Refused with :class:`~dfuse.errors.SafetyError`: read protection level 2
+        (permanent: the bootloader is disabled for good) unless
+        ``allow_permanent_rdp2=True`` (before any USB traffic), and lowering read
+        protection to level 0 (the device mass-erases its flash) unless ``confirm=True``.
         """
-        current = self.read_option_bytes()
-        if options.rdp_level == 2 and not confirm:
+        if options.rdp_level == 2 and not allow_permanent_rdp2:
             raise SafetyError(
                 "refusing to set read protection level 2: it is permanent and disables the "
-                "DFU bootloader for good; pass confirm=True to do it"
+                "DFU bootloader for good; pass allow_permanent_rdp2=True to do it"
             )
+        current = self.read_option_bytes()
         if current.rdp_level != 0 and options.rdp_level == 0 and not confirm:
             raise SafetyError(
                 f"lowering read protection from level {int(current.rdp_level)} to 0 mass-erases "
                 "the flash; pass confirm=True to do it"
             )
+        self._write_option_block(options)
+
+    def _write_option_block(self, options: OptionBytes) -> None:
+        """Send the 16-byte block; the device resets (this object is closed afterwards)."""
         setting = self._option_alt()
         assert setting.layout is not None
         self.select_alt(setting.number)
@@ -636,6 +790,254 @@ class DfuDevice:
             _log.debug("device reset after the option-byte write, as expected: %s", exc)
         self.close()
 
+    def change_option_bytes(
+        self,
+        options: OptionBytes,
+        *,
+        confirm: bool = False,
+        allow_permanent_rdp2: bool = False,
+        wait_s: float = DEFAULT_RESET_WAIT_S,
+    ) -> OptionBytes:
+        """Write the option bytes, wait for the device to reset and come back (up to
+        ``wait_s``), reopen it in place and read the option bytes again to confirm.
+        Returns what the device reports afterwards (nothing is written, and the device
+        is not reset, when it already holds ``options``).
+
+        Safety, checked before any USB traffic where possible:
+
+        * read protection level 2 (permanent: the bootloader never comes back) is
+          refused with :class:`~dfuse.errors.SafetyError` unless
+          ``allow_permanent_rdp2=True`` (``confirm`` is not enough). After a level 2
+          write the device cannot be reopened: this object is closed and ``options``
+          is returned unconfirmed;
+        * lowering read protection 1 → 0 (the device mass-erases its flash) needs
+          ``confirm=True``.
+
+        Raises :class:`~dfuse.errors.VerifyError` when the device comes back with other
+        option bytes (first differing byte of the block), and
+        :class:`~dfuse.errors.DeviceGoneError` when it does not come back in time.
+        """
+        if options.rdp_level is RdpLevel.LEVEL_2 and not allow_permanent_rdp2:
+            raise SafetyError(
+                "refusing to set read protection level 2: it is permanent (the DFU "
+                "bootloader and debug access are disabled for good); pass "
+                "allow_permanent_rdp2=True to do it"
+            )
+        self._require_dfu_mode("change the option bytes")
+        return self._apply_option_bytes(
+            self.read_option_bytes(), options, confirm=confirm, wait_s=wait_s
+        )
+
+    def _apply_option_bytes(
+        self,
+        current: OptionBytes,
+        options: OptionBytes,
+        *,
+        confirm: bool,
+        wait_s: float,
+        hint: str = "pass confirm=True to do it",
+    ) -> OptionBytes:
+        """:meth:`change_option_bytes` once the current block is known (RDP 2 checked)."""
+        setting = self._option_alt()
+        lowering = current.rdp_level is not RdpLevel.LEVEL_0
+        if lowering and options.rdp_level is RdpLevel.LEVEL_0 and not confirm:
+            raise SafetyError(
+                f"lowering read protection from level {int(current.rdp_level)} to 0 "
+                f"mass-erases the flash; {hint}"
+            )
+        if current.optcr == options.optcr:
+            _log.info("the option bytes already hold %08X: nothing to write", options.optcr)
+            return current
+        previous = self.alt
+        _log.info("option bytes %08X → %08X", current.optcr, options.optcr)
+        self._write_option_block(options)
+        if options.rdp_level is RdpLevel.LEVEL_2:
+            _log.warning("read protection level 2 set: the device will not come back")
+            return options
+        self.reconnect(wait_s)
+        again = self.read_option_bytes()
+        if previous is not None and previous != self.alt:
+            self.select_alt(previous)
+        if again.optcr != options.optcr:
+            want, got = options.to_bytes(), again.to_bytes()
+            diffs = [i for i in range(len(want)) if want[i] != got[i]] or [0]
+            assert setting.layout is not None
+            raise VerifyError(
+                setting.layout.address + diffs[0],
+                want[diffs[0]],
+                got[diffs[0]],
+                mismatches=len(diffs),
+            )
+        return again
+
+    def _flash_sector_numbers(self, sectors: Iterable[int]) -> frozenset[int]:
+        """Check write-protection sector numbers against the flash layout (no traffic)."""
+        chosen = frozenset(sectors)
+        flash = next((a.layout for a in self.info.alt_settings if a.layout is not None), None)
+        count = len(flash.sectors) if flash is not None else 8
+        for n in chosen:
+            if not isinstance(n, int) or isinstance(n, bool) or not 0 <= n < count:
+                raise ValueError(
+                    f"flash sector numbers of this device are 0..{count - 1}, got {n!r}"
+                )
+        return chosen
+
+    def protect_sectors(
+        self, sectors: Iterable[int], *, wait_s: float = DEFAULT_RESET_WAIT_S
+    ) -> OptionBytes:
+        """Write-protect flash ``sectors`` (numbers, e.g. ``[0, 1]``) in addition to those
+        already protected: an option-byte change (the device resets; see
+        :meth:`change_option_bytes`). Returns the confirmed option bytes."""
+        chosen = self._flash_sector_numbers(sectors)
+        current = self.read_option_bytes()
+        new = current.with_sectors_protected(chosen)
+        return self._apply_option_bytes(current, new, confirm=False, wait_s=wait_s)
+
+    def unprotect_sectors(
+        self, sectors: Iterable[int], *, wait_s: float = DEFAULT_RESET_WAIT_S
+    ) -> OptionBytes:
+        """Remove write protection from flash ``sectors``: an option-byte change (the
+        device resets; see :meth:`change_option_bytes`). Returns the confirmed option
+        bytes."""
+        chosen = self._flash_sector_numbers(sectors)
+        current = self.read_option_bytes()
+        new = current.with_sectors_unprotected(chosen)
+        return self._apply_option_bytes(current, new, confirm=False, wait_s=wait_s)
+
+    def set_read_protection(
+        self,
+        level: int,
+        *,
+        confirm: bool = False,
+        allow_permanent_rdp2: bool = False,
+        wait_s: float = DEFAULT_RESET_WAIT_S,
+    ) -> OptionBytes:
+        """Set the read-protection level (0, 1 or 2) through the option bytes; see
+        :meth:`change_option_bytes` for the safety rules (level 2 needs
+        ``allow_permanent_rdp2=True``, refused before any USB traffic; 1 → 0 needs
+        ``confirm=True``)."""
+        wanted = RdpLevel(level)
+        if wanted is RdpLevel.LEVEL_2 and not allow_permanent_rdp2:
+            raise SafetyError(
+                "refusing to set read protection level 2: it is permanent (the DFU "
+                "bootloader and debug access are disabled for good); pass "
+                "allow_permanent_rdp2=True to do it"
+            )
+        self._require_dfu_mode("set read protection")
+        current = self.read_option_bytes()
+        new = current.with_rdp(wanted, allow_level_2=allow_permanent_rdp2)
+        return self._apply_option_bytes(current, new, confirm=confirm, wait_s=wait_s)
+
+    # ------------------------------------------------------------------ OTP
+
+    def _otp_alt(self) -> AltSetting:
+        for setting in self.info.alt_settings:
+            if setting.layout is not None and setting.label.casefold() == "otp memory":
+                return setting
+        raise ProtocolError(f"{self.info.describe()} has no 'OTP Memory' alternate setting")
+
+    def read_otp(self) -> OtpArea:
+        """Read the one-time-programmable area (16 blocks of 32 bytes and their 16 lock
+        bytes, the ``OTP Memory`` alternate setting); the previously selected alternate
+        setting is selected again afterwards."""
+        setting = self._otp_alt()
+        assert setting.layout is not None
+        previous = self.alt
+        self.select_alt(setting.number)
+        try:
+            data = self.upload(setting.layout.address, OTP_SIZE)
+        finally:
+            if previous is not None and previous != setting.number:
+                self.select_alt(previous)
+        return OtpArea.parse(data)
+
+    def _otp_program(self, address: int, data: bytes, action: str) -> None:
+        setting = self._otp_alt()
+        previous = self.alt
+        self.select_alt(setting.number)
+        try:
+            self.set_address(address)
+            self._dnload(FIRST_DATA_BLOCK, data, action)
+        finally:
+            if previous is not None and previous != setting.number:
+                self.select_alt(previous)
+
+    def write_otp(
+        self, block: int, data: bytes, *, lock: bool = False, confirm: bool = False
+    ) -> OtpArea:
+        """Program OTP ``block`` (0-15) with ``data`` (32 bytes), optionally lock it, read
+        the area back to confirm and return it.
+
+        OTP cannot be erased: bits only go from 1 to 0, and a locked block never
+        changes. Refused with :class:`~dfuse.errors.SafetyError`, before anything is
+        written: a locked block, data that needs a 0 bit back to 1, and ``lock=True``
+        without ``confirm=True`` (that one before any USB traffic).
+        """
+        if not isinstance(block, int) or not 0 <= block < OTP_BLOCKS:
+            raise ValueError(f"OTP block numbers are 0..{OTP_BLOCKS - 1}, got {block!r}")
+        payload = bytes(data)
+        if len(payload) != OTP_BLOCK_SIZE:
+            raise ValueError(f"an OTP block is {OTP_BLOCK_SIZE} bytes, got {len(payload)}")
+        if lock and not confirm:
+            raise SafetyError(
+                f"locking OTP block {block} is permanent (it can never be written again); "
+                "pass confirm=True to do it"
+            )
+        self._require_dfu_mode("write OTP")
+        current = self.read_otp()
+        if current.is_locked(block):
+            raise SafetyError(
+                f"refusing to write OTP block {block} at "
+                f"0x{OtpArea.block_address(block):08X}: it is locked"
+            )
+        if not current.can_write(block, payload):
+            old = current.blocks[block]
+            at = next(i for i in range(OTP_BLOCK_SIZE) if payload[i] & ~old[i])
+            raise SafetyError(
+                f"refusing to write OTP block {block}: byte {at} at "
+                f"0x{OtpArea.block_address(block) + at:08X} is 0x{old[at]:02X} and cannot "
+                f"become 0x{payload[at]:02X} (OTP bits only go from 1 to 0)"
+            )
+        expected = current.with_block(block, payload)
+        address = OtpArea.block_address(block)
+        if payload != current.blocks[block]:
+            self._otp_program(address, payload, f"writing OTP block {block} at 0x{address:08X}")
+        if lock:
+            expected = expected.with_lock(block)
+            self._lock_otp(block)
+        return self._confirm_otp(expected)
+
+    def lock_otp(self, block: int, *, confirm: bool = False) -> OtpArea:
+        """Lock OTP ``block`` (0-15) for good (its lock byte to 0x00); needs
+        ``confirm=True`` (:class:`~dfuse.errors.SafetyError` before any USB traffic).
+        Returns the area read back."""
+        if not isinstance(block, int) or not 0 <= block < OTP_BLOCKS:
+            raise ValueError(f"OTP block numbers are 0..{OTP_BLOCKS - 1}, got {block!r}")
+        if not confirm:
+            raise SafetyError(
+                f"locking OTP block {block} is permanent (it can never be written again); "
+                "pass confirm=True to do it"
+            )
+        self._require_dfu_mode("lock OTP")
+        current = self.read_otp()
+        if current.is_locked(block):
+            return current
+        self._lock_otp(block)
+        return self._confirm_otp(current.with_lock(block))
+
+    def _lock_otp(self, block: int) -> None:
+        address = OtpArea.lock_address(block)
+        self._otp_program(address, b"\x00", f"locking OTP block {block} (0x{address:08X})")
+
+    def _confirm_otp(self, expected: OtpArea) -> OtpArea:
+        got = self.read_otp()
+        want, have = expected.to_bytes(), got.to_bytes()
+        if want != have:
+            setting = self._otp_alt()
+            assert setting.layout is not None
+            self._compare(setting.layout.address, memoryview(want), have)
+        return got
+
     def upload(
         self, address: int, length: int, *, progress: ProgressCallback | None = None
     ) -> bytes:
@@ -645,6 +1047,7 @@ class DfuDevice:
         self._require_dfu_mode("upload")
         if not self.is_dfuse:
             raise ProtocolError("upload(address, length) needs a DfuSe device; use upload_dfu()")
+        self._recover_if_needed()
         out = bytearray(length)
         size = self._transfer_size
         report = _Progress(progress, {Phase.READ: length})
@@ -653,7 +1056,7 @@ class DfuDevice:
         while offset < length:
             where = address + offset
             if block > self.max_block:
-                self.set_address(where)
+                self._set_address(where, f"reading 0x{where:08X} ({length - offset} bytes)")
                 block = FIRST_DATA_BLOCK
             if self._state != State.dfuIDLE and self._state != State.dfuUPLOAD_IDLE:
                 self.abort()
@@ -820,14 +1223,68 @@ class DfuDevice:
         leave: bool = False,
         leave_address: int | None = None,
         force: bool = False,
+        incremental: bool = False,
+        progress: ProgressCallback | None = None,
+        allow_option_bytes: bool = False,
+        allow_permanent_rdp2: bool = False,
+        allow_otp: bool = False,
+        allow_otp_lock: bool = False,
     ) -> tuple[TargetPlan, ...]:
         """Plan a download without any USB traffic (a dry run: ``print(*dev.plan(img))``).
 
         Raises :class:`~dfuse.errors.SafetyError` for a write outside writable
-        memory or a file for another device (unless ``force``).
+        memory or a file for another device (unless ``force``), and for the
+        guarded memories (see :meth:`download`: option bytes, OTP).
+
+        With ``incremental=True`` the plan skips the sectors that already hold the
+        image (:func:`~dfuse.protocol.plan.plan_incremental`): the image's ranges are
+        read back first (UPLOAD only, reported to ``progress`` as :attr:`Phase.READ`;
+        nothing is erased or written), and each plan's
+        :attr:`~dfuse.protocol.plan.Plan.sectors` says which sectors are skipped and why.
         """
+        return self._plan(
+            image,
+            address=address,
+            verify=verify,
+            erase=erase,
+            skip_erased=skip_erased,
+            leave=leave,
+            leave_address=leave_address,
+            force=force,
+            incremental=incremental,
+            report=_Progress(progress),
+            guards=_Guards(allow_option_bytes, allow_permanent_rdp2, allow_otp, allow_otp_lock),
+        )
+
+    def _plan(
+        self,
+        image: Image,
+        *,
+        address: int | None,
+        verify: bool,
+        erase: EraseMode | str,
+        skip_erased: bool,
+        leave: bool,
+        leave_address: int | None,
+        force: bool,
+        incremental: bool,
+        report: _Progress,
+        guards: _Guards,
+    ) -> tuple[TargetPlan, ...]:
         mode = EraseMode(erase)
         jobs = self._segments(image, address=address, force=force)
+        # The option bytes reset the device: they go last.
+        jobs.sort(key=lambda job: _is_option_layout(job[1]))
+        for _alt, layout, segs in jobs:
+            self._guard_static(layout, segs, guards)
+        if incremental:
+            if mode is EraseMode.MASS:
+                raise ValueError("an incremental download cannot mass-erase: use erase='sectors'")
+            if any(alt is None for alt, _layout, _segs in jobs):
+                raise ProtocolError(
+                    "an incremental download needs a DfuSe device: a plain DFU 1.1 device "
+                    "has no addresses to read back"
+                )
         plans: list[TargetPlan] = []
         for i, (alt, layout, segs) in enumerate(jobs):
             last = i == len(jobs) - 1
@@ -850,9 +1307,122 @@ class DfuDevice:
                 leave_address=leave_address,
                 max_block=self.max_block,
             )
-            steps = plan_download(segs, layout, self._transfer_size, options)
+            if _is_f4_otp_layout(layout):
+                # Check the image against the layout before reading anything.
+                plan_download(segs, layout, self._transfer_size, options)
+                self._guard_otp_contents(segs)
+            if incremental:
+                # Check the image against the layout before reading anything.
+                plan_download(segs, layout, self._transfer_size, options)
+                current = self._read_back(alt, layout, segs, report)
+                steps = plan_incremental(segs, layout, self._transfer_size, current, options)
+            else:
+                steps = plan_download(segs, layout, self._transfer_size, options)
             plans.append(TargetPlan(alt, layout.label, steps))
         return tuple(plans)
+
+    def _read_back(
+        self,
+        alt: int,
+        layout: MemoryLayout,
+        segs: list[tuple[int, bytes | memoryview]],
+        report: _Progress,
+    ) -> list[tuple[int, bytes]]:
+        """Read what the device holds now over the image's ranges (the readable parts)."""
+        spans: list[tuple[int, int]] = []
+        for where, data in normalize_segments(segs):
+            end = where + len(data)
+            for s in layout.sectors_for(where, len(data)):
+                if not s.readable:
+                    continue
+                lo, hi = max(where, s.address), min(end, s.end)
+                if spans and spans[-1][1] == lo:
+                    spans[-1] = (spans[-1][0], hi)
+                else:
+                    spans.append((lo, hi))
+        if report.callback is not None:
+            report.totals[Phase.READ] = report.totals.get(Phase.READ, 0) + sum(
+                hi - lo for lo, hi in spans
+            )
+        if spans and alt != self.alt:
+            self.select_alt(alt)
+        out: list[tuple[int, bytes]] = []
+        for lo, hi in spans:
+            relay = _Relay(report, Phase.READ) if report.callback is not None else None
+            out.append((lo, self.upload(lo, hi - lo, progress=relay)))
+        return out
+
+    def _guard_static(
+        self,
+        layout: MemoryLayout | None,
+        segs: list[tuple[int, bytes | memoryview]],
+        guards: _Guards,
+    ) -> None:
+        """Refuse, before any USB traffic, an image that writes the option bytes or OTP
+        without the flags that allow it."""
+        if layout is None:
+            return
+        label = layout.label
+        if _is_option_layout(layout):
+            runs = normalize_segments(segs)
+            if not guards.allow_option_bytes:
+                raise SafetyError(
+                    f"the image writes the option bytes ({label!r} at 0x{layout.address:08X}): "
+                    "they change the device's protection and reset it; pass "
+                    "allow_option_bytes=True (or use change_option_bytes())"
+                )
+            if len(runs) != 1 or runs[0][0] != layout.address or len(runs[0][1]) != layout.size:
+                found = ", ".join(f"{len(d)} bytes at 0x{a:08X}" for a, d in runs) or "nothing"
+                raise SafetyError(
+                    f"option bytes are written as one {layout.size}-byte block at "
+                    f"0x{layout.address:08X}; the image has {found}"
+                )
+            options = OptionBytes.parse(runs[0][1])
+            if options.rdp_level is RdpLevel.LEVEL_2 and not guards.allow_permanent_rdp2:
+                raise SafetyError(
+                    "the image sets read protection level 2 (RDP byte "
+                    f"0x{options.rdp:02X} at 0x{layout.address + 1:08X}): it is permanent "
+                    "(the DFU bootloader is disabled for good); pass allow_permanent_rdp2=True "
+                    "to do it"
+                )
+        elif label.casefold() == "otp memory":
+            if not guards.allow_otp:
+                raise SafetyError(
+                    f"the image writes one-time-programmable memory ({label!r} at "
+                    f"0x{layout.address:08X}), which can never be erased; pass allow_otp=True "
+                    "(or use write_otp())"
+                )
+            if _is_f4_otp_layout(layout) and not guards.allow_otp_lock:
+                for where, data in normalize_segments(segs):
+                    lo = max(where, OTP_LOCK_ADDRESS)
+                    hi = min(where + len(data), OTP_LOCK_ADDRESS + OTP_BLOCKS)
+                    for a in range(lo, hi):
+                        if data[a - where] != 0xFF:
+                            raise SafetyError(
+                                f"the image writes 0x{data[a - where]:02X} to OTP lock byte "
+                                f"0x{a:08X}: it locks block {a - OTP_LOCK_ADDRESS} for good; "
+                                "pass allow_otp_lock=True (or use lock_otp(confirm=True))"
+                            )
+
+    def _guard_otp_contents(self, segs: list[tuple[int, bytes | memoryview]]) -> None:
+        """Read the OTP area and refuse (before writing anything) data for a locked block
+        or data that needs a 0 bit back to 1."""
+        current = self.read_otp()
+        for where, data in normalize_segments(segs):
+            lo, hi = max(where, OTP_ADDRESS), min(where + len(data), OTP_LOCK_ADDRESS)
+            for a in range(lo, hi):
+                block, offset = divmod(a - OTP_ADDRESS, OTP_BLOCK_SIZE)
+                new, old = data[a - where], current.blocks[block][offset]
+                if current.is_locked(block) and new != old:
+                    raise SafetyError(
+                        f"refusing to write OTP block {block} at "
+                        f"0x{OtpArea.block_address(block):08X}: it is locked"
+                    )
+                if new & ~old:
+                    raise SafetyError(
+                        f"refusing to write OTP at 0x{a:08X}: it holds 0x{old:02X} and cannot "
+                        f"become 0x{new:02X} (OTP bits only go from 1 to 0)"
+                    )
 
     def download(
         self,
@@ -866,6 +1436,11 @@ class DfuDevice:
         skip_erased: bool = True,
         leave: bool = False,
         leave_address: int | None = None,
+        incremental: bool = False,
+        allow_option_bytes: bool = False,
+        allow_permanent_rdp2: bool = False,
+        allow_otp: bool = False,
+        allow_otp_lock: bool = False,
     ) -> tuple[TargetPlan, ...]:
         """Write ``image`` to the device: plan (all safety checks first), erase, write,
         verify by read-back, and optionally leave DFU mode.
@@ -874,10 +1449,33 @@ class DfuDevice:
         alternate setting), a :class:`~dfuse.file.Target`, a plain
         :class:`~dfuse.file.DfuFile`, or raw bytes (with ``address`` on a DfuSe
         device). ``progress(phase, done, total)`` is called as bytes are
-        erased, written and verified. Returns the executed plans.
+        read back (incremental), erased, written and verified. Returns the
+        executed plans.
+
+        ``incremental=True`` (DfuSe only) first reads back the image's ranges and
+        then erases and writes only the sectors whose content differs from the
+        image; the sectors that already match are skipped (the read-back was their
+        verification), the others are erased, written and verified as in a full
+        download. Bytes of a skipped sector outside the image keep their content.
+        The returned plans' :attr:`~dfuse.protocol.plan.Plan.sectors` list every
+        decision.
+
+        Guarded memories (:class:`~dfuse.errors.SafetyError` before any USB traffic):
+
+        * a target writing the option bytes needs ``allow_option_bytes=True``; the block
+          must be the whole 16 bytes, read protection level 2 also needs
+          ``allow_permanent_rdp2=True``, and lowering it 1 → 0 is refused here (use
+          :meth:`change_option_bytes` with ``confirm=True``). It is written last, as
+          :meth:`change_option_bytes` does: the device resets, is reopened in place
+          and the block is read back to confirm;
+        * a target writing OTP needs ``allow_otp=True``, and writing a lock byte
+          ``allow_otp_lock=True``; the OTP area is then read first and data for a
+          locked block, or needing a 0 bit back to 1, is refused before anything is
+          written.
         """
         self._require_dfu_mode("download")
-        plans = self.plan(
+        self._recover_if_needed()
+        plans = self._plan(
             image,
             address=address,
             verify=verify,
@@ -886,6 +1484,9 @@ class DfuDevice:
             leave=leave,
             leave_address=leave_address,
             force=force,
+            incremental=incremental,
+            report=_Progress(progress),
+            guards=_Guards(allow_option_bytes, allow_permanent_rdp2, allow_otp, allow_otp_lock),
         )
         totals = {
             Phase.ERASE: sum(p.plan.erase_bytes for p in plans),
@@ -897,12 +1498,35 @@ class DfuDevice:
         for target in plans:
             if target.alt is not None and target.alt != self.alt:
                 self.select_alt(target.alt)
-            self._execute(target.plan, report)
+            if target.plan.writes and _is_option_layout(self.layout):
+                self._execute_option_plan(target.plan, report)
+            else:
+                self._execute(target.plan, report)
         return plans
+
+    def _execute_option_plan(self, plan: Plan, report: _Progress) -> None:
+        """Write an option-byte plan's block the way :meth:`change_option_bytes` does."""
+        data = b"".join(bytes(w.data) for w in plan.writes)
+        new = OptionBytes.parse(data)
+        self._apply_option_bytes(
+            self.read_option_bytes(),
+            new,
+            confirm=False,
+            wait_s=DEFAULT_RESET_WAIT_S,
+            hint="use change_option_bytes(..., confirm=True) to do it",
+        )
+        report.add(Phase.WRITE, len(data))
+        report.add(Phase.VERIFY, plan.verify_bytes)
+        leave = next((s for s in plan.steps if isinstance(s, Leave)), None)
+        if leave is not None and not self._closed:
+            report.add(Phase.LEAVE, 0)
+            self.leave(leave.address)
+            report.add(Phase.LEAVE, 1)
 
     def execute(self, plan: Plan, *, progress: ProgressCallback | None = None) -> None:
         """Run a plan's steps on the selected alternate setting."""
         self._require_dfu_mode("download")
+        self._recover_if_needed()
         totals = {
             Phase.ERASE: plan.erase_bytes,
             Phase.WRITE: plan.write_bytes,

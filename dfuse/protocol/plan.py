@@ -44,6 +44,8 @@ __all__ = [
     "MassErase",
     "Plan",
     "PlanOptions",
+    "SectorAction",
+    "SectorDecision",
     "SectorLike",
     "SetAddress",
     "Step",
@@ -51,6 +53,7 @@ __all__ = [
     "WriteBlock",
     "plan_dfu_download",
     "plan_download",
+    "plan_incremental",
 ]
 
 Buffer = bytes | bytearray | memoryview
@@ -208,6 +211,61 @@ class Leave:
 Step = EraseSector | MassErase | SetAddress | WriteBlock | Verify | Leave
 
 
+class SectorAction(StrEnum):
+    """What an incremental download does with one sector the image touches."""
+
+    #: The sector already holds the image's bytes: no erase, no write, no read-back after.
+    SKIP = "skip"
+    #: The sector differs: erase it, then write the image's bytes into it.
+    REWRITE = "rewrite"
+    #: The sector differs but is not erased (erase mode ``none`` or a sector the layout
+    #: marks not erasable): the image's bytes are written over the current content.
+    WRITE = "write"
+
+
+@dataclass(frozen=True, slots=True)
+class SectorDecision:
+    """Why an incremental download skips or rewrites one sector.
+
+    Attributes:
+        index: the sector's position in the layout.
+        address: the sector's first address.
+        size: the sector's size in bytes.
+        action: what the download does with it (:class:`SectorAction`).
+        image_bytes: how many bytes of the image lie in the sector.
+        differing: how many of those differ from the read-back (the bytes not read
+            back count as differing).
+        first_difference: the address of the first differing byte (``None`` when the
+            sector is skipped).
+    """
+
+    index: int
+    address: int
+    size: int
+    action: SectorAction
+    image_bytes: int
+    differing: int = 0
+    first_difference: int | None = None
+
+    @property
+    def reason(self) -> str:
+        """Why, in words."""
+        if self.action is SectorAction.SKIP:
+            return f"unchanged: its {self.image_bytes} image byte(s) already match"
+        where = f" from 0x{self.first_difference:08X}" if self.first_difference is not None else ""
+        why = f"{self.differing} of {self.image_bytes} image byte(s) differ{where}"
+        if self.action is SectorAction.WRITE:
+            why += "; written without an erase"
+        return why
+
+    def describe(self) -> str:
+        """One line for a dry run."""
+        return (
+            f"{self.action.value:7s} sector {self.index} at 0x{self.address:08X} "
+            f"({_size(self.size)}): {self.reason}"
+        )
+
+
 # --------------------------------------------------------------------------- plan
 
 
@@ -249,6 +307,8 @@ class Plan:
         dfuse: True for a DfuSe plan (addresses), False for plain DFU 1.1.
         image_size: number of bytes in the image.
         segments: number of contiguous runs in the image.
+        sectors: for an incremental plan (:func:`plan_incremental`), the decision for
+            every sector the image touches, in address order; empty otherwise.
     """
 
     steps: tuple[Step, ...]
@@ -256,6 +316,22 @@ class Plan:
     dfuse: bool = True
     image_size: int = 0
     segments: int = 0
+    sectors: tuple[SectorDecision, ...] = ()
+
+    @property
+    def incremental(self) -> bool:
+        """True for a plan made by :func:`plan_incremental`."""
+        return bool(self.sectors)
+
+    @property
+    def skipped_sectors(self) -> tuple[SectorDecision, ...]:
+        """The sectors an incremental plan leaves alone (already up to date)."""
+        return tuple(d for d in self.sectors if d.action is SectorAction.SKIP)
+
+    @property
+    def changed_sectors(self) -> tuple[SectorDecision, ...]:
+        """The sectors an incremental plan erases and/or writes."""
+        return tuple(d for d in self.sectors if d.action is not SectorAction.SKIP)
 
     def __iter__(self) -> Iterator[Step]:
         return iter(self.steps)
@@ -295,8 +371,14 @@ class Plan:
 
     @property
     def skipped_bytes(self) -> int:
-        """Image bytes not sent because they are 0xFF in erased memory."""
+        """Image bytes not sent: 0xFF in erased memory, or (incremental) in sectors that
+        are already up to date."""
         return self.image_size - self.write_bytes if self.dfuse else 0
+
+    @property
+    def unchanged_bytes(self) -> int:
+        """Image bytes in the sectors an incremental plan skips as already up to date."""
+        return sum(d.image_bytes for d in self.skipped_sectors)
 
     def describe(self, *, verbose: bool = False) -> str:
         """The dry run: a header line, then one line per step.
@@ -308,7 +390,15 @@ class Plan:
             f"{kind} download plan: {self.image_size} bytes in {self.segments} segment(s), "
             f"transfer size {self.transfer_size}; {len(self.writes)} block(s) "
             f"({self.write_bytes} bytes) to write, {self.skipped_bytes} bytes skipped as erased"
+            + (" or unchanged" if self.sectors else "")
         ]
+        if self.sectors:
+            lines.append(
+                f"incremental: {len(self.skipped_sectors)} of {len(self.sectors)} sector(s) "
+                f"unchanged ({self.unchanged_bytes} bytes), {len(self.changed_sectors)} to "
+                "update"
+            )
+            lines.extend("  " + d.describe() for d in self.sectors)
         i = 0
         steps = self.steps
         while i < len(steps):
@@ -464,13 +554,27 @@ def plan_download(
 
     # Sectors touched, each once, in address order.
     touched: list[int] = sorted({p for a, d in runs for p in index.covering(a, len(d))})
+    return _build(runs, runs, touched, index, transfer_size, opts)
+
+
+def _build(
+    runs: list[tuple[int, memoryview]],
+    write_runs: list[tuple[int, memoryview]],
+    erase_candidates: list[int],
+    index: _SectorIndex,
+    transfer_size: int,
+    opts: PlanOptions,
+    sectors: tuple[SectorDecision, ...] = (),
+) -> Plan:
+    """The steps: erase ``erase_candidates`` (erasable ones, per the erase mode), write
+    ``write_runs`` block by block, verify ``write_runs``, leave."""
     steps: list[Step] = []
     erased: set[int] = set()
     if opts.erase is EraseMode.MASS:
         steps.append(MassErase())
         erased = set(range(len(index.sectors)))
     elif opts.erase is EraseMode.SECTORS:
-        for pos in touched:
+        for pos in erase_candidates:
             s = index.sectors[pos]
             if s.erasable:
                 steps.append(EraseSector(index.indexes[pos], s.address, s.size))
@@ -478,7 +582,7 @@ def plan_download(
 
     blank = memoryview(b"\xff" * transfer_size)
     pointer: int | None = None
-    for address, data in runs:
+    for address, data in write_runs:
         for offset in range(0, len(data), transfer_size):
             chunk = data[offset : offset + transfer_size]
             where = address + offset
@@ -499,7 +603,7 @@ def plan_download(
             steps.append(WriteBlock(block, where, chunk))
 
     if opts.verify:
-        steps.extend(Verify(address, data) for address, data in runs)
+        steps.extend(Verify(address, data) for address, data in write_runs)
     if opts.leave:
         steps.append(Leave(opts.leave_address))
     return Plan(
@@ -508,7 +612,127 @@ def plan_download(
         dfuse=True,
         image_size=sum(len(d) for _, d in runs),
         segments=len(runs),
+        sectors=sectors,
     )
+
+
+def _first_difference(a: memoryview, b: memoryview) -> tuple[int, int]:
+    """(offset of the first differing byte, number of differing bytes) of two equal-length
+    views that differ."""
+    step = 256
+    first = -1
+    count = 0
+    for lo in range(0, len(a), step):
+        x, y = a[lo : lo + step], b[lo : lo + step]
+        if x == y:
+            continue
+        diffs = [i for i in range(len(x)) if x[i] != y[i]]
+        if first < 0:
+            first = lo + diffs[0]
+        count += len(diffs)
+    return first, count
+
+
+def plan_incremental(
+    segments: Iterable[tuple[int, Buffer]],
+    layout: LayoutLike,
+    transfer_size: int,
+    readback: Iterable[tuple[int, Buffer]],
+    options: PlanOptions | None = None,
+) -> Plan:
+    """Plan an incremental DfuSe download: only the sectors whose content differs.
+
+    ``readback`` is what the device holds now, as ``(address, data)`` pairs (typically
+    the image's own ranges read back with UPLOAD). For every sector the image touches,
+    the image's bytes in it are compared with the read-back:
+
+    * equal: the sector is **skipped** (no erase, no write, no verify: the read-back
+      was its verification). A full download would leave exactly the image's bytes
+      there too. Bytes of the sector outside the image are left as they are (a full
+      download erases them to 0xFF);
+    * different (or not read back): the sector is **rewritten** as a full download
+      would: erased (erase mode ``sectors`` and an erasable sector), then written with
+      the image's bytes in it, then verified. Without an erase (erase mode ``none``,
+      or a sector the layout marks not erasable) the bytes are written as they are.
+
+    :attr:`Plan.sectors` records each decision and why. Raises like
+    :func:`plan_download`; :class:`ValueError` for ``erase=mass`` (a mass erase
+    leaves nothing to skip).
+    """
+    if transfer_size <= 0:
+        raise ValueError(f"transfer size must be positive, got {transfer_size}")
+    opts = options if options is not None else PlanOptions()
+    if opts.erase is EraseMode.MASS:
+        raise ValueError("an incremental download cannot mass-erase: use erase='sectors'")
+    runs = normalize_segments(segments)
+    index = _SectorIndex(layout)
+    for address, data in runs:
+        index.check_writable(address, len(data))
+    current = normalize_segments(readback)
+    starts = [a for a, _ in current]
+
+    def known(address: int, length: int) -> memoryview | None:
+        """The read-back of [address, address+length) if it was read in one piece."""
+        pos = bisect.bisect_right(starts, address) - 1
+        if pos < 0:
+            return None
+        base, data = current[pos]
+        if address + length > base + len(data):
+            return None
+        return data[address - base : address - base + length]
+
+    touched: list[int] = sorted({p for a, d in runs for p in index.covering(a, len(d))})
+    decisions: list[SectorDecision] = []
+    changed: set[int] = set()
+    for pos in touched:
+        s = index.sectors[pos]
+        total = 0
+        differing = 0
+        first: int | None = None
+        for address, data in runs:
+            lo, hi = max(address, s.address), min(address + len(data), s.address + s.size)
+            if lo >= hi:
+                continue
+            total += hi - lo
+            wanted = data[lo - address : hi - address]
+            have = known(lo, hi - lo)
+            if have is None:
+                differing += hi - lo
+                first = lo if first is None else first
+            elif have != wanted:
+                off, n = _first_difference(wanted, have)
+                differing += n
+                first = lo + off if first is None else first
+        if differing == 0:
+            action = SectorAction.SKIP
+        elif opts.erase is EraseMode.SECTORS and s.erasable:
+            action = SectorAction.REWRITE
+            changed.add(pos)
+        else:
+            action = SectorAction.WRITE
+            changed.add(pos)
+        decisions.append(
+            SectorDecision(index.indexes[pos], s.address, s.size, action, total, differing, first)
+        )
+
+    # The image's bytes in the changed sectors, as contiguous runs (adjacent changed
+    # sectors of one image run are joined: the runs themselves are never adjacent).
+    write_runs: list[tuple[int, memoryview]] = []
+    for address, data in runs:
+        start: int | None = None
+        end = address
+        for pos in index.covering(address, len(data)):
+            s = index.sectors[pos]
+            lo, hi = max(address, s.address), min(address + len(data), s.address + s.size)
+            if pos in changed:
+                start = lo if start is None else start
+                end = hi
+            elif start is not None:
+                write_runs.append((start, data[start - address : end - address]))
+                start = None
+        if start is not None:
+            write_runs.append((start, data[start - address : end - address]))
+    return _build(runs, write_runs, sorted(changed), index, transfer_size, opts, tuple(decisions))
 
 
 def plan_dfu_download(payload: Buffer, transfer_size: int, *, leave: bool = True) -> Plan:

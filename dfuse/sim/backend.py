@@ -321,20 +321,24 @@ class SimBackend(usb.backend.IBackend):  # type: ignore[misc]
         self.clock.sleep(self.enumerate_cost)
         self.poll()
         refs = []
+        # Lock order: a device's lock is taken before the bus lock (a device that
+        # re-enumerates holds its own lock and then assigns its address under the bus
+        # lock), never the other way round: snapshot the bus, then visit each device.
         with self._lock:
-            for dev in self._devices:
-                with dev.lock:
-                    if not dev.connected:
-                        continue
-                    desc = parse_device(dev.device_descriptor())
-                    desc.bus, desc.address = dev.bus, dev.address
-                    desc.port_numbers = tuple(dev.port_numbers)
-                    desc.port_number = dev.port_numbers[-1] if dev.port_numbers else None
-                    configs = [
-                        parse_configuration(dev.configuration_descriptor(i))
-                        for i in range(desc.bNumConfigurations)
-                    ]
-                    refs.append(_DeviceRef(dev, dev.generation, desc, configs))
+            devices = list(self._devices)
+        for dev in devices:
+            with dev.lock:
+                if not dev.connected:
+                    continue
+                desc = parse_device(dev.device_descriptor())
+                desc.bus, desc.address = dev.bus, dev.address
+                desc.port_numbers = tuple(dev.port_numbers)
+                desc.port_number = dev.port_numbers[-1] if dev.port_numbers else None
+                configs = [
+                    parse_configuration(dev.configuration_descriptor(i))
+                    for i in range(desc.bNumConfigurations)
+                ]
+                refs.append(_DeviceRef(dev, dev.generation, desc, configs))
         return iter(refs)
 
     def get_parent(self, dev: _DeviceRef) -> None:
@@ -374,7 +378,11 @@ class SimBackend(usb.backend.IBackend):  # type: ignore[misc]
 
     def open_device(self, dev: _DeviceRef) -> _Handle:
         """Open the device as it was enumerated (ENODEV if it has left since)."""
-        self.poll()
+        # Only this device catches up with the clock: opening one board must not wait
+        # for another board's transfer in progress (its lock is held while it waits).
+        poll = getattr(dev.model, "poll", None)
+        if poll is not None:
+            poll()
         if not dev.model.connected or dev.model.generation != dev.generation:
             raise usb_error(LIBUSB_ERROR_NO_DEVICE)
         return _Handle(dev)

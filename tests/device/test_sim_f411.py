@@ -374,7 +374,7 @@ def test_option_bytes_alt_write_needs_no_erase() -> None:
     chip = Stm32F411()
     dev, _ = _open(chip, alt=1)
     current = chip.peek(0x1FFFC000, 16)
-    (plan,) = dev.plan(current, address=0x1FFFC000)
+    (plan,) = dev.plan(current, address=0x1FFFC000, allow_option_bytes=True)
     assert plan.plan.erases == ()
     assert plan.name == "Option Bytes"
 
