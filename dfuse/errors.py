@@ -67,14 +67,8 @@ class DfuseError(Exception):
 # --------------------------------------------------------------------------- files
 
 
-class FileFormatError(DfuseError):
-    """A firmware file is malformed.
-
-    Attributes:
-        offset: byte offset in the file where the problem is (``None`` if not applicable).
-        expected: what the format requires there.
-        found: what the file holds there.
-    """
+class _LocatedError(DfuseError):
+    """An error at a byte offset in some data, with what was expected and what was found."""
 
     def __init__(
         self,
@@ -93,6 +87,16 @@ class FileFormatError(DfuseError):
         if expected is not None or found is not None:
             msg += f": expected {_fmt(expected)}, found {_fmt(found)}"
         super().__init__(msg)
+
+
+class FileFormatError(_LocatedError):
+    """A firmware file is malformed.
+
+    Attributes:
+        offset: byte offset in the file where the problem is (``None`` if not applicable).
+        expected: what the format requires there.
+        found: what the file holds there.
+    """
 
 
 class SignatureError(FileFormatError):
@@ -166,7 +170,7 @@ class LayoutError(DfuseError):
         super().__init__(msg)
 
 
-class OptionBytesError(DfuseError):
+class OptionBytesError(_LocatedError):
     """An option-byte block or OTP area image is malformed (wrong size, complement
     bytes that disagree with their values).
 
@@ -175,24 +179,6 @@ class OptionBytesError(DfuseError):
         expected: what the image must hold there.
         found: what it holds.
     """
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        offset: int | None = None,
-        expected: object = None,
-        found: object = None,
-    ) -> None:
-        self.offset = offset
-        self.expected = expected
-        self.found = found
-        msg = message
-        if offset is not None:
-            msg += f" at offset {offset}"
-        if expected is not None or found is not None:
-            msg += f": expected {_fmt(expected)}, found {_fmt(found)}"
-        super().__init__(msg)
 
 
 # --------------------------------------------------------------------------- protocol
