@@ -1,8 +1,10 @@
 """Conversions between memory images and Intel HEX, Motorola S-record and raw binary.
 
-bincopy does the reading and writing; this module only adapts it to dfuse: plain
-``(address, bytes)`` segments in, out, and dfuse errors (never a bincopy exception).
-Adjacent data merges into one segment; gaps keep segments apart.
+Reading is done here (a linear pass over the records, then one sort and merge), so
+that files of many small, scattered records load in linear time; bincopy does the
+writing. Plain ``(address, bytes)`` segments go in and out, and errors are dfuse
+errors (never a bincopy exception). Adjacent data merges into one segment; gaps keep
+segments apart.
 
 A *source* is where record text comes from:
 
@@ -104,13 +106,25 @@ def read_source(source: Source) -> str:
 
 
 def read_hex(source: Source) -> list[Segment]:
-    """Read Intel HEX records into sorted, non-overlapping segments."""
-    return _read(read_source(source), "Intel HEX", "add_ihex", bincopy.unpack_ihex)
+    """Read Intel HEX records into sorted, non-overlapping segments.
+
+    Record types 00 (data), 01 (end of file), 02 (extended segment address), 03
+    (start segment address), 04 (extended linear address) and 05 (start linear
+    address) are understood; every record's byte count and checksum are checked.
+    Records may come in any order; writing an address twice is an :class:`ImageError`.
+    """
+    return _merge(_ihex_records(read_source(source)), "Intel HEX")
 
 
 def read_srec(source: Source) -> list[Segment]:
-    """Read Motorola S-records into sorted, non-overlapping segments."""
-    return _read(read_source(source), "S-record", "add_srec", bincopy.unpack_srec)
+    """Read Motorola S-records into sorted, non-overlapping segments.
+
+    S1/S2/S3 records carry data; S0 (header), S5/S6 (record count) and S7/S8/S9
+    (start address) are checked and skipped. Every record's byte count and checksum
+    are checked. Records may come in any order; writing an address twice is an
+    :class:`ImageError`.
+    """
+    return _merge(_srec_records(read_source(source)), "S-record")
 
 
 def write_hex(segments: Iterable[Segment], *, bytes_per_record: int = 32) -> str:
@@ -153,45 +167,149 @@ def _binfile(segments: Iterable[Segment]) -> bincopy.BinFile:
     return binfile
 
 
-def _read(text: str, what: str, method: str, unpack: object) -> list[Segment]:
-    binfile = bincopy.BinFile()
+_Record = tuple[int, int, bytes]
+"""A data record: ``(address, line number, data)``."""
+
+_SREC_ADDRESS_BYTES = {"0": 2, "1": 2, "2": 3, "3": 4, "5": 2, "6": 3, "7": 4, "8": 3, "9": 2}
+_IHEX_DATA_SIZE = {1: 0, 2: 2, 3: 4, 4: 2, 5: 4}  # record type -> data bytes, types 1..5
+
+
+def _bad_record(what: str, number: int, record: str, reason: str) -> FileFormatError:
+    shown = record if len(record) <= 80 else record[:77] + "..."
+    return FileFormatError(
+        f"bad {what} record on line {number}",
+        expected=f"a valid {what} record",
+        found=f"{shown!r} ({reason})",
+    )
+
+
+def _hex_bytes(what: str, number: int, record: str, digits: str) -> bytes:
     try:
-        getattr(binfile, method)(text)
-    except bincopy.AddDataError as exc:
-        raise ImageError(
-            f"{what} records overlap", expected="each address written once", found=str(exc)
-        ) from None
-    except (bincopy.Error, ValueError, IndexError, TypeError) as exc:
-        line, record = _first_bad_line(text, unpack)
-        raise FileFormatError(
-            f"bad {what} record on line {line}",
-            expected=f"a valid {what} record",
-            found=f"{record!r} ({exc})",
-        ) from None
+        return bytes.fromhex(digits)
+    except ValueError:
+        raise _bad_record(what, number, record, "not pairs of hex digits") from None
+
+
+def _ihex_records(text: str) -> list[_Record]:
+    """The data records of Intel HEX ``text``, with absolute addresses, in file order."""
+    what = "Intel HEX"
+    records: list[_Record] = []
+    base = 0  # extended segment address (type 02) + extended linear address (type 04)
+    segment_base = linear_base = 0
+    for number, line in enumerate(text.splitlines(), start=1):
+        record = line.strip()
+        if not record:
+            continue
+        if record[0] != ":":
+            raise _bad_record(what, number, record, "does not start with ':'")
+        value = _hex_bytes(what, number, record, record[1:])
+        if len(value) < 5:
+            raise _bad_record(what, number, record, f"{len(value)} bytes, at least 5 needed")
+        size = value[0]
+        if size != len(value) - 5:
+            raise _bad_record(
+                what, number, record, f"byte count {size}, but {len(value) - 5} data bytes"
+            )
+        if sum(value) & 0xFF:
+            expected = -sum(value[:-1]) & 0xFF
+            raise _bad_record(
+                what, number, record, f"checksum 0x{value[-1]:02X}, expected 0x{expected:02X}"
+            )
+        kind = value[3]
+        if kind == 0:
+            if size:
+                records.append((base + (value[1] << 8 | value[2]), number, value[4:-1]))
+            continue
+        if kind not in _IHEX_DATA_SIZE:
+            raise _bad_record(what, number, record, f"record type {kind:02X}, expected 00..05")
+        if size != _IHEX_DATA_SIZE[kind]:
+            raise _bad_record(
+                what,
+                number,
+                record,
+                f"{size} data bytes in a type {kind:02X} record, expected {_IHEX_DATA_SIZE[kind]}",
+            )
+        if kind == 2:
+            segment_base = (value[4] << 8 | value[5]) << 4
+        elif kind == 4:
+            linear_base = (value[4] << 8 | value[5]) << 16
+        base = segment_base + linear_base
+    return records
+
+
+def _srec_records(text: str) -> list[_Record]:
+    """The data records (S1/S2/S3) of S-record ``text``, in file order."""
+    what = "S-record"
+    records: list[_Record] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        record = line.strip()
+        if not record:
+            continue
+        if record[0] != "S":
+            raise _bad_record(what, number, record, "does not start with 'S'")
+        kind = record[1:2]
+        width = _SREC_ADDRESS_BYTES.get(kind)
+        if width is None:
+            raise _bad_record(what, number, record, f"record type S{kind}, expected S0..S3, S5..S9")
+        value = _hex_bytes(what, number, record, record[2:])
+        if len(value) < width + 2:
+            raise _bad_record(
+                what, number, record, f"{len(value)} bytes, at least {width + 2} needed"
+            )
+        if value[0] != len(value) - 1:
+            raise _bad_record(
+                what, number, record, f"byte count {value[0]}, but {len(value) - 1} bytes follow"
+            )
+        if sum(value) & 0xFF != 0xFF:
+            expected = ~sum(value[:-1]) & 0xFF
+            raise _bad_record(
+                what, number, record, f"checksum 0x{value[-1]:02X}, expected 0x{expected:02X}"
+            )
+        if kind in "123" and len(value) > width + 2:
+            address = int.from_bytes(value[1 : 1 + width], "big")
+            records.append((address, number, value[1 + width : -1]))
+    return records
+
+
+def _merge(records: list[_Record], what: str) -> list[Segment]:
+    """Sort ``records`` by address and join adjacent ones into segments.
+
+    Linear in the number of records when they come in address order (as files are
+    written), ``O(n log n)`` otherwise. Any address written twice is an error, even
+    with the same value.
+    """
+    if any(records[i][0] > records[i + 1][0] for i in range(len(records) - 1)):
+        records.sort(key=_record_key)
     segments: list[Segment] = []
-    for segment in binfile.segments:
-        start, end = segment.minimum_address, segment.maximum_address
-        if end > _ADDRESS_LIMIT:
+    start = end = 0
+    line = 0
+    pieces: list[bytes] = []
+    for address, number, data in records:
+        if address + len(data) > _ADDRESS_LIMIT:
             raise ImageError(
                 f"{what} data goes beyond 32-bit addresses",
                 expected=f"addresses below 0x{_ADDRESS_LIMIT:X}",
-                found=f"data up to 0x{end:X}",
+                found=f"data up to 0x{address + len(data):X} on line {number}",
             )
-        segments.append((start, bytes(segment.data)))
+        if pieces and address < end:
+            raise ImageError(
+                f"{what} records overlap",
+                expected="each address written once",
+                found=f"line {number} writes 0x{address:08X}..0x{address + len(data) - 1:08X}, "
+                f"line {line} already wrote up to 0x{end - 1:08X}",
+            )
+        if pieces and address > end:
+            segments.append((start, b"".join(pieces)))
+            pieces = []
+        if not pieces:
+            start = address
+        pieces.append(data)
+        end = address + len(data)
+        line = number
+    if pieces:
+        segments.append((start, b"".join(pieces)))
     return segments
 
 
-def _first_bad_line(text: str, unpack: object) -> tuple[int, str]:
-    """The 1-based line number and text of the first record that ``unpack`` rejects
-    (or, for Intel HEX, whose record type is not 0..5); ``(0, "")`` if none is."""
-    for number, line in enumerate(text.splitlines(), start=1):
-        record = line.strip()
-        if not record or not callable(unpack):
-            continue
-        try:
-            fields = unpack(record)
-        except (bincopy.Error, ValueError, IndexError, TypeError):
-            return (number, record)
-        if unpack is bincopy.unpack_ihex and not 0 <= fields[0] <= 5:
-            return (number, record)
-    return (0, "")  # pragma: no cover - bincopy rejected the text as a whole
+def _record_key(record: _Record) -> tuple[int, int]:
+    return (record[0], record[1])

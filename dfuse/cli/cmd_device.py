@@ -1,0 +1,668 @@
+"""Device commands: list, flash, read, verify, erase, unprotect, leave, detach, option-bytes.
+
+Each opens one device through :mod:`dfuse.cli.session` (a real board for
+``usb:``, a simulated one for ``sim:``) and calls the library; this module only
+turns arguments into calls and results into text or JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from dfuse.cli.cmd_files import load_firmware
+from dfuse.cli.exitcodes import ExitCode, UsageError
+from dfuse.cli.output import ProgressSink, Ui
+from dfuse.cli.selector import parse_int, parse_size
+from dfuse.cli.session import Bench, open_bench
+from dfuse.device import DfuDevice, Phase, TargetPlan
+from dfuse.errors import DeviceNotFoundError, SafetyError
+from dfuse.file import DfuFile, DfuSeFile, Target
+from dfuse.gang import GangPhase, flash_many
+from dfuse.layout import MemoryLayout, Sector
+from dfuse.optionbytes import OTP_BLOCK_SIZE, OTP_BLOCKS, WRP_SECTORS, BorLevel
+from dfuse.protocol.plan import EraseSector
+from dfuse.transport.base import DeviceInfo, DeviceMode
+
+__all__ = [
+    "cmd_detach",
+    "cmd_erase",
+    "cmd_flash",
+    "cmd_leave",
+    "cmd_list",
+    "cmd_option_bytes",
+    "cmd_otp",
+    "cmd_read",
+    "cmd_unprotect",
+    "cmd_verify",
+    "device_dict",
+    "layout_dict",
+    "plan_dict",
+    "save_target",
+]
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _progress(sink: ProgressSink) -> Any:
+    """Adapt the library's ``progress(phase, done, total)`` to a sink."""
+
+    def callback(phase: Phase, done: int, total: int) -> None:
+        sink.update(str(phase), done, total)
+
+    return callback
+
+
+@contextmanager
+def _device(args: argparse.Namespace, ui: Ui) -> Iterator[tuple[DfuDevice, Bench]]:
+    """Open the selected device; library warnings become ``dfuse: warning:`` lines."""
+    bench = open_bench(args)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            with bench.open() as dev:
+                yield dev, bench
+            # a simulated board finishes what it started (manifesting after a leave)
+            bench.settle(lambda: not any(board.busy for board in bench.boards))
+        finally:
+            for w in caught:
+                ui.warn(str(w.message))
+
+
+def _size(n: int) -> str:
+    if n >= 1024 * 1024 and n % (1024 * 1024) == 0:
+        return f"{n // (1024 * 1024)} MiB"
+    if n >= 1024 and n % 1024 == 0:
+        return f"{n // 1024} KiB"
+    return f"{n} bytes"
+
+
+def layout_dict(layout: MemoryLayout) -> dict[str, Any]:
+    """A memory layout for ``--json``."""
+    return {
+        "name": layout.label,
+        "address": layout.address,
+        "size": layout.size,
+        "layout": str(layout),
+        "sectors": [
+            {
+                "index": s.index,
+                "address": s.address,
+                "size": s.size,
+                "access": s.letter,
+            }
+            for s in layout.sectors
+        ],
+    }
+
+
+def device_dict(info: DeviceInfo) -> dict[str, Any]:
+    """A discovered device for ``--json``."""
+    return {
+        "vid": info.vid,
+        "pid": info.pid,
+        "id": f"{info.vid:04x}:{info.pid:04x}",
+        "serial": info.serial,
+        "path": info.path,
+        "bus": info.bus,
+        "address": info.address,
+        "manufacturer": info.manufacturer,
+        "product": info.product,
+        "bcd_device": info.bcd_device,
+        "mode": info.mode.value,
+        "transfer_size": info.transfer_size,
+        "alt_settings": [
+            {
+                "number": a.number,
+                "name": a.name,
+                "layout": None if a.layout is None else layout_dict(a.layout),
+            }
+            for a in info.alt_settings
+        ],
+    }
+
+
+def _layout_summary(layout: MemoryLayout) -> str:
+    groups: list[tuple[int, int, str]] = []
+    for s in layout.sectors:
+        if groups and groups[-1][1] == s.size and groups[-1][2] == s.letter:
+            count, size, letter = groups[-1]
+            groups[-1] = (count + 1, size, letter)
+        else:
+            groups.append((1, s.size, s.letter))
+    access = {"a": "r", "b": "e", "c": "re", "d": "w", "e": "rw", "f": "ew", "g": "rew"}
+    parts = [f"{n}×{_size(size)} {access.get(letter, letter)}" for n, size, letter in groups]
+    return (
+        f"0x{layout.address:08X}  {_size(layout.size):>8}  {len(layout.sectors)} sector(s): "
+        + ", ".join(parts)
+    )
+
+
+def plan_dict(plan: TargetPlan) -> dict[str, Any]:
+    """A download plan for ``--json``."""
+    p = plan.plan
+    return {
+        "alt_setting": plan.alt,
+        "name": plan.name,
+        "image_size": p.image_size,
+        "erase": [
+            {"sector": s.index, "address": s.address, "size": s.size}
+            if isinstance(s, EraseSector)
+            else {"all": True}
+            for s in p.erases
+        ],
+        "erase_bytes": p.erase_bytes,
+        "write_blocks": len(p.writes),
+        "write_bytes": p.write_bytes,
+        "skipped_bytes": p.skipped_bytes,
+        "verify_bytes": p.verify_bytes,
+        "incremental": p.incremental,
+        "sectors": [
+            {
+                "sector": d.index,
+                "address": d.address,
+                "size": d.size,
+                "action": d.action.value,
+                "reason": d.reason,
+            }
+            for d in p.sectors
+        ],
+        "steps": [step.describe() for step in p.steps],
+    }
+
+
+_TEXT_FORMATS = {".hex": "hex", ".ihex": "hex", ".s19": "srec", ".srec": "srec", ".mot": "srec"}
+
+
+def save_target(target: Target, path: str, info: DeviceInfo) -> str:
+    """Write memory read from a device to ``path``; the format follows the extension
+    (.hex, .s19/.srec, .dfu; anything else raw binary). Returns the format's name."""
+    ext = Path(path).suffix.lower()
+    if path == "-":
+        sys.stdout.buffer.write(target.to_bin())
+        sys.stdout.flush()
+        return "bin"
+    if ext in _TEXT_FORMATS:
+        fmt = _TEXT_FORMATS[ext]
+        Path(path).write_text(target.to_hex() if fmt == "hex" else target.to_srec())
+        return fmt
+    if ext == ".dfu":
+        DfuSeFile((target,), info.vid, info.pid, info.bcd_device).save(path)
+        return "dfu"
+    Path(path).write_bytes(target.to_bin())
+    return "bin"
+
+
+# --------------------------------------------------------------------------- list
+
+
+def cmd_list(args: argparse.Namespace, ui: Ui) -> int:
+    """``dfuse list``: every DFU device the selector matches, with its memory layouts."""
+    bench = open_bench(args)
+    devices = bench.find()
+    ui.emit({"ok": True, "devices": [device_dict(d) for d in devices]})
+    if not devices:
+        ui.print("no DFU devices found")
+        if not ui.json_mode:
+            ui.err.print(
+                "hint: put the board in DFU mode (BOOT0 high, then reset); on Linux install the"
+                " udev rule (`dfuse udev-rules --help`); or try `dfuse list -d sim:stm32f411`",
+                markup=False,
+            )
+        return ExitCode.OK
+    for info in devices:
+        name = " ".join(x for x in (info.manufacturer, info.product) if x) or "?"
+        ui.print(
+            f"[bold]{info.vid:04x}:{info.pid:04x}[/bold]  {name}  "
+            f"serial={info.serial or '-'}  path={info.path}  bcdDevice={info.bcd_device:04x}  "
+            f"{info.mode.value} mode  transfer size {info.transfer_size or '-'}"
+        )
+        for alt in info.alt_settings:
+            if alt.layout is not None:
+                ui.text(f"  alt {alt.number}  {alt.layout.label:<16} {_layout_summary(alt.layout)}")
+            else:
+                ui.text(f"  alt {alt.number}  {alt.name or '(no name)'}")
+    return ExitCode.OK
+
+
+# --------------------------------------------------------------------------- flash
+
+
+def _load_image(path: str, address_text: str | None) -> tuple[DfuSeFile | DfuFile, int | None]:
+    address = None if address_text is None else parse_int(address_text, what="address")
+    _kind, firmware = load_firmware(path, address=address)
+    return firmware, address
+
+
+def _need_address(firmware: DfuSeFile | DfuFile, address: int | None, dev: DfuDevice) -> None:
+    """A plain DFU file has no address: a DfuSe device needs ``--address`` for it."""
+    if isinstance(firmware, DfuFile) and dev.is_dfuse and address is None:
+        raise UsageError(
+            "a plain DFU file carries no address and this is a DfuSe device:"
+            " give --address (e.g. --address 0x08000000)"
+        )
+
+
+def _backup(dev: DfuDevice, plans: tuple[TargetPlan, ...], path: str, ui: Ui) -> dict[str, Any]:
+    """Read every sector the plans erase (what will be overwritten) into ``path``."""
+    targets: list[Target] = []
+    total = 0
+    with ui.progress() as sink:
+        for plan in plans:
+            if plan.alt is None:
+                raise UsageError("--backup needs a DfuSe device (plain DFU has no addresses)")
+            if plan.alt != dev.alt:
+                dev.select_alt(plan.alt)
+            segments = []
+            for erase in plan.plan.erases:
+                if isinstance(erase, EraseSector):
+                    address, size = erase.address, erase.size
+                else:  # a mass erase: the whole memory
+                    layout = dev.layout
+                    assert layout is not None
+                    address, size = layout.address, layout.size
+                segments.append((address, dev.upload(address, size)))
+                total += size
+                sink.update("backup", total, sum(p.plan.erase_bytes for p in plans) or total)
+            targets.append(Target.from_segments(segments, alt_setting=plan.alt, name=plan.name))
+    if len(targets) == 1:
+        save_target(targets[0], path, dev.info)
+    else:
+        DfuSeFile(tuple(targets), dev.info.vid, dev.info.pid, dev.info.bcd_device).save(path)
+    return {"path": path, "bytes": total}
+
+
+def cmd_flash(args: argparse.Namespace, ui: Ui) -> int:
+    """``dfuse flash FILE``: erase what the image touches, write, verify, optionally leave."""
+    firmware, address = _load_image(args.file, args.address)
+    if args.all:
+        return _flash_all(args, ui, firmware, address)
+    options: dict[str, Any] = {
+        "address": address,
+        "verify": not args.no_verify,
+        "force": args.force,
+        "leave": args.leave,
+        "incremental": args.incremental,
+    }
+    with _device(args, ui) as (dev, _bench):
+        _need_address(firmware, address, dev)
+        result: dict[str, Any] = {
+            "ok": True,
+            "file": args.file,
+            "device": device_dict(dev.info),
+            "dry_run": args.dry_run,
+        }
+        if args.dry_run or args.backup:
+            with ui.progress() as sink:  # an incremental plan reads the device back first
+                plans = dev.plan(firmware, progress=_progress(sink), **options)
+            result["targets"] = [plan_dict(p) for p in plans]
+            if args.dry_run:
+                ui.emit(result)
+                ui.print(f"[bold]dry run[/bold]: {args.file} → {dev.info.describe()}")
+                for plan in plans:
+                    ui.text(str(plan))
+                return ExitCode.OK
+            result["backup"] = _backup(dev, plans, args.backup, ui)
+            ui.note(f"backed up {result['backup']['bytes']} bytes to {args.backup}")
+        start = time.perf_counter()
+        device_start = dev.clock.now
+        with ui.progress() as sink:
+            plans = dev.download(firmware, progress=_progress(sink), **options)
+        result["seconds"] = round(time.perf_counter() - start, 3)
+        result["device_seconds"] = round(dev.clock.now - device_start, 3)
+        result["verified"] = not args.no_verify
+        result["left"] = args.leave
+        result["targets"] = [plan_dict(p) for p in plans]
+    ui.emit(result)
+    for plan in plans:
+        p = plan.plan
+        where = f"alt {plan.alt} ({plan.name})" if plan.alt is not None else "the device"
+        unchanged = (
+            f"; {len(p.skipped_sectors)} of {len(p.sectors)} sector(s) unchanged"
+            if p.incremental
+            else ""
+        )
+        ui.print(
+            f"flashed {p.image_size} bytes to {where}: erased {len(p.erases)} sector(s)"
+            f" ({_size(p.erase_bytes)}), wrote {len(p.writes)} block(s)"
+            f" ({p.write_bytes} bytes, {p.skipped_bytes} skipped){unchanged}"
+        )
+    tail = "verified" if not args.no_verify else "not verified (--no-verify)"
+    ui.print(
+        f"[green]done[/green]: {tail}"
+        + (", application started" if args.leave else "")
+        + f" in {result['seconds']:.2f} s (device time {result['device_seconds']:.2f} s)"
+    )
+    return ExitCode.OK
+
+
+def _flash_all(
+    args: argparse.Namespace, ui: Ui, firmware: DfuSeFile | DfuFile, address: int | None
+) -> int:
+    """``flash --all``: every matching DFU-mode board at once (:func:`dfuse.gang.flash_many`)."""
+    if args.dry_run or args.backup:
+        raise UsageError("--all cannot be combined with --dry-run or --backup")
+    bench = open_bench(args)
+    boards = [info for info in bench.find() if info.mode is DeviceMode.DFU]
+    if not boards:
+        raise DeviceNotFoundError(f"no DFU-mode device found matching {bench.selector}")
+    if isinstance(firmware, DfuFile) and address is None:
+        raise UsageError("a plain DFU file carries no address: give --address")
+    with ui.progress(boards=True) as sink:
+
+        def progress(name: str, phase: GangPhase, percent: float) -> None:
+            sink.board(name, str(phase), percent)
+
+        report = flash_many(
+            boards,
+            firmware,
+            backend=bench.backend,
+            clock=bench.clock,
+            verify=not args.no_verify,
+            progress=progress,
+            address=address,
+            alt=bench.selector.alt,
+            incremental=args.incremental,
+            leave=args.leave,
+            force=args.force,
+        )
+    bench.settle(lambda: not any(board.busy for board in bench.boards))
+    ui.emit({"file": args.file, **report.to_dict()})
+    ui.text(report.summary())
+    if report.ok:
+        return ExitCode.OK
+    return ExitCode.gang(len(report.failed))
+
+
+# --------------------------------------------------------------------------- read / verify
+
+
+def cmd_read(args: argparse.Namespace, ui: Ui) -> int:
+    """``dfuse read OUTPUT``: upload memory to a file."""
+    if (args.address is None) != (args.length is None):
+        raise UsageError("give both --address and --length, or neither (the whole memory)")
+    address = None if args.address is None else parse_int(args.address, what="address")
+    length = None if args.length is None else parse_size(args.length, what="length")
+    with _device(args, ui) as (dev, _bench):
+        start = time.perf_counter()
+        with ui.progress() as sink:
+            if address is None or length is None:
+                target = dev.upload_alt(progress=_progress(sink))
+            else:
+                data = dev.upload(address, length, progress=_progress(sink))
+                layout = dev.layout
+                target = Target.from_segments(
+                    [(address, data)],
+                    alt_setting=dev.alt or 0,
+                    name=layout.label if layout is not None else "",
+                )
+        fmt = save_target(target, args.output, dev.info)
+        info = dev.info
+    seconds = time.perf_counter() - start
+    ui.emit(
+        {
+            "ok": True,
+            "output": args.output,
+            "format": fmt,
+            "alt_setting": target.alt_setting,
+            "address": target.start_address,
+            "size": target.size,
+            "seconds": round(seconds, 3),
+            "device": device_dict(info),
+        }
+    )
+    if args.output != "-":
+        start_text = f"0x{target.start_address:08X}" if target.start_address is not None else "-"
+        ui.print(
+            f"read {target.size} bytes from {start_text} (alt {target.alt_setting})"
+            f" into {args.output} ({fmt}) in {seconds:.2f} s"
+        )
+    return ExitCode.OK
+
+
+def cmd_verify(args: argparse.Namespace, ui: Ui) -> int:
+    """``dfuse verify FILE``: compare device memory with a file (exit 5 on a mismatch)."""
+    firmware, address = _load_image(args.file, args.address)
+    with _device(args, ui) as (dev, _bench):
+        _need_address(firmware, address, dev)
+        with ui.progress() as sink:
+            dev.verify(firmware, address=address, progress=_progress(sink))
+    size = firmware.size if isinstance(firmware, DfuSeFile) else len(firmware.payload)
+    ui.emit({"ok": True, "file": args.file, "verified_bytes": size, "match": True})
+    ui.print(f"[green]match[/green]: the device holds the {size} bytes of {args.file}")
+    return ExitCode.OK
+
+
+# --------------------------------------------------------------------------- erase & co
+
+
+def _sectors(specs: list[str], layout: MemoryLayout | None) -> list[Sector | int]:
+    """Sector numbers, ranges (``0-3``) and addresses (``0x08004000``) → the library's terms."""
+    if layout is None:
+        raise UsageError("the selected alternate setting has no memory layout to erase")
+    chosen: list[Sector | int] = []
+    count = len(layout.sectors)
+    for spec in specs:
+        for part in filter(None, spec.split(",")):
+            first, dash, last = part.partition("-")
+            if part.lower().startswith("0x") and not dash:
+                chosen.append(parse_int(part, what="address"))
+                continue
+            lo = parse_int(first, what="sector number")
+            hi = parse_int(last, what="sector number") if dash else lo
+            if lo > hi or hi >= count:
+                raise UsageError(
+                    f"invalid sector {part!r}: {layout.label} has sectors 0 to {count - 1}"
+                )
+            chosen.extend(layout.sectors[lo : hi + 1])
+    return chosen
+
+
+def cmd_erase(args: argparse.Namespace, ui: Ui) -> int:
+    """``dfuse erase SECTOR... | --all``."""
+    if bool(args.sectors) == bool(args.all):
+        raise UsageError("give the sectors to erase, or --all for a mass erase (not both)")
+    with _device(args, ui) as (dev, _bench):
+        start = time.perf_counter()
+        if args.all:
+            with ui.progress() as sink:
+                sink.update("erase", 0, 1)
+                dev.mass_erase()
+                sink.update("erase", 1, 1)
+            erased: list[dict[str, Any]] = [{"all": True}]
+        else:
+            sectors = _sectors(args.sectors, dev.layout)
+            with ui.progress() as sink:
+                dev.erase(sectors, progress=_progress(sink))
+            layout = dev.layout
+            assert layout is not None
+            found = {
+                s.address: s
+                for s in (w if isinstance(w, Sector) else layout.sector_at(w) for w in sectors)
+                if s is not None
+            }
+            erased = [
+                {"sector": s.index, "address": s.address, "size": s.size}
+                for s in sorted(found.values(), key=lambda s: s.address)
+            ]
+    seconds = time.perf_counter() - start
+    ui.emit({"ok": True, "erased": erased, "seconds": round(seconds, 3)})
+    if args.all:
+        ui.print(f"mass erase done in {seconds:.2f} s")
+    else:
+        names = ", ".join(f"{e['sector']} (0x{e['address']:08X})" for e in erased)
+        ui.print(f"erased sector(s) {names} in {seconds:.2f} s")
+    return ExitCode.OK
+
+
+def cmd_unprotect(args: argparse.Namespace, ui: Ui) -> int:
+    """``dfuse unprotect --yes``: Read Unprotect (mass-erases the flash; the device resets)."""
+    with _device(args, ui) as (dev, _bench):
+        options = dev.read_unprotect(confirm=args.yes, reconnect=True)
+    level = None if options is None else int(options.rdp_level)
+    ui.emit({"ok": True, "unprotected": True, "rdp_level": level})
+    ui.print(
+        "read protection removed: the flash was erased, the device reset and now reports"
+        f" RDP level {level}"
+    )
+    return ExitCode.OK
+
+
+def cmd_leave(args: argparse.Namespace, ui: Ui) -> int:
+    """``dfuse leave``: start the application."""
+    address = None if args.address is None else parse_int(args.address, what="address")
+    with _device(args, ui) as (dev, _bench):
+        dev.leave(address)
+    ui.emit({"ok": True, "left": True, "address": address})
+    where = f" at 0x{address:08X}" if address is not None else ""
+    ui.print(f"left DFU mode: the application starts{where}")
+    return ExitCode.OK
+
+
+def cmd_detach(args: argparse.Namespace, ui: Ui) -> int:
+    """``dfuse detach``: run-time mode → DFU mode."""
+    with _device(args, ui) as (dev, _bench):
+        new = dev.detach()
+        try:
+            info = new.info
+        finally:
+            new.close()
+    ui.emit({"ok": True, "device": device_dict(info)})
+    ui.print(f"detached: now in DFU mode as {info.describe()}")
+    return ExitCode.OK
+
+
+# --------------------------------------------------------------------------- option bytes
+
+
+def _sector_numbers(text: str) -> list[int]:
+    """``"0,1,4-7"`` → [0, 1, 4, 5, 6, 7]."""
+    numbers: list[int] = []
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        first, dash, last = part.partition("-")
+        lo = parse_int(first, what="sector number")
+        hi = parse_int(last, what="sector number") if dash else lo
+        if lo > hi or hi >= WRP_SECTORS:
+            raise UsageError(
+                f"invalid sector {part!r}: write protection covers sectors 0 to {WRP_SECTORS - 1}"
+            )
+        numbers.extend(range(lo, hi + 1))
+    if not numbers:
+        raise UsageError(f"invalid sector list {text!r}: expected e.g. 0,1,4-7")
+    return numbers
+
+
+def cmd_option_bytes(args: argparse.Namespace, ui: Ui) -> int:
+    """``dfuse option-bytes``: show them decoded; change them with ``--yes``."""
+    changing = any(x is not None for x in (args.rdp, args.protect, args.unprotect, args.bor))
+    if args.rdp == 2 and not args.permanently_lock:
+        raise SafetyError(
+            "RDP level 2 is permanent: the chip can never again be read, debugged or"
+            " reflashed over DFU; add --permanently-lock (and --yes) if that is really wanted"
+        )
+    protect = _sector_numbers(args.protect) if args.protect is not None else []
+    unprotect = _sector_numbers(args.unprotect) if args.unprotect is not None else []
+    with _device(args, ui) as (dev, _bench):
+        current = dev.read_option_bytes()
+        if not changing:
+            ui.emit({"ok": True, "option_bytes": current.to_dict()})
+            ui.text(current.describe())
+            return ExitCode.OK
+        new = current
+        if args.rdp is not None:
+            new = new.with_rdp(args.rdp, allow_level_2=args.permanently_lock)
+        if protect:
+            new = new.with_sectors_protected(protect)
+        if unprotect:
+            new = new.with_sectors_unprotected(unprotect)
+        if args.bor is not None:
+            new = new.with_bor_level(
+                BorLevel.OFF if args.bor == "off" else BorLevel[f"LEVEL_{args.bor}"]
+            )
+        if new == current:
+            ui.emit({"ok": True, "changed": False, "option_bytes": current.to_dict()})
+            ui.print("the option bytes already hold these values: nothing written")
+            return ExitCode.OK
+        if not args.yes:
+            ui.print("the option bytes would become:")
+            ui.text(new.describe())
+            erase = (
+                " and erases the whole flash (RDP 1 → 0)"
+                if current.rdp_level == 1 and new.rdp_level == 0
+                else ""
+            )
+            raise SafetyError(
+                f"writing the option bytes resets the device{erase}; add --yes to write them"
+            )
+        # writes, waits for the reset and re-enumeration, reads back to confirm
+        confirmed = dev.change_option_bytes(
+            new, confirm=True, allow_permanent_rdp2=args.permanently_lock
+        )
+        if new.rdp_level == 2:  # the bootloader is gone for good: nothing to read back
+            ui.emit({"ok": True, "changed": True, "option_bytes": new.to_dict()})
+            ui.print("RDP level 2 set: the chip is locked for good (no DFU, no debug)")
+            return ExitCode.OK
+    ui.emit({"ok": True, "changed": True, "option_bytes": confirmed.to_dict()})
+    ui.print("option bytes written; the device reset and reads back:")
+    ui.text(confirmed.describe())
+    return ExitCode.OK
+
+
+# --------------------------------------------------------------------------- OTP
+
+
+def _otp_block(text: str) -> int:
+    block = parse_int(text, what="OTP block")
+    if block >= OTP_BLOCKS:
+        raise UsageError(f"invalid OTP block {text!r}: expected 0 to {OTP_BLOCKS - 1}")
+    return block
+
+
+def _otp_data(args: argparse.Namespace) -> bytes:
+    if args.data_file is not None:
+        data = Path(args.data_file).read_bytes()
+    elif args.data is not None:
+        try:
+            data = bytes.fromhex(args.data.replace(":", " "))
+        except ValueError:
+            raise UsageError(f"invalid --data {args.data!r}: expected hex bytes") from None
+    else:
+        raise UsageError("--write needs --data HEX or --data-file PATH")
+    if not 0 < len(data) <= OTP_BLOCK_SIZE:
+        raise UsageError(f"an OTP block holds 1 to {OTP_BLOCK_SIZE} bytes, got {len(data)}")
+    return data.ljust(OTP_BLOCK_SIZE, b"\xff")
+
+
+def cmd_otp(args: argparse.Namespace, ui: Ui) -> int:
+    """``dfuse otp``: show the OTP area; ``--write N --data HEX``; ``--lock N --yes``."""
+    write = _otp_block(args.write) if args.write is not None else None
+    lock = _otp_block(args.lock) if args.lock is not None else None
+    if write is None and (args.data is not None or args.data_file is not None):
+        raise UsageError("--data/--data-file need --write BLOCK")
+    data = _otp_data(args) if write is not None else b""
+    if lock is not None and not args.yes:
+        raise SafetyError(
+            f"locking OTP block {lock} is permanent (it can never be written again);"
+            " add --yes to confirm"
+        )
+    with _device(args, ui) as (dev, _bench):
+        if write is not None:
+            area = dev.write_otp(write, data, lock=lock == write, confirm=args.yes)
+        if lock is not None and lock != write:
+            area = dev.lock_otp(lock, confirm=args.yes)
+        if write is None and lock is None:
+            area = dev.read_otp()
+    ui.emit({"ok": True, "written": write, "locked_now": lock, "otp": area.to_dict()})
+    if write is not None:
+        ui.print(f"programmed OTP block {write}")
+    if lock is not None:
+        ui.print(f"locked OTP block {lock}")
+    ui.text(area.describe())
+    return ExitCode.OK
