@@ -4,6 +4,9 @@
    same bytes (goal: ratio <= 1.5).
 2. Intel HEX -> .dfu bytes (``DfuSeFile.from_hex(path).to_bytes()``), against bincopy's
    own load of the same file (``bincopy.BinFile(path)``) (goal: ratio <= 1.2).
+3. Intel HEX of 4,000 disjoint 2-byte records (each its own segment) -> segments, against
+   bincopy's load of the same text, whose segment insert is linear per record, so
+   quadratic overall (goal: ratio <= 0.5; ours is linear: see ``scaling`` in the JSON).
 
 Run ``python3 benchmarks/bench_file.py`` (``--json`` prints JSON only; results are also
 written to ``benchmarks/results/file.json``; ``--quick`` for fewer repetitions).
@@ -12,6 +15,7 @@ written to ``benchmarks/results/file.json``; ``--quick`` for fewer repetitions).
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import json
 import sys
@@ -20,11 +24,12 @@ import time
 import zlib
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import bincopy
 
 from dfuse.file import DfuSeFile, Element, Target
-from dfuse.file.convert import write_hex
+from dfuse.file.convert import read_hex, write_hex
 
 RESULTS = Path(__file__).resolve().parent / "results" / "file.json"
 MIB = 1 << 20
@@ -105,6 +110,35 @@ def bench_hex(repeat: int) -> dict[str, float]:
     }
 
 
+def _scattered_hex(records: int) -> str:
+    return write_hex([(0x08000000 + i * 32, b"\x01\x02") for i in range(records)])
+
+
+def bench_scattered(repeat: int) -> dict[str, Any]:
+    text = _scattered_hex(4000)
+    assert len(read_hex(text)) == 4000
+
+    def theirs() -> object:
+        binfile = bincopy.BinFile()
+        binfile.add_ihex(text)
+        return binfile
+
+    ours, base = best_of_pair(lambda: read_hex(text), theirs, repeat)
+    scaling = {}
+    for n in (1000, 4000, 16000):
+        scaling[str(n)] = best_of_pair(
+            functools.partial(read_hex, _scattered_hex(n)), lambda: None, repeat
+        )[0]
+    return {
+        "records": 4000,
+        "read_hex_s": ours,
+        "bincopy_add_ihex_s": base,
+        "ratio": ours / base,
+        "goal": 0.5,
+        "scaling": scaling,
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run both benchmarks, print the ratios and save them as JSON."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
@@ -115,9 +149,11 @@ def main(argv: list[str] | None = None) -> int:
     repeat = 3 if args.quick else 30
     parse = bench_parse(repeat)
     hexed = bench_hex(max(3, repeat // 3))
+    scattered = bench_scattered(1 if args.quick else 3)
     results = {
         "parse_1mib_4_targets_vs_zlib_crc32": parse,
         "hex_to_dfu_vs_bincopy_load": hexed,
+        "scattered_records_vs_bincopy": scattered,
         "python": sys.version.split()[0],
     }
     args.output.parent.mkdir(parents=True, exist_ok=True)
@@ -134,6 +170,13 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"hex -> .dfu ({h['hex_bytes']} B of hex): {h['hex_to_dfu_s'] * 1e3:.1f} ms vs bincopy "
         f"load {h['bincopy_load_s'] * 1e3:.1f} ms -> ratio {h['ratio']:.2f} (goal <= {h['goal']})"
+    )
+    c = scattered
+    steps = ", ".join(f"{n}: {t * 1e3:.1f} ms" for n, t in c["scaling"].items())
+    print(
+        f"4000 scattered hex records: {c['read_hex_s'] * 1e3:.1f} ms vs bincopy "
+        f"{c['bincopy_add_ihex_s'] * 1e3:.1f} ms -> ratio {c['ratio']:.2f} "
+        f"(goal <= {c['goal']}); ours by record count: {steps}"
     )
     print(f"saved to {args.output}")
     return 0

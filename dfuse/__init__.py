@@ -5,7 +5,7 @@ The public API is re-exported here; see the documentation in ``docs/``.
 
 from __future__ import annotations
 
-from dfuse.clock import Clock, RealClock, VirtualClock
+from dfuse.clock import Clock, RealClock, ScaledClock, VirtualClock
 from dfuse.device import DfuDevice, Phase
 from dfuse.errors import (
     CrcMismatchError,
@@ -21,6 +21,7 @@ from dfuse.errors import (
     OptionBytesError,
     ProtocolError,
     SafetyError,
+    SelectorError,
     SignatureError,
     SizeMismatchError,
     StallError,
@@ -29,11 +30,12 @@ from dfuse.errors import (
     TruncatedFileError,
     VerifyError,
 )
-from dfuse.file import DfuFile, DfuSeFile, Element, FileKind, Target, load
+from dfuse.file import DfuFile, DfuSeFile, Element, FileKind, Target, load, save
 from dfuse.gang import FlashReport, GangPhase, GangReport, flash_many
 from dfuse.layout import Access, MemoryLayout, Region, Sector
 from dfuse.optionbytes import BorLevel, OptionBytes, OtpArea, RdpLevel
 from dfuse.protocol.constants import Request, State, Status
+from dfuse.selector import DeviceSelector, list_devices, open_device
 from dfuse.transport import AltSetting, DeviceInfo, DeviceMode, find_devices
 
 __version__ = "0.1.0"
@@ -49,6 +51,7 @@ __all__ = [
     "DeviceInfo",
     "DeviceMode",
     "DeviceNotFoundError",
+    "DeviceSelector",
     "DeviceStatusError",
     "DfuDevice",
     "DfuFile",
@@ -74,7 +77,9 @@ __all__ = [
     "Region",
     "Request",
     "SafetyError",
+    "ScaledClock",
     "Sector",
+    "SelectorError",
     "SignatureError",
     "SizeMismatchError",
     "StallError",
@@ -89,5 +94,8 @@ __all__ = [
     "__version__",
     "find_devices",
     "flash_many",
+    "list_devices",
     "load",
+    "open_device",
+    "save",
 ]

@@ -17,7 +17,7 @@ import threading
 import time
 from typing import Protocol, runtime_checkable
 
-__all__ = ["Clock", "RealClock", "VirtualClock"]
+__all__ = ["Clock", "RealClock", "ScaledClock", "VirtualClock"]
 
 
 @runtime_checkable
@@ -88,3 +88,37 @@ class VirtualClock:
 
     def __repr__(self) -> str:
         return f"VirtualClock(now={self._now:.6f})"
+
+
+class ScaledClock:
+    """Real time, sped up: :meth:`sleep` waits ``seconds / speed`` of wall time and
+    :attr:`now` runs ``speed`` times faster than :func:`time.monotonic`.
+
+    Shared by a simulated board and the host, it makes the simulator's datasheet
+    timings visible at a watchable pace (``dfuse demo``, ``sim:stm32f411?speed=10``).
+    ``speed=1`` is real time.
+
+    >>> clock = ScaledClock(speed=1000)
+    >>> clock.sleep(0.5)  # waits 0.5 ms of wall time
+    >>> clock.now >= 0.5
+    True
+    """
+
+    def __init__(self, speed: float = 1.0) -> None:
+        if not speed > 0 or speed == float("inf"):
+            raise ValueError(f"speed must be a positive finite number, got {speed}")
+        self.speed = float(speed)
+        self._origin = time.monotonic()
+
+    @property
+    def now(self) -> float:
+        """Scaled seconds since this clock was made."""
+        return (time.monotonic() - self._origin) * self.speed
+
+    def sleep(self, seconds: float) -> None:
+        """Wait ``seconds`` of scaled time (``seconds / speed`` of wall time)."""
+        if seconds > 0:
+            time.sleep(seconds / self.speed)
+
+    def __repr__(self) -> str:
+        return f"ScaledClock(speed={self.speed:g})"

@@ -136,6 +136,10 @@ class TargetPlan:
     name: str
     plan: Plan
 
+    def to_dict(self) -> dict[str, object]:
+        """A JSON-able record: the alternate setting, its name and :meth:`Plan.to_dict`."""
+        return {"alt_setting": self.alt, "name": self.name, **self.plan.to_dict()}
+
     def __str__(self) -> str:
         where = f"alt {self.alt} ({self.name})" if self.alt is not None else "firmware"
         return f"{where}:\n{self.plan.describe()}"
@@ -420,6 +424,13 @@ class DfuDevice:
         """ABORT (back to dfuIDLE from the idle states of a transfer)."""
         self.transport.control_out(Request.ABORT, 0)
         self._state = State.dfuIDLE
+
+    def _abort(self, action: str) -> None:
+        """ABORT as one step of ``action``: a failure names the operation (see :meth:`_fail`)."""
+        try:
+            self.abort()
+        except TransportError as exc:
+            self._fail(exc, action)
 
     def select_alt(self, alt: int | str) -> AltSetting:
         """Select an alternate setting by number or name (SET_INTERFACE)."""
@@ -1058,9 +1069,9 @@ class DfuDevice:
             if block > self.max_block:
                 self._set_address(where, f"reading 0x{where:08X} ({length - offset} bytes)")
                 block = FIRST_DATA_BLOCK
-            if self._state != State.dfuIDLE and self._state != State.dfuUPLOAD_IDLE:
-                self.abort()
             n = min(size, length - offset)
+            if self._state != State.dfuIDLE and self._state != State.dfuUPLOAD_IDLE:
+                self._abort(f"reading 0x{where:08X} ({n} bytes)")
             data = self._upload_block(block, n, f"reading 0x{where:08X} ({n} bytes)")
             if len(data) != n:
                 raise ProtocolError(
@@ -1072,7 +1083,7 @@ class DfuDevice:
             block += 1
             report.add(Phase.READ, n)
         if self._state == State.dfuUPLOAD_IDLE:
-            self.abort()
+            self._abort(f"reading 0x{address:08X} ({length} bytes)")
         self._pointer = None
         return bytes(out)
 
@@ -1098,7 +1109,7 @@ class DfuDevice:
             if len(data) < n:
                 break
         if self._state == State.dfuUPLOAD_IDLE:
-            self.abort()
+            self._abort(f"reading the firmware ({len(out)} bytes)")
         return bytes(out)
 
     def upload_alt(
@@ -1134,6 +1145,57 @@ class DfuDevice:
             segments.append((address, self.upload(address, n, progress=relay)))
             base += n
         return Target.from_segments(segments, alt_setting=self._alt.number, name=layout.label)
+
+    def backup(
+        self, plans: Iterable[TargetPlan], *, progress: ProgressCallback | None = None
+    ) -> DfuSeFile:
+        """Read what ``plans`` will erase, before running them (``dfuse flash --backup``).
+
+        Every sector a plan erases is uploaded from its alternate setting (a mass erase:
+        the alternate setting's whole memory); the result has one target per plan, with
+        the device's IDs, ready for :func:`dfuse.file.save` or to be flashed back to undo
+        the download. ``progress`` sees :attr:`Phase.READ` over the total erase bytes.
+
+        Raises:
+            ProtocolError: a plan for a plain DFU device (it has no addresses to read).
+
+        >>> # plans = dev.plan(image); dev.backup(plans).save("before.dfu"); dev.download(image)
+        """
+        plans = tuple(plans)
+        for plan in plans:
+            if plan.alt is None:
+                raise ProtocolError(
+                    "backup needs a DfuSe device: a plain DFU plan has no addresses to read"
+                )
+        jobs: list[tuple[TargetPlan, list[tuple[int, int]]]] = []
+        for plan in plans:
+            assert plan.alt is not None
+            ranges = []
+            for erase in plan.plan.erases:
+                if isinstance(erase, EraseSector):
+                    ranges.append((erase.address, erase.size))
+                else:  # a mass erase: the alternate setting's whole memory
+                    layout = self.info.alt(plan.alt).layout
+                    if layout is None:
+                        raise ProtocolError(
+                            f"alternate setting {plan.alt} has no memory layout to back up"
+                        )
+                    ranges.append((layout.address, layout.size))
+            jobs.append((plan, ranges))
+        total = sum(size for _plan, ranges in jobs for _a, size in ranges)
+        report = _Progress(progress, {Phase.READ: total})
+        targets = []
+        for plan, ranges in jobs:
+            assert plan.alt is not None
+            if plan.alt != self.alt:
+                self.select_alt(plan.alt)
+            segments = [
+                (address, self.upload(address, size, progress=_Relay(report, Phase.READ)))
+                for address, size in ranges
+            ]
+            targets.append(Target.from_segments(segments, alt_setting=plan.alt, name=plan.name))
+        info = self.info
+        return DfuSeFile(tuple(targets), info.vid, info.pid, info.bcd_device)
 
     def _compare(self, address: int, expected: memoryview, found: bytes) -> None:
         if expected == found:

@@ -26,6 +26,7 @@ handle.
     │   ├── StallError             the device stalled the request (EP0 STALL)
     │   └── LibusbNotFoundError    no libusb library could be loaded
     ├── DeviceNotFoundError        no device matched (or several did)
+    ├── SelectorError              a device selector string is malformed (also a ValueError)
     ├── SafetyError                refused before touching the device
     └── VerifyError                read-back differs from what was written
 
@@ -50,6 +51,7 @@ __all__ = [
     "OptionBytesError",
     "ProtocolError",
     "SafetyError",
+    "SelectorError",
     "SignatureError",
     "SizeMismatchError",
     "StallError",
@@ -273,6 +275,22 @@ class DeviceNotFoundError(DfuseError):
         if candidates:
             message += "\n" + "\n".join(f"  {c}" for c in candidates)
         super().__init__(message)
+
+
+class SelectorError(DfuseError, ValueError):
+    """A device selector (``usb:0483:df11``, ``sim:stm32f411?flash=256k``) is malformed.
+
+    Also a :class:`ValueError`, as pyserial's ``serial_for_url`` raises for a bad URL.
+
+    Attributes:
+        text: the offending part of the selector.
+        expected: what the selector grammar allows there.
+    """
+
+    def __init__(self, message: str, *, text: str, expected: str) -> None:
+        self.text = text
+        self.expected = expected
+        super().__init__(f"{message} {text!r}: expected {expected}")
 
 
 # --------------------------------------------------------------------------- safety

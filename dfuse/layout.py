@@ -137,6 +137,19 @@ class Sector:
     def __contains__(self, address: object) -> bool:
         return isinstance(address, int) and self.address <= address < self.end
 
+    def to_dict(self) -> dict[str, int | str]:
+        """A JSON-able record: ``{"index", "address", "size", "access"}`` (the access letter).
+
+        >>> Sector(0x08000000, 0x4000, True, True, True).to_dict()["access"]
+        'g'
+        """
+        return {
+            "index": self.index,
+            "address": self.address,
+            "size": self.size,
+            "access": self.letter,
+        }
+
     @classmethod
     def with_access(cls, address: int, size: int, access: Access | str) -> Sector:
         """A sector from an address, a size and rights (flags or an access letter)."""
@@ -320,6 +333,22 @@ class MemoryLayout:
     def end(self) -> int:
         """One past the highest address of the layout."""
         return self._sectors[-1].end
+
+    def to_dict(self) -> dict[str, object]:
+        """A JSON-able record: label, address, size, the layout string and every sector.
+
+        >>> layout = MemoryLayout.parse("@Internal Flash  /0x08000000/04*016Kg")
+        >>> d = layout.to_dict()
+        >>> d["name"], d["size"], len(d["sectors"])
+        ('Internal Flash', 65536, 4)
+        """
+        return {
+            "name": self.label,
+            "address": self.address,
+            "size": self.size,
+            "layout": str(self),
+            "sectors": [s.to_dict() for s in self.sectors],
+        }
 
     def __iter__(self) -> Iterator[Sector]:
         return iter(self._sectors)

@@ -14,14 +14,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from dfuse.cli.cmd_device import _layout_summary, _progress, device_dict, plan_dict
+from dfuse.cli.cmd_device import _layout_summary, _progress
 from dfuse.cli.exitcodes import ExitCode, UsageError
 from dfuse.cli.output import Ui
-from dfuse.cli.selector import DeviceSelector
-from dfuse.cli.session import sim_bench
 from dfuse.data import EXAMPLE_HEX_NAME, example_hex_path
 from dfuse.errors import VerifyError
-from dfuse.file import DfuSeFile, Target
+from dfuse.file import DfuSeFile, Target, save
+from dfuse.selector import DeviceSelector, sim_bench
 
 __all__ = ["cmd_demo"]
 
@@ -55,7 +54,7 @@ def _demo(args: argparse.Namespace, ui: Ui, workdir: Path) -> int:
     for alt in info.alt_settings:
         if alt.layout is not None:
             ui.text(f"  alt {alt.number}  {alt.layout.label:<16} {_layout_summary(alt.layout)}")
-    report["device"] = device_dict(info)
+    report["device"] = info.to_dict()
 
     _step(ui, 2, f"build app.dfu from the bundled example firmware ({EXAMPLE_HEX_NAME})")
     source = DfuSeFile.from_hex(
@@ -84,7 +83,7 @@ def _demo(args: argparse.Namespace, ui: Ui, workdir: Path) -> int:
         device_start = dev.clock.now
         with ui.progress() as sink:
             plans = dev.download(image, verify=True, progress=_progress(sink))
-        report["download"] = [plan_dict(p) for p in plans]
+        report["download"] = [p.to_dict() for p in plans]
 
         _step(ui, 4, "verify: the bootloader read every written byte back, and it matched")
         verified = sum(p.plan.verify_bytes for p in plans)
@@ -106,7 +105,7 @@ def _demo(args: argparse.Namespace, ui: Ui, workdir: Path) -> int:
                 offset += element.size
         readback = Target.from_segments(segments, alt_setting=0, name="Internal Flash")
         readback_path = workdir / "readback.hex"
-        readback_path.write_text(readback.to_hex())
+        save(readback, readback_path)
         for (address, data), element in zip(segments, target.elements, strict=True):
             if data != element.data:
                 first = next(i for i in range(len(data)) if data[i] != element.data[i])

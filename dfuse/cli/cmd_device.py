@@ -1,8 +1,9 @@
 """Device commands: list, flash, read, verify, erase, unprotect, leave, detach, option-bytes.
 
-Each opens one device through :mod:`dfuse.cli.session` (a real board for
+Each opens one device through a :class:`dfuse.selector.Bench` (a real board for
 ``usb:``, a simulated one for ``sim:``) and calls the library; this module only
-turns arguments into calls and results into text or JSON.
+turns arguments into calls and results into text or JSON (the records' own
+``to_dict()``).
 """
 
 from __future__ import annotations
@@ -20,14 +21,14 @@ from dfuse.cli.cmd_files import load_firmware
 from dfuse.cli.exitcodes import ExitCode, UsageError
 from dfuse.cli.output import ProgressSink, Ui
 from dfuse.cli.selector import parse_int, parse_size
-from dfuse.cli.session import Bench, open_bench
+from dfuse.cli.session import open_bench
 from dfuse.device import DfuDevice, Phase, TargetPlan
 from dfuse.errors import DeviceNotFoundError, SafetyError
-from dfuse.file import DfuFile, DfuSeFile, Target
+from dfuse.file import DfuFile, DfuSeFile, FileKind, Target, kind_for_path, save
 from dfuse.gang import GangPhase, flash_many
 from dfuse.layout import MemoryLayout, Sector
 from dfuse.optionbytes import OTP_BLOCK_SIZE, OTP_BLOCKS, WRP_SECTORS, BorLevel
-from dfuse.protocol.plan import EraseSector
+from dfuse.selector import Bench
 from dfuse.transport.base import DeviceInfo, DeviceMode
 
 __all__ = [
@@ -41,9 +42,6 @@ __all__ = [
     "cmd_read",
     "cmd_unprotect",
     "cmd_verify",
-    "device_dict",
-    "layout_dict",
-    "plan_dict",
     "save_target",
 ]
 
@@ -70,7 +68,7 @@ def _device(args: argparse.Namespace, ui: Ui) -> Iterator[tuple[DfuDevice, Bench
             with bench.open() as dev:
                 yield dev, bench
             # a simulated board finishes what it started (manifesting after a leave)
-            bench.settle(lambda: not any(board.busy for board in bench.boards))
+            bench.settle()
         finally:
             for w in caught:
                 ui.warn(str(w.message))
@@ -82,51 +80,6 @@ def _size(n: int) -> str:
     if n >= 1024 and n % 1024 == 0:
         return f"{n // 1024} KiB"
     return f"{n} bytes"
-
-
-def layout_dict(layout: MemoryLayout) -> dict[str, Any]:
-    """A memory layout for ``--json``."""
-    return {
-        "name": layout.label,
-        "address": layout.address,
-        "size": layout.size,
-        "layout": str(layout),
-        "sectors": [
-            {
-                "index": s.index,
-                "address": s.address,
-                "size": s.size,
-                "access": s.letter,
-            }
-            for s in layout.sectors
-        ],
-    }
-
-
-def device_dict(info: DeviceInfo) -> dict[str, Any]:
-    """A discovered device for ``--json``."""
-    return {
-        "vid": info.vid,
-        "pid": info.pid,
-        "id": f"{info.vid:04x}:{info.pid:04x}",
-        "serial": info.serial,
-        "path": info.path,
-        "bus": info.bus,
-        "address": info.address,
-        "manufacturer": info.manufacturer,
-        "product": info.product,
-        "bcd_device": info.bcd_device,
-        "mode": info.mode.value,
-        "transfer_size": info.transfer_size,
-        "alt_settings": [
-            {
-                "number": a.number,
-                "name": a.name,
-                "layout": None if a.layout is None else layout_dict(a.layout),
-            }
-            for a in info.alt_settings
-        ],
-    }
 
 
 def _layout_summary(layout: MemoryLayout) -> str:
@@ -145,59 +98,20 @@ def _layout_summary(layout: MemoryLayout) -> str:
     )
 
 
-def plan_dict(plan: TargetPlan) -> dict[str, Any]:
-    """A download plan for ``--json``."""
-    p = plan.plan
-    return {
-        "alt_setting": plan.alt,
-        "name": plan.name,
-        "image_size": p.image_size,
-        "erase": [
-            {"sector": s.index, "address": s.address, "size": s.size}
-            if isinstance(s, EraseSector)
-            else {"all": True}
-            for s in p.erases
-        ],
-        "erase_bytes": p.erase_bytes,
-        "write_blocks": len(p.writes),
-        "write_bytes": p.write_bytes,
-        "skipped_bytes": p.skipped_bytes,
-        "verify_bytes": p.verify_bytes,
-        "incremental": p.incremental,
-        "sectors": [
-            {
-                "sector": d.index,
-                "address": d.address,
-                "size": d.size,
-                "action": d.action.value,
-                "reason": d.reason,
-            }
-            for d in p.sectors
-        ],
-        "steps": [step.describe() for step in p.steps],
-    }
-
-
-_TEXT_FORMATS = {".hex": "hex", ".ihex": "hex", ".s19": "srec", ".srec": "srec", ".mot": "srec"}
-
-
 def save_target(target: Target, path: str, info: DeviceInfo) -> str:
-    """Write memory read from a device to ``path``; the format follows the extension
-    (.hex, .s19/.srec, .dfu; anything else raw binary). Returns the format's name."""
-    ext = Path(path).suffix.lower()
+    """Write memory read from a device to ``path`` (``-``: raw binary on stdout); the format
+    follows the extension (:func:`dfuse.file.save`). Returns the format's name."""
     if path == "-":
         sys.stdout.buffer.write(target.to_bin())
         sys.stdout.flush()
         return "bin"
-    if ext in _TEXT_FORMATS:
-        fmt = _TEXT_FORMATS[ext]
-        Path(path).write_text(target.to_hex() if fmt == "hex" else target.to_srec())
-        return fmt
-    if ext == ".dfu":
-        DfuSeFile((target,), info.vid, info.pid, info.bcd_device).save(path)
-        return "dfu"
-    Path(path).write_bytes(target.to_bin())
-    return "bin"
+    kind = save(
+        target, path, vendor_id=info.vid, product_id=info.pid, device_version=info.bcd_device
+    )
+    return _FORMAT_NAMES.get(kind, "bin")
+
+
+_FORMAT_NAMES = {FileKind.DFUSE: "dfu", FileKind.IHEX: "hex", FileKind.SREC: "srec"}
 
 
 # --------------------------------------------------------------------------- list
@@ -207,7 +121,7 @@ def cmd_list(args: argparse.Namespace, ui: Ui) -> int:
     """``dfuse list``: every DFU device the selector matches, with its memory layouts."""
     bench = open_bench(args)
     devices = bench.find()
-    ui.emit({"ok": True, "devices": [device_dict(d) for d in devices]})
+    ui.emit({"ok": True, "devices": [d.to_dict() for d in devices]})
     if not devices:
         ui.print("no DFU devices found")
         if not ui.json_mode:
@@ -252,31 +166,14 @@ def _need_address(firmware: DfuSeFile | DfuFile, address: int | None, dev: DfuDe
 
 def _backup(dev: DfuDevice, plans: tuple[TargetPlan, ...], path: str, ui: Ui) -> dict[str, Any]:
     """Read every sector the plans erase (what will be overwritten) into ``path``."""
-    targets: list[Target] = []
-    total = 0
+    if any(plan.alt is None for plan in plans):
+        raise UsageError("--backup needs a DfuSe device (plain DFU has no addresses)")
+    if len({plan.alt for plan in plans}) > 1 and kind_for_path(path) is not FileKind.DFUSE:
+        raise UsageError(f"--backup {path}: several alternate settings fit only in a .dfu file")
     with ui.progress() as sink:
-        for plan in plans:
-            if plan.alt is None:
-                raise UsageError("--backup needs a DfuSe device (plain DFU has no addresses)")
-            if plan.alt != dev.alt:
-                dev.select_alt(plan.alt)
-            segments = []
-            for erase in plan.plan.erases:
-                if isinstance(erase, EraseSector):
-                    address, size = erase.address, erase.size
-                else:  # a mass erase: the whole memory
-                    layout = dev.layout
-                    assert layout is not None
-                    address, size = layout.address, layout.size
-                segments.append((address, dev.upload(address, size)))
-                total += size
-                sink.update("backup", total, sum(p.plan.erase_bytes for p in plans) or total)
-            targets.append(Target.from_segments(segments, alt_setting=plan.alt, name=plan.name))
-    if len(targets) == 1:
-        save_target(targets[0], path, dev.info)
-    else:
-        DfuSeFile(tuple(targets), dev.info.vid, dev.info.pid, dev.info.bcd_device).save(path)
-    return {"path": path, "bytes": total}
+        backup = dev.backup(plans, progress=_progress(sink))
+    save(backup, path)
+    return {"path": path, "bytes": sum(target.size for target in backup.targets)}
 
 
 def cmd_flash(args: argparse.Namespace, ui: Ui) -> int:
@@ -296,13 +193,13 @@ def cmd_flash(args: argparse.Namespace, ui: Ui) -> int:
         result: dict[str, Any] = {
             "ok": True,
             "file": args.file,
-            "device": device_dict(dev.info),
+            "device": dev.info.to_dict(),
             "dry_run": args.dry_run,
         }
         if args.dry_run or args.backup:
             with ui.progress() as sink:  # an incremental plan reads the device back first
                 plans = dev.plan(firmware, progress=_progress(sink), **options)
-            result["targets"] = [plan_dict(p) for p in plans]
+            result["targets"] = [p.to_dict() for p in plans]
             if args.dry_run:
                 ui.emit(result)
                 ui.print(f"[bold]dry run[/bold]: {args.file} → {dev.info.describe()}")
@@ -319,7 +216,7 @@ def cmd_flash(args: argparse.Namespace, ui: Ui) -> int:
         result["device_seconds"] = round(dev.clock.now - device_start, 3)
         result["verified"] = not args.no_verify
         result["left"] = args.leave
-        result["targets"] = [plan_dict(p) for p in plans]
+        result["targets"] = [p.to_dict() for p in plans]
     ui.emit(result)
     for plan in plans:
         p = plan.plan
@@ -373,7 +270,7 @@ def _flash_all(
             leave=args.leave,
             force=args.force,
         )
-    bench.settle(lambda: not any(board.busy for board in bench.boards))
+    bench.settle()
     ui.emit({"file": args.file, **report.to_dict()})
     ui.text(report.summary())
     if report.ok:
@@ -415,7 +312,7 @@ def cmd_read(args: argparse.Namespace, ui: Ui) -> int:
             "address": target.start_address,
             "size": target.size,
             "seconds": round(seconds, 3),
-            "device": device_dict(info),
+            "device": info.to_dict(),
         }
     )
     if args.output != "-":
@@ -534,7 +431,7 @@ def cmd_detach(args: argparse.Namespace, ui: Ui) -> int:
             info = new.info
         finally:
             new.close()
-    ui.emit({"ok": True, "device": device_dict(info)})
+    ui.emit({"ok": True, "device": info.to_dict()})
     ui.print(f"detached: now in DFU mode as {info.describe()}")
     return ExitCode.OK
 

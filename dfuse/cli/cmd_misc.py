@@ -76,8 +76,7 @@ def cmd_sim_run(args: argparse.Namespace, ui: Ui) -> int:
         argv = argv[1:]
     if not argv:
         raise UsageError("expected a command to run: dfuse sim run -- dfu-util -l")
-    from dfuse.cli.selector import DeviceSelector
-    from dfuse.cli.session import sim_boards
+    from dfuse.selector import DeviceSelector, sim_boards
     from dfuse.sim.usbdevfs import run, unavailable_reason
     from dfuse.sim.usbmodel import UsbDeviceModel
 

@@ -23,6 +23,7 @@ from dfuse.errors import (
     LibusbNotFoundError,
     ProtocolError,
     SafetyError,
+    SelectorError,
     SignatureError,
     StallError,
     TransferTimeoutError,
@@ -110,7 +111,7 @@ def classify(exc: BaseException) -> Failure:
     Order matters: the most specific classes are checked first.
     """
     message = str(exc) or type(exc).__name__
-    if isinstance(exc, UsageError):
+    if isinstance(exc, UsageError | SelectorError):
         return Failure(ExitCode.USAGE, "usage", message)
     if isinstance(exc, KeyboardInterrupt):
         return Failure(ExitCode.INTERRUPTED, "interrupted", "interrupted")

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dfuse.file.convert import FileKind, detect_kind
 from dfuse.file.load import load, load_bytes
 from dfuse.file.model import DfuFile, DfuSeFile, Element, Target
+from dfuse.file.save import kind_for_path, save
 
 __all__ = [
     "DfuFile",
@@ -21,6 +22,8 @@ __all__ = [
     "FileKind",
     "Target",
     "detect_kind",
+    "kind_for_path",
     "load",
     "load_bytes",
+    "save",
 ]

@@ -124,6 +124,10 @@ class EraseSector:
         """One line for a dry run."""
         return f"erase sector {self.index} at 0x{self.address:08X} ({_size(self.size)})"
 
+    def to_dict(self) -> dict[str, object]:
+        """A JSON-able record: ``{"sector", "address", "size"}``."""
+        return {"sector": self.index, "address": self.address, "size": self.size}
+
 
 @dataclass(frozen=True, slots=True)
 class MassErase:
@@ -132,6 +136,10 @@ class MassErase:
     def describe(self) -> str:
         """One line for a dry run."""
         return "mass erase"
+
+    def to_dict(self) -> dict[str, object]:
+        """A JSON-able record: ``{"all": True}``."""
+        return {"all": True}
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,6 +266,16 @@ class SectorDecision:
             why += "; written without an erase"
         return why
 
+    def to_dict(self) -> dict[str, object]:
+        """A JSON-able record: sector, address, size, action and the reason in words."""
+        return {
+            "sector": self.index,
+            "address": self.address,
+            "size": self.size,
+            "action": self.action.value,
+            "reason": self.reason,
+        }
+
     def describe(self) -> str:
         """One line for a dry run."""
         return (
@@ -379,6 +397,22 @@ class Plan:
     def unchanged_bytes(self) -> int:
         """Image bytes in the sectors an incremental plan skips as already up to date."""
         return sum(d.image_bytes for d in self.skipped_sectors)
+
+    def to_dict(self) -> dict[str, object]:
+        """A JSON-able summary (``dfuse flash --dry-run --json``): the erases, the byte
+        counts, the per-sector decisions of an incremental plan and one line per step."""
+        return {
+            "image_size": self.image_size,
+            "erase": [e.to_dict() for e in self.erases],
+            "erase_bytes": self.erase_bytes,
+            "write_blocks": len(self.writes),
+            "write_bytes": self.write_bytes,
+            "skipped_bytes": self.skipped_bytes,
+            "verify_bytes": self.verify_bytes,
+            "incremental": self.incremental,
+            "sectors": [d.to_dict() for d in self.sectors],
+            "steps": [step.describe() for step in self.steps],
+        }
 
     def describe(self, *, verbose: bool = False) -> str:
         """The dry run: a header line, then one line per step.

@@ -288,7 +288,7 @@ class Handle:
         self.node.counter.count_control(setup)
         if self.gone:
             raise Gone("device left the bus")
-        return self.model.control_transfer(setup, data, timeout_ms)
+        return self.model.control_transfer(setup, data, timeout_ms, generation=self.generation)
 
     # ------------------------------------------------------------------ simple ioctls
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import array
 import errno
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -298,6 +298,36 @@ class SimBackend(usb.backend.IBackend):  # type: ignore[misc]
             if poll is not None:
                 poll()
 
+    def run_until(
+        self, until: Callable[[], bool], *, timeout: float = 2.0, step: float = 0.01
+    ) -> bool:
+        """Let the devices run on their own until ``until()`` is true.
+
+        A simulated board keeps working after the host lets go of it (it finishes
+        manifesting after a leave, resets, re-enumerates) but only moves when someone
+        polls it. This polls every device, waits ``step`` seconds on the bus's clock
+        (a virtual clock just advances), and repeats until ``until()`` holds or
+        ``timeout`` seconds of clock time have passed.
+
+        Returns ``until()``'s last answer: ``False`` means the timeout passed first.
+
+        >>> from dfuse.sim import SimBackend, Stm32F411
+        >>> board = Stm32F411()
+        >>> bus = SimBackend([board])
+        >>> bus.run_until(lambda: not board.busy)
+        True
+        """
+        if step <= 0:
+            raise ValueError(f"step must be positive, got {step}")
+        deadline = self.clock.now + timeout
+        while True:
+            self.poll()
+            if until():
+                return True
+            if self.clock.now >= deadline:
+                return False
+            self.clock.sleep(step)
+
     def _on_bus_event(self, device: UsbDeviceModel, event: str) -> None:
         if event == "attach":
             self._enumerated(device)
@@ -393,13 +423,20 @@ class SimBackend(usb.backend.IBackend):  # type: ignore[misc]
         dev_handle.ref.model.release_all(dev_handle)
 
     def _model(self, handle: _Handle) -> UsbDeviceModel:
+        """The device behind ``handle``, brought up to the clock first: a device that
+        lost power or reset since the handle was opened is another device now (libusb:
+        the handle's file descriptor is dead), even if it is back on the bus already."""
         model = handle.ref.model
         if handle.closed:
             raise usb_error(LIBUSB_ERROR_IO)
-        try:
-            model.check_generation(handle.ref.generation)
-        except Gone:
-            raise usb_error(LIBUSB_ERROR_NO_DEVICE) from None
+        with model.lock:
+            poll = getattr(model, "poll", None)
+            if poll is not None:
+                poll()
+            try:
+                model.check_generation(handle.ref.generation)
+            except Gone:
+                raise usb_error(LIBUSB_ERROR_NO_DEVICE) from None
         return model
 
     def _transfer(
@@ -407,7 +444,9 @@ class SimBackend(usb.backend.IBackend):  # type: ignore[misc]
     ) -> bytes:
         model = self._model(handle)
         try:
-            return model.control_transfer(setup, data, timeout)
+            # the device checks the generation again after catching up with the clock,
+            # which another thread may have moved since _model() looked
+            return model.control_transfer(setup, data, timeout, generation=handle.ref.generation)
         except Stall:
             raise usb_error(LIBUSB_ERROR_PIPE) from None
         except Timeout:

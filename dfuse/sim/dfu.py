@@ -337,12 +337,19 @@ class DfuModel(UsbDeviceModel):
 
     # ------------------------------------------------------------------ transfers
 
-    def control_transfer(self, setup: SetupPacket, data: bytes = b"", timeout_ms: int = 0) -> bytes:
-        """One control transfer, with waiting, faults, logging and its USB time cost."""
+    def control_transfer(
+        self,
+        setup: SetupPacket,
+        data: bytes = b"",
+        timeout_ms: int = 0,
+        *,
+        generation: int | None = None,
+    ) -> bytes:
+        """One control transfer, with waiting, faults, logging and its USB time cost
+        (``generation``: see :meth:`UsbDeviceModel.control_transfer`)."""
         with self.lock:
-            self.poll()
-            if not self.connected:
-                raise Gone("device is not on the bus")
+            self.poll()  # a power loss or reset that is due happens before the request
+            self._check_alive(generation)
             name = request_name(setup)
             self.requests[name] += 1
             self.request_log.append(RequestRecord(self.clock.now, name, setup, len(data)))
@@ -355,7 +362,7 @@ class DfuModel(UsbDeviceModel):
                 self._request_faults(setup, timeout_ms)
             usb = self.timing
             try:
-                reply = super().control_transfer(setup, data, timeout_ms)
+                reply = super().control_transfer(setup, data, timeout_ms, generation=generation)
             except Stall:
                 self.clock.sleep(usb.transfer_cost(0))
                 raise
@@ -363,6 +370,7 @@ class DfuModel(UsbDeviceModel):
             return reply
 
     def _wait_while_busy(self, busy: _Busy, timeout_ms: int) -> None:
+        generation = self.generation
         remaining = busy.ends_at - self.clock.now
         if remaining > 0:
             if timeout_ms > 0 and remaining > timeout_ms / 1000:
@@ -379,7 +387,9 @@ class DfuModel(UsbDeviceModel):
         if self._busy is busy:  # a clock whose sleep falls a hair short: the wait is over
             self._finish(busy)
             self.poll()
-        if not self.connected:
+        if not self.connected or self.generation != generation:
+            # a reset or power loss while the request waited: even if the device is back
+            # already, it is a new enumeration and the request died with the old one
             raise Gone("device left the bus while busy")
 
     def _request_faults(self, setup: SetupPacket, timeout_ms: int) -> None:

@@ -18,7 +18,9 @@ Signals raised by :meth:`UsbDeviceModel.control_transfer`:
 Re-enumeration: a device that resets (leave, option-byte write, Read Unprotect)
 calls :meth:`UsbDeviceModel.disconnect` and later :meth:`UsbDeviceModel.reconnect`;
 every reconnect bumps :attr:`UsbDeviceModel.generation`, so handles opened before
-it see :class:`Gone` (front doors compare generations). Listeners registered with
+it see :class:`Gone` (front doors pass their handle's generation to
+:meth:`UsbDeviceModel.control_transfer`, which checks it after catching up with the
+clock). Listeners registered with
 :meth:`add_listener` are told ``"detach"`` / ``"attach"``.
 """
 
@@ -194,6 +196,14 @@ class UsbDeviceModel(ABC):
         for cb in list(self._listeners):
             cb(self, "attach")
 
+    def _check_alive(self, generation: int | None) -> None:
+        """Raise :class:`Gone` if the device is off the bus, or (``generation`` given)
+        has been re-enumerated since that generation."""
+        if not self.connected:
+            raise Gone("device is not on the bus")
+        if generation is not None and generation != self.generation:
+            raise Gone("device was re-enumerated (reset or power loss) since it was opened")
+
     def check_generation(self, generation: int) -> None:
         """Raise :class:`Gone` unless the device is connected and still ``generation``."""
         if not self.connected or generation != self.generation:
@@ -256,16 +266,27 @@ class UsbDeviceModel(ABC):
 
     # ------------------------------------------------------------------ transfers
 
-    def control_transfer(self, setup: SetupPacket, data: bytes = b"", timeout_ms: int = 0) -> bytes:
+    def control_transfer(
+        self,
+        setup: SetupPacket,
+        data: bytes = b"",
+        timeout_ms: int = 0,
+        *,
+        generation: int | None = None,
+    ) -> bytes:
         """Perform one control transfer.
 
         For IN transfers return at most ``setup.length`` bytes; for OUT transfers
         ``data`` is the data stage and the return value is empty. Raises
         :class:`Stall`, :class:`Timeout` or :class:`Gone`.
+
+        ``generation``, when given, is the enumeration the host's handle belongs to:
+        if the device has left the bus since (even if it is back already), the
+        transfer raises :class:`Gone`, as libusb reports ENODEV on a stale handle. The
+        check is made after the device has caught up with the clock, under its lock.
         """
         with self.lock:
-            if not self.connected:
-                raise Gone("device is not on the bus")
+            self._check_alive(generation)
             if setup.kind == 0:
                 reply = self._standard_request(setup, data)
             else:

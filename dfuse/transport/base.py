@@ -85,6 +85,14 @@ class AltSetting:
             return self.layout.label
         return self.name.strip() if self.name else f"alt {self.number}"
 
+    def to_dict(self) -> dict[str, object]:
+        """A JSON-able record: number, name and the decoded layout (``None`` if none)."""
+        return {
+            "number": self.number,
+            "name": self.name,
+            "layout": None if self.layout is None else self.layout.to_dict(),
+        }
+
     def matches(self, selector: int | str) -> bool:
         """Whether ``selector`` (a number, or a name compared case-insensitively with the
         whole string or its layout label) designates this alternate setting."""
@@ -155,6 +163,24 @@ class DeviceInfo:
             f"{self.describe()} has no alternate setting {selector!r}; it has",
             candidates=tuple(f"{a.number}: {a.name!r}" for a in self.alt_settings),
         )
+
+    def to_dict(self) -> dict[str, object]:
+        """A JSON-able record of everything discovery knows (``dfuse list --json``)."""
+        return {
+            "vid": self.vid,
+            "pid": self.pid,
+            "id": f"{self.vid:04x}:{self.pid:04x}",
+            "serial": self.serial,
+            "path": self.path,
+            "bus": self.bus,
+            "address": self.address,
+            "manufacturer": self.manufacturer,
+            "product": self.product,
+            "bcd_device": self.bcd_device,
+            "mode": self.mode.value,
+            "transfer_size": self.transfer_size,
+            "alt_settings": [a.to_dict() for a in self.alt_settings],
+        }
 
     def describe(self) -> str:
         """One line, dfu-util style: ``0483:df11 path=1-1 serial='…' dfu mode``."""

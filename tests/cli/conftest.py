@@ -61,6 +61,7 @@ def sim(monkeypatch: pytest.MonkeyPatch) -> Callable[..., Any]:
     """
     from dfuse.cli import session
     from dfuse.clock import VirtualClock
+    from dfuse.selector import Bench
     from dfuse.sim import SimBackend, Stm32F411
 
     def _install(*boards: Stm32F411) -> Stm32F411:
@@ -69,11 +70,10 @@ def sim(monkeypatch: pytest.MonkeyPatch) -> Callable[..., Any]:
         for board in chosen:
             board.bind_clock(clock)
         backend = SimBackend(list(chosen), clock=clock)
-        bench = session.Bench(session.DeviceSelector(scheme="sim"), backend, chosen, clock)
 
-        def fake_sim_bench(base: Any, selector: Any = None) -> session.Bench:
+        def fake_sim_bench(base: Any, selector: Any = None) -> Bench:
             search = selector if selector is not None else base
-            return session.Bench(search, bench.backend, bench.boards, bench.clock)
+            return Bench(search, backend, chosen, clock)
 
         monkeypatch.setattr(session, "sim_bench", fake_sim_bench)
         return chosen[0]

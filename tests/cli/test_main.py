@@ -21,6 +21,7 @@ from dfuse.errors import (
     LibusbNotFoundError,
     ProtocolError,
     SafetyError,
+    SelectorError,
     SignatureError,
     StallError,
     TransferTimeoutError,
@@ -151,6 +152,7 @@ def test_missing_command_module_is_reported() -> None:
     ("exc", "code", "kind", "hint"),
     [
         (UsageError("bad"), ExitCode.USAGE, "usage", ""),
+        (SelectorError("bad", text="x", expected="y"), ExitCode.USAGE, "usage", ""),
         (KeyboardInterrupt(), ExitCode.INTERRUPTED, "interrupted", ""),
         (DeviceNotFoundError("none"), ExitCode.NOT_FOUND, "device-not-found", "BOOT0"),
         (

@@ -1,109 +1,68 @@
-"""Device selector strings and the number/size parsers of the command line."""
+"""The device options and number arguments of the command line.
+
+The selector grammar itself is the library's (``tests/test_selector.py``); here: the
+command line reports a bad selector or number as a usage error (exit 2) with the
+library's message, and merges ``-a``/``-S``/``-p`` into the selector.
+"""
 
 from __future__ import annotations
 
-import contextlib
-import re
+import argparse
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
-from dfuse.cli.exitcodes import UsageError
-from dfuse.cli.selector import DeviceSelector, parse_int, parse_size
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("usb:", DeviceSelector()),
-        ("usb:0483:df11", DeviceSelector(vid=0x0483, pid=0xDF11)),
-        ("0483:DF11", DeviceSelector(vid=0x0483, pid=0xDF11)),
-        ("usb:serial=3574364C3034", DeviceSelector(serial="3574364C3034")),
-        ("usb:path=1-2.3", DeviceSelector(path="1-2.3")),
-        (
-            "usb:0483:df11,serial=ABC,path=3-1,alt=1",
-            DeviceSelector(vid=0x0483, pid=0xDF11, serial="ABC", path="3-1", alt=1),
-        ),
-        ("usb:vid=483", DeviceSelector(vid=0x0483)),
-        ("usb:pid=df11,alt=Option Bytes", DeviceSelector(pid=0xDF11, alt="Option Bytes")),
-        ("sim:stm32f411", DeviceSelector(scheme="sim")),
-        ("sim:", DeviceSelector(scheme="sim")),
-        (
-            "sim:stm32f411?flash=256k&serial=SIM1&count=3&speed=4&alt=1",
-            DeviceSelector(
-                scheme="sim", flash_size=256 * 1024, serial="SIM1", count=3, speed=4.0, alt=1
-            ),
-        ),
-    ],
-)
-def test_parse(text: str, expected: DeviceSelector) -> None:
-    assert DeviceSelector.parse(text) == expected
+from dfuse.cli.exitcodes import ExitCode, UsageError
+from dfuse.cli.selector import parse_int
+from dfuse.cli.session import open_bench
+from dfuse.selector import DeviceSelector
+from tests.cli.conftest import Runner
 
 
 @pytest.mark.parametrize(
-    ("text", "fragment"),
+    ("argv", "fragment"),
     [
-        ("nonsense", "expected usb:VID:PID"),
-        ("tcp:1.2.3.4", "unknown scheme 'tcp'"),
-        ("usb:0483", "expected VID:PID in hex"),
-        ("usb:12345:1", "expected VID:PID in hex"),
-        ("usb:vid=xyz", "expected 1-4 hex digits"),
-        ("usb:serial=", "empty serial"),
-        ("usb:colour=red", "unknown USB selector key 'colour'"),
-        ("usb:alt=", "empty alternate setting"),
-        ("sim:stm32h7", "unknown simulated board 'stm32h7'"),
-        ("sim:stm32f411?flash", "expected key=value"),
-        ("sim:stm32f411?flash=huge", "invalid flash size"),
-        ("sim:stm32f411?count=0", "expected 1 to 64"),
-        ("sim:stm32f411?speed=-1", "expected a positive number"),
-        ("sim:stm32f411?speed=fast", "expected a positive number"),
-        ("sim:stm32f411?colour=red", "unknown sim option 'colour'"),
+        (("list", "-d", "nonsense"), "invalid device selector 'nonsense': expected usb:VID:PID"),
+        (("list", "-d", "tcp:1.2.3.4"), "unknown scheme 'tcp': expected 'usb' or 'sim'"),
+        (("list", "-d", "usb:colour=red"), "unknown USB selector key 'colour'"),
+        (("list", "-d", "sim:stm32f411?count=0"), "invalid board count '0': expected 1 to 64"),
+        (("list", "-d", "sim:", "-a", ""), "empty alternate setting"),
+        (
+            ("read", "-d", "sim:", "out.bin", "--address", "0x08000000", "--length", "huge"),
+            "invalid length 'huge'",
+        ),
     ],
 )
-def test_parse_errors_say_what_was_expected(text: str, fragment: str) -> None:
-    with pytest.raises(UsageError, match=re.escape(fragment)):
-        DeviceSelector.parse(text)
+def test_bad_selectors_and_sizes_exit_with_the_usage_code(
+    run: Runner, argv: tuple[str, ...], fragment: str
+) -> None:
+    result = run(*argv, "--json")
+    assert result.code == ExitCode.USAGE
+    assert fragment in result.err
+    assert result.json()["error"]["kind"] == "usage"
 
 
-def test_short_options_override() -> None:
-    base = DeviceSelector.parse("usb:0483:df11,serial=A")
-    assert base.with_overrides(alt="1", serial="B", path="1-1") == DeviceSelector(
-        vid=0x0483, pid=0xDF11, serial="B", path="1-1", alt="1"
-    )
-    assert base.with_overrides() == base
+def _args(
+    device: str, alt: str | None = None, serial: str | None = None, path: str | None = None
+) -> argparse.Namespace:
+    return argparse.Namespace(device=device, alt=alt, serial=serial, path=path)
 
 
-selectors = st.builds(
-    DeviceSelector,
-    scheme=st.just("usb"),
-    vid=st.none() | st.integers(0, 0xFFFF),
-    pid=st.none() | st.integers(0, 0xFFFF),
-    serial=st.none() | st.text("ABCDEF0123456789", min_size=1, max_size=12),
-    path=st.none() | st.from_regex(r"\A[1-9]-[1-9](\.[1-9]){0,3}\Z"),
-    alt=st.none() | st.integers(0, 255),
-) | st.builds(
-    DeviceSelector,
-    scheme=st.just("sim"),
-    flash_size=st.none() | st.sampled_from([256 * 1024, 512 * 1024]),
-    serial=st.none() | st.text("ABCDEF0123456789", min_size=1, max_size=12),
-    count=st.integers(1, 64),
-    speed=st.none() | st.sampled_from([0.5, 1.0, 2.0, 10.0]),
-    alt=st.none() | st.integers(0, 3),
-)
+def test_short_options_filter_the_boards_a_sim_selector_makes() -> None:
+    bench = open_bench(_args("sim:stm32f411?count=3&serial=S", alt="1", path="1-2"))
+    assert [b.serial for b in bench.boards] == ["S01", "S02", "S03"]
+    assert bench.selector == DeviceSelector(scheme="sim", count=3, serial=None, path="1-2", alt=1)
+    [info] = bench.find()
+    assert info.serial == "S02"
+    bench = open_bench(_args("sim:?count=2&serial=S", serial="S02"))
+    assert [i.serial for i in bench.find()] == ["S02"]
 
 
-@settings(max_examples=200, deadline=None)
-@given(selectors)
-def test_str_round_trips(selector: DeviceSelector) -> None:
-    assert DeviceSelector.parse(str(selector)) == selector
-
-
-@settings(max_examples=300, deadline=None)
-@given(st.text(max_size=40))
-def test_random_text_raises_only_usage_error(text: str) -> None:
-    with contextlib.suppress(UsageError):
-        DeviceSelector.parse(text)
+def test_usb_selectors_use_the_system_bus(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DFUSE_DEVICE", "usb:0483:df11")
+    bench = open_bench(_args("", serial="X"))
+    assert bench.backend is None
+    assert bench.boards == ()
+    assert bench.selector == DeviceSelector(vid=0x0483, pid=0xDF11, serial="X")
 
 
 @pytest.mark.parametrize(
@@ -117,17 +76,3 @@ def test_parse_int(text: str, value: int) -> None:
 def test_parse_int_errors(text: str) -> None:
     with pytest.raises(UsageError, match="invalid"):
         parse_int(text, what="address")
-
-
-@pytest.mark.parametrize(
-    ("text", "value"),
-    [("16K", 16384), ("512k", 524288), ("1M", 1 << 20), ("0x4000", 0x4000), ("16KiB", 16384)],
-)
-def test_parse_size(text: str, value: int) -> None:
-    assert parse_size(text) == value
-
-
-@pytest.mark.parametrize("text", ["", "K", "12q", "-1"])
-def test_parse_size_errors(text: str) -> None:
-    with pytest.raises(UsageError, match="invalid size"):
-        parse_size(text)

@@ -667,3 +667,39 @@ def test_simulated_hub_is_a_plain_hub() -> None:
     assert results[-1] == (-1, errno.EPIPE)
     with pytest.raises(Stall):
         hub.configuration_descriptor(1)
+
+
+def test_a_handle_from_before_a_power_loss_gets_enodev_from_the_rebooted_board() -> None:
+    """The bridge passes its handle's enumeration to the model, which checks it after
+    catching up with the clock: the board rebooting during that catch-up is not missed."""
+    from dfuse.sim import Event, Fault, FaultKind, Stm32F411
+
+    fault = Fault(FaultKind.POWER_LOSS, Event.ERASE, nth=1, progress=0.3, reconnect_after=0.05)
+    model = Stm32F411(faults=[fault])
+    node = DeviceNode(model, on_configuration=lambda _value: None)
+    handle = node.open()
+    space = AddressSpace()
+    results: list[tuple[int, int]] = []
+
+    def call(setup: SetupPacket, data: bytes = b"") -> tuple[int, int]:
+        buffer = space.alloc(data or bytes(setup.length)) if setup.length else 0
+        ctrl = abi.CtrlTransfer(
+            setup.request_type, setup.request, setup.value, setup.index, setup.length, 5000,
+            buffer,
+        )  # fmt: skip
+        done = Completion(lambda r, e: results.append((r, e)))
+        handle.handle(
+            abi.Ioctl.CONTROL, FakeMemory.argument(space, space.alloc(ctrl.build())), done
+        )
+        assert done.done
+        return results[-1]
+
+    assert call(SetupPacket(0x01, 11, 0, 0, 0)) == (0, 0)  # SET_INTERFACE alt 0
+    erase = bytes([0x41, 0x00, 0x00, 0x00, 0x08])
+    assert call(SetupPacket(0x21, 1, 0, 0, 5), erase) == (5, 0)  # DNLOAD: erase sector 0
+    assert call(SetupPacket(0xA1, 3, 0, 0, 6))[0] == 6  # GETSTATUS: dfuDNBUSY, erase starts
+    assert not handle.gone  # nothing has happened yet on the board's clock
+    model.clock.sleep(2.0)  # power lost ~30% into the erase, the board is back 50 ms later
+    assert call(SetupPacket(0xA1, 3, 0, 0, 6)) == (-1, errno.ENODEV)
+    assert model.connected
+    assert model.boots == 2
