@@ -57,7 +57,7 @@ def load_firmware(
 ) -> tuple[FileKind, DfuSeFile | DfuFile]:
     """Read a firmware file through :func:`dfuse.file.load_bytes`; also say what kind it was."""
     data = Path(path).read_bytes()
-    return detect_kind(data), load_bytes(data, address=address, verify_crc=verify_crc)
+    return detect_kind(data), load_bytes(data, address=address, verify_crc=verify_crc, name=path)
 
 
 def _address(text: str | None) -> int | None:
@@ -74,6 +74,7 @@ def cmd_info(args: argparse.Namespace, ui: Ui) -> int:
         data,
         address=DEFAULT_BIN_ADDRESS if assumed else address,
         verify_crc=not args.no_crc_check,
+        name=args.file,
     )
     info: dict[str, Any] = {"ok": True, "file": args.file, "kind": kind.value}
     if kind in (FileKind.DFUSE, FileKind.DFU):
@@ -164,7 +165,7 @@ _EXTENSIONS = {"hex": ".hex", "s19": ".s19", "bin": ".bin"}
 def cmd_extract(args: argparse.Namespace, ui: Ui) -> int:
     """``dfuse extract FILE.dfu``: each target to a .hex, .s19 or .bin."""
     data = Path(args.file).read_bytes()
-    firmware = load_bytes(data)
+    firmware = load_bytes(data, name=args.file)
     fmt: str = args.format
     prefix = Path(args.output) if args.output else Path(args.file).with_suffix("")
     written: list[dict[str, Any]] = []

@@ -213,3 +213,13 @@ def test_suffix_json(run: Runner, workdir: Path) -> None:
     assert (doc["output"], doc["payload_size"], doc["vendor_id"]) == ("fw.dfu", 32, 0xFFFF)
     stripped = run("suffix", "strip", "fw.dfu", "-o", "back.bin", "--json")
     assert stripped.json() == {"ok": True, "output": "back.bin", "size": 32}
+
+
+@pytest.mark.parametrize("command", [["info"], ["extract"], ["flash", "-d", "sim:stm32f411"]])
+def test_damaged_dfu_is_a_file_error_not_a_raw_binary(
+    run: Runner, workdir: Path, command: list[str]
+) -> None:
+    (workdir / "app.dfu").write_bytes(bytes(range(100)))
+    result = run(*command, "app.dfu", *(["--address", "0x08000000"] if "flash" in command else []))
+    assert result.code == ExitCode.FILE_ERROR
+    assert "app.dfu: the extension says a .dfu file" in result.err
