@@ -151,7 +151,12 @@ def cmd_list(args: argparse.Namespace, ui: Ui) -> int:
 
 def _load_image(path: str, address_text: str | None) -> tuple[DfuSeFile | DfuFile, int | None]:
     address = None if address_text is None else parse_int(address_text, what="address")
-    _kind, firmware = load_firmware(path, address=address)
+    kind, firmware = load_firmware(path, address=address)
+    if address is not None and kind in (FileKind.IHEX, FileKind.SREC, FileKind.DFUSE):
+        raise UsageError(
+            f"--address applies to raw .bin and plain DFU files; {path} ({kind.value}) "
+            "carries its own addresses"
+        )
     return firmware, address
 
 

@@ -223,3 +223,11 @@ def test_damaged_dfu_is_a_file_error_not_a_raw_binary(
     result = run(*command, "app.dfu", *(["--address", "0x08000000"] if "flash" in command else []))
     assert result.code == ExitCode.FILE_ERROR
     assert "app.dfu: the extension says a .dfu file" in result.err
+
+
+def test_flash_refuses_address_for_files_that_carry_addresses(
+    run: Runner, example_hex: Path
+) -> None:
+    result = run("flash", "-d", "sim:stm32f411", str(example_hex), "--address", "0x20000000")
+    assert result.code == ExitCode.USAGE
+    assert "--address applies to raw .bin" in result.err
