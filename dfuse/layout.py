@@ -46,9 +46,11 @@ __all__ = [
 
 #: One past the highest address of the 32-bit address space.
 ADDRESS_LIMIT = 1 << 32
-#: The most sectors a parsed layout may hold (every sector becomes an object; real devices
-#: have at most a few thousand). A string asking for more raises LayoutError.
-MAX_SECTORS = 1 << 16
+#: The most sectors a parsed layout may hold. Every sector becomes an object, so this bounds
+#: what a short string can make the parser allocate (8192 sectors: about 2 MB). Real
+#: bootloaders send at most a few thousand (STM32L1: 2048 pages of 256 bytes). A string
+#: asking for more raises LayoutError.
+MAX_SECTORS = 1 << 13
 
 _MULTIPLIERS = {" ": 1, "B": 1, "K": 1 << 10, "M": 1 << 20}
 _ACCESS_LETTERS = "abcdefg"

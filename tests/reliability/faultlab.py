@@ -568,7 +568,7 @@ class ScheduleSummary:
                 f"succeeded                 {self.succeeded}",
                 f"failed with clear error   {self.clear_errors}"
                 f"   ({self.errors_without_operation} of them do not say what the host was"
-                " doing: bug B1)",
+                " doing)",
                 f"failed, unclear error     {self.unclear_errors}",
                 f"silent corruptions        {self.silent_corruptions}   (must be 0)",
                 f"escaped exceptions        {self.escaped}   (must be 0)",

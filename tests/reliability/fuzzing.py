@@ -63,8 +63,8 @@ _SUFFIX = 16
 MEMORY_BASE = 2 << 20
 MEMORY_PER_BYTE = 8
 #: A layout string may ask for up to MAX_SECTORS sectors, each one an object; this bounds
-#: the memory such a string can take whatever its length (measured: ~18 MB at the cap).
-LAYOUT_MEMORY_CAP = 48 << 20
+#: the memory such a string can take whatever its length (measured: ~2.3 MB at the cap).
+LAYOUT_MEMORY_CAP = 8 << 20
 #: Time allowed to any single check (parse + round trip): a fixed overhead plus per byte.
 TIME_BASE = 0.5
 TIME_PER_BYTE = 20e-6
