@@ -161,12 +161,6 @@ def test_option_byte_schedules_in_ci() -> None:
     assert summary.clear_errors > 20
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug B3: read_option_bytes()/read_otp() restore the previous alternate setting in a "
-    "`finally:`; when the read failed because the device went away, that SET_INTERFACE fails "
-    "too and its bare 'SET_INTERFACE 0 alt 0: device is gone' replaces the read's error",
-)
 @pytest.mark.parametrize("kind", [FaultKind.POWER_LOSS, FaultKind.DISCONNECT])
 @pytest.mark.parametrize("what", ["option bytes", "otp"])
 def test_a_failed_protected_read_keeps_its_own_error(kind: FaultKind, what: str) -> None:

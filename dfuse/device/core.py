@@ -1,33 +1,33 @@
-"""DfuDevice: the DFU 1.1 + DfuSe host, over a :class:`~dfuse.transport.base.Transport`.
+"""The :class:`DfuDevice` class: opening, requests, polling, erase, upload and verify,
+download execution, leaving DFU mode.
 
->>> import dfuse
->>> # with DfuDevice.open(vid=0x0483, pid=0xDF11) as dev:
->>> #     dev.download(dfuse.file.load("firmware.hex"))      # erase, write, verify
->>> #     dev.leave()
-
-The device layer is the only place that performs I/O. It turns an image into a
-:class:`~dfuse.protocol.plan.Plan` (pure, checked before any USB traffic) and
-executes it step by step: DfuSe commands and data blocks go out as DNLOAD, each
-followed by GETSTATUS polls that honour the device's bwPollTimeout through an
-injected :class:`~dfuse.clock.Clock` and keep polling while the device reports
-itself busy, up to a bounded total wait.
-
-Opening brings the device to dfuIDLE from whatever state it is in (CLRSTATUS
-from dfuERROR, ABORT from an interrupted transfer) and records what it found in
-:attr:`DfuDevice.initial_status`.
+The planning that happens before any USB traffic lives in
+:mod:`dfuse.device.planning`; option bytes, read protection and OTP in
+:mod:`dfuse.device.protection` (the methods here delegate to it).
 """
 
 from __future__ import annotations
 
 import logging
-import warnings
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from enum import StrEnum
+from collections.abc import Iterable
 from types import TracebackType
 from typing import NoReturn, Self
 
 from dfuse.clock import Clock, RealClock
+from dfuse.device import protection
+from dfuse.device.planning import (
+    Guards,
+    Image,
+    Segments,
+    TargetPlan,
+    check_otp_contents,
+    image_jobs,
+    is_option_layout,
+    plan_targets,
+    read_back_spans,
+)
+from dfuse.device.progress import Phase, Progress, ProgressCallback, Relay
+from dfuse.device.protection import DEFAULT_RESET_WAIT_S
 from dfuse.errors import (
     DeviceGoneError,
     DeviceStatusError,
@@ -38,18 +38,9 @@ from dfuse.errors import (
     TransportError,
     VerifyError,
 )
-from dfuse.file.model import DfuFile, DfuSeFile, Target
+from dfuse.file.model import DfuSeFile, Target
 from dfuse.layout import MemoryLayout, Sector
-from dfuse.optionbytes import (
-    OTP_ADDRESS,
-    OTP_BLOCK_SIZE,
-    OTP_BLOCKS,
-    OTP_LOCK_ADDRESS,
-    OTP_SIZE,
-    OptionBytes,
-    OtpArea,
-    RdpLevel,
-)
+from dfuse.optionbytes import OptionBytes, OtpArea
 from dfuse.protocol.constants import Request, State
 from dfuse.protocol.descriptors import Attributes, FunctionalDescriptor, StatusReply
 from dfuse.protocol.dfuse import (
@@ -57,7 +48,6 @@ from dfuse.protocol.dfuse import (
     MAX_BLOCK,
     encode_erase,
     encode_mass_erase,
-    encode_read_unprotect,
     encode_set_address,
 )
 from dfuse.protocol.plan import (
@@ -66,166 +56,29 @@ from dfuse.protocol.plan import (
     Leave,
     MassErase,
     Plan,
-    PlanOptions,
     SetAddress,
     Verify,
     WriteBlock,
-    normalize_segments,
-    plan_dfu_download,
-    plan_download,
-    plan_incremental,
 )
 from dfuse.transport.base import AltSetting, DeviceInfo, DeviceMode, Transport
 from dfuse.transport.discovery import find_devices, select_device
 from dfuse.transport.pyusb import PyUsbTransport, get_backend
 
-__all__ = [
-    "ANY_ID",
-    "DEFAULT_BUSY_TIMEOUT_S",
-    "DEFAULT_RESET_WAIT_S",
-    "DfuDevice",
-    "Image",
-    "Phase",
-    "ProgressCallback",
-    "TargetPlan",
-    "check_file_ids",
-]
+__all__ = ["DEFAULT_BUSY_TIMEOUT_S", "DEFAULT_ENTRY", "DfuDevice"]
 
 _log = logging.getLogger(__name__)
 
-#: The wildcard vendor/product ID of a DFU suffix.
-ANY_ID = 0xFFFF
 #: Longest a device may stay busy (dfuDNBUSY) on one request before the host gives up.
 DEFAULT_BUSY_TIMEOUT_S = 30.0
 #: Where the ST bootloader starts an application (used by :meth:`DfuDevice.leave`).
 DEFAULT_ENTRY = 0x08000000
 #: Shortest wait between two GETSTATUS polls of a busy device reporting bwPollTimeout 0.
 _MIN_POLL_S = 0.001
-#: Longest wait for a device to come back after it reset itself (option bytes: an RDP
-#: 1 → 0 regression mass-erases first, several seconds on a 512 KiB part).
-DEFAULT_RESET_WAIT_S = 15.0
-
-Image = DfuSeFile | DfuFile | Target | bytes | bytearray | memoryview
-
-
-class Phase(StrEnum):
-    """What a download is doing, as the progress callback reports it."""
-
-    ERASE = "erase"
-    WRITE = "write"
-    VERIFY = "verify"
-    LEAVE = "leave"
-    READ = "read"
-
-
-#: ``progress(phase, done, total)``: bytes done out of total in the phase (leave: 0/1, 1/1).
-ProgressCallback = Callable[[Phase, int, int], None]
-
-
-@dataclass(frozen=True, slots=True)
-class TargetPlan:
-    """The plan for one alternate setting of the device.
-
-    Attributes:
-        alt: the alternate setting the plan runs on (``None``: plain DFU).
-        name: the alternate setting's label (``"Internal Flash"``).
-        plan: the steps.
-    """
-
-    alt: int | None
-    name: str
-    plan: Plan
-
-    def to_dict(self) -> dict[str, object]:
-        """A JSON-able record: the alternate setting, its name and :meth:`Plan.to_dict`."""
-        return {"alt_setting": self.alt, "name": self.name, **self.plan.to_dict()}
-
-    def __str__(self) -> str:
-        where = f"alt {self.alt} ({self.name})" if self.alt is not None else "firmware"
-        return f"{where}:\n{self.plan.describe()}"
-
-
-@dataclass(slots=True)
-class _Progress:
-    callback: ProgressCallback | None
-    totals: dict[Phase, int] = field(default_factory=dict)
-    done: dict[Phase, int] = field(default_factory=dict)
-
-    def add(self, phase: Phase, n: int) -> None:
-        if self.callback is None:
-            return
-        value = self.done.get(phase, 0) + n
-        self.done[phase] = value
-        self.callback(phase, value, self.totals.get(phase, value))
-
-
-@dataclass(slots=True)
-class _Relay:
-    """A progress callback for a sub-operation that adds its increments to ``report``."""
-
-    report: _Progress
-    phase: Phase
-    seen: int = 0
-
-    def __call__(self, _phase: Phase, done: int, _total: int) -> None:
-        self.report.add(self.phase, done - self.seen)
-        self.seen = done
-
-
-@dataclass(frozen=True, slots=True)
-class _Guards:
-    """The flags that allow a download into guarded memories."""
-
-    allow_option_bytes: bool = False
-    allow_permanent_rdp2: bool = False
-    allow_otp: bool = False
-    allow_otp_lock: bool = False
-
-
-def _is_option_layout(layout: MemoryLayout | None) -> bool:
-    """Whether ``layout`` is the option bytes (the ``Option Bytes`` alternate setting)."""
-    return layout is not None and layout.label.casefold() == "option bytes"
-
-
-def _is_f4_otp_layout(layout: MemoryLayout | None) -> bool:
-    """Whether ``layout`` is the STM32F4 OTP area (16 × 32 bytes and 16 lock bytes)."""
-    return (
-        layout is not None
-        and layout.label.casefold() == "otp memory"
-        and layout.address == OTP_ADDRESS
-        and layout.size == OTP_SIZE
-    )
 
 
 def _name(value: object) -> str:
     """An enum member's name, or the raw value."""
     return str(getattr(value, "name", value))
-
-
-def check_file_ids(
-    vendor_id: int, product_id: int, info: DeviceInfo, *, force: bool = False
-) -> None:
-    """Refuse (:class:`~dfuse.errors.SafetyError`) a file whose DFU suffix names another
-    device, unless ``force``. 0xFFFF matches anything; so does a product ID of 0x0000
-    (what ST's DFU File Manager writes when none is entered), with a warning."""
-    mismatch = vendor_id not in (ANY_ID, info.vid)
-    if product_id == 0x0000:
-        warnings.warn(
-            "the file's DFU suffix has product ID 0x0000 (ST's DFU File Manager writes it "
-            "when none is entered): treating it as 'any device'",
-            stacklevel=3,
-        )
-    elif product_id not in (ANY_ID, info.pid):
-        mismatch = True
-    if not mismatch:
-        return
-    message = (
-        f"the file is for device {vendor_id:04x}:{product_id:04x} (DFU suffix), "
-        f"this device is {info.vid:04x}:{info.pid:04x}"
-    )
-    if not force:
-        raise SafetyError(message + "; pass force=True to download it anyway")
-    warnings.warn(message + "; downloading anyway (force=True)", stacklevel=3)
 
 
 class DfuDevice:
@@ -435,9 +288,13 @@ class DfuDevice:
     def select_alt(self, alt: int | str) -> AltSetting:
         """Select an alternate setting by number or name (SET_INTERFACE)."""
         setting = self.info.alt(alt)
+        action = f"selecting alternate setting {setting.number} ({setting.name or 'no name'})"
         if self._state != State.dfuIDLE:
-            self.abort()
-        self.transport.set_alt_setting(setting.number)
+            self._abort(action)
+        try:
+            self.transport.set_alt_setting(setting.number)
+        except TransportError as exc:
+            self._fail(exc, action)
         self._alt = setting
         return setting
 
@@ -633,7 +490,7 @@ class DfuDevice:
             return
         chosen = {s.address: s for s in (self._sector(w) for w in sectors)}
         ordered = [chosen[a] for a in sorted(chosen)]
-        report = _Progress(progress, {Phase.ERASE: sum(s.size for s in ordered)})
+        report = Progress(progress, {Phase.ERASE: sum(s.size for s in ordered)})
         for s in ordered:
             self._erase_sector(s.index, s.address)
             report.add(Phase.ERASE, s.size)
@@ -644,6 +501,8 @@ class DfuDevice:
     def mass_erase(self) -> None:
         """Erase the whole flash (DfuSe ``0x41`` without an address)."""
         self._command(encode_mass_erase(), "mass erasing the flash")
+
+    # ------------------------------------------------------------------ read unprotect / reconnect
 
     def read_unprotect(
         self,
@@ -660,33 +519,7 @@ class DfuDevice:
         Irreversible for the flash contents: refused with
         :class:`~dfuse.errors.SafetyError` unless ``confirm=True``.
         """
-        if not confirm:
-            raise SafetyError(
-                "Read Unprotect mass-erases the whole flash and resets the device; "
-                "pass confirm=True to do it"
-            )
-        action = "removing read protection (Read Unprotect)"
-        self._require_dfu_mode(action)
-        self._recover_if_needed()
-        try:
-            self.transport.control_out(Request.DNLOAD, 0, encode_read_unprotect())
-        except TransportError as exc:
-            self._fail(exc, action)
-        try:
-            self._poll(action, (State.dfuDNLOAD_IDLE, State.dfuMANIFEST, State.dfuIDLE))
-        except (StallError, DeviceGoneError, TransferTimeoutError) as exc:
-            _log.debug("device reset after Read Unprotect, as expected: %s", exc)
-        self.close()
-        if not reconnect:
-            return None
-        self.reconnect(wait_s)
-        options = self.read_option_bytes()
-        if options.rdp_level is not RdpLevel.LEVEL_0:
-            raise ProtocolError(
-                f"after Read Unprotect the device reports read protection level "
-                f"{int(options.rdp_level)}, expected 0"
-            )
-        return options
+        return protection.read_unprotect(self, confirm=confirm, reconnect=reconnect, wait_s=wait_s)
 
     def reconnect(self, wait_s: float = DEFAULT_RESET_WAIT_S) -> None:
         """After the device reset itself (option bytes, Read Unprotect): wait up to
@@ -735,27 +568,12 @@ class DfuDevice:
         else:
             self.initial_status = None
 
-    # ------------------------------------------------------------------ option bytes
-
-    def _option_alt(self) -> AltSetting:
-        for setting in self.info.alt_settings:
-            if setting.layout is not None and setting.label.casefold() == "option bytes":
-                return setting
-        raise ProtocolError(f"{self.info.describe()} has no 'Option Bytes' alternate setting")
+    # ------------------------------------------------------------------ option bytes (protection)
 
     def read_option_bytes(self) -> OptionBytes:
         """Read the option-byte block (the ``Option Bytes`` alternate setting); the
         previously selected alternate setting is selected again afterwards."""
-        setting = self._option_alt()
-        assert setting.layout is not None
-        previous = self.alt
-        self.select_alt(setting.number)
-        try:
-            data = self.upload(setting.layout.address, setting.layout.size)
-        finally:
-            if previous is not None and previous != setting.number:
-                self.select_alt(previous)
-        return OptionBytes.parse(data)
+        return protection.read_option_bytes(self)
 
     def write_option_bytes(
         self, options: OptionBytes, *, confirm: bool = False, allow_permanent_rdp2: bool = False
@@ -769,37 +587,9 @@ class DfuDevice:
         ``allow_permanent_rdp2=True`` (before any USB traffic), and lowering read
         protection to level 0 (the device mass-erases its flash) unless ``confirm=True``.
         """
-        if options.rdp_level == 2 and not allow_permanent_rdp2:
-            raise SafetyError(
-                "refusing to set read protection level 2: it is permanent and disables the "
-                "DFU bootloader for good; pass allow_permanent_rdp2=True to do it"
-            )
-        current = self.read_option_bytes()
-        if current.rdp_level != 0 and options.rdp_level == 0 and not confirm:
-            raise SafetyError(
-                f"lowering read protection from level {int(current.rdp_level)} to 0 mass-erases "
-                "the flash; pass confirm=True to do it"
-            )
-        self._write_option_block(options)
-
-    def _write_option_block(self, options: OptionBytes) -> None:
-        """Send the 16-byte block; the device resets (this object is closed afterwards)."""
-        setting = self._option_alt()
-        assert setting.layout is not None
-        self.select_alt(setting.number)
-        address = setting.layout.address
-        data = options.to_bytes()
-        self.set_address(address)
-        action = f"writing the option bytes at 0x{address:08X}"
-        try:
-            self.transport.control_out(Request.DNLOAD, FIRST_DATA_BLOCK, data)
-        except TransportError as exc:
-            self._fail(exc, action)
-        try:
-            self._poll(action, (State.dfuDNLOAD_IDLE,))
-        except (StallError, DeviceGoneError, TransferTimeoutError) as exc:
-            _log.debug("device reset after the option-byte write, as expected: %s", exc)
-        self.close()
+        protection.write_option_bytes(
+            self, options, confirm=confirm, allow_permanent_rdp2=allow_permanent_rdp2
+        )
 
     def change_option_bytes(
         self,
@@ -828,70 +618,9 @@ class DfuDevice:
         option bytes (first differing byte of the block), and
         :class:`~dfuse.errors.DeviceGoneError` when it does not come back in time.
         """
-        if options.rdp_level is RdpLevel.LEVEL_2 and not allow_permanent_rdp2:
-            raise SafetyError(
-                "refusing to set read protection level 2: it is permanent (the DFU "
-                "bootloader and debug access are disabled for good); pass "
-                "allow_permanent_rdp2=True to do it"
-            )
-        self._require_dfu_mode("change the option bytes")
-        return self._apply_option_bytes(
-            self.read_option_bytes(), options, confirm=confirm, wait_s=wait_s
+        return protection.change_option_bytes(
+            self, options, confirm=confirm, allow_permanent_rdp2=allow_permanent_rdp2, wait_s=wait_s
         )
-
-    def _apply_option_bytes(
-        self,
-        current: OptionBytes,
-        options: OptionBytes,
-        *,
-        confirm: bool,
-        wait_s: float,
-        hint: str = "pass confirm=True to do it",
-    ) -> OptionBytes:
-        """:meth:`change_option_bytes` once the current block is known (RDP 2 checked)."""
-        setting = self._option_alt()
-        lowering = current.rdp_level is not RdpLevel.LEVEL_0
-        if lowering and options.rdp_level is RdpLevel.LEVEL_0 and not confirm:
-            raise SafetyError(
-                f"lowering read protection from level {int(current.rdp_level)} to 0 "
-                f"mass-erases the flash; {hint}"
-            )
-        if current.optcr == options.optcr:
-            _log.info("the option bytes already hold %08X: nothing to write", options.optcr)
-            return current
-        previous = self.alt
-        _log.info("option bytes %08X → %08X", current.optcr, options.optcr)
-        self._write_option_block(options)
-        if options.rdp_level is RdpLevel.LEVEL_2:
-            _log.warning("read protection level 2 set: the device will not come back")
-            return options
-        self.reconnect(wait_s)
-        again = self.read_option_bytes()
-        if previous is not None and previous != self.alt:
-            self.select_alt(previous)
-        if again.optcr != options.optcr:
-            want, got = options.to_bytes(), again.to_bytes()
-            diffs = [i for i in range(len(want)) if want[i] != got[i]] or [0]
-            assert setting.layout is not None
-            raise VerifyError(
-                setting.layout.address + diffs[0],
-                want[diffs[0]],
-                got[diffs[0]],
-                mismatches=len(diffs),
-            )
-        return again
-
-    def _flash_sector_numbers(self, sectors: Iterable[int]) -> frozenset[int]:
-        """Check write-protection sector numbers against the flash layout (no traffic)."""
-        chosen = frozenset(sectors)
-        flash = next((a.layout for a in self.info.alt_settings if a.layout is not None), None)
-        count = len(flash.sectors) if flash is not None else 8
-        for n in chosen:
-            if not isinstance(n, int) or isinstance(n, bool) or not 0 <= n < count:
-                raise ValueError(
-                    f"flash sector numbers of this device are 0..{count - 1}, got {n!r}"
-                )
-        return chosen
 
     def protect_sectors(
         self, sectors: Iterable[int], *, wait_s: float = DEFAULT_RESET_WAIT_S
@@ -899,10 +628,7 @@ class DfuDevice:
         """Write-protect flash ``sectors`` (numbers, e.g. ``[0, 1]``) in addition to those
         already protected: an option-byte change (the device resets; see
         :meth:`change_option_bytes`). Returns the confirmed option bytes."""
-        chosen = self._flash_sector_numbers(sectors)
-        current = self.read_option_bytes()
-        new = current.with_sectors_protected(chosen)
-        return self._apply_option_bytes(current, new, confirm=False, wait_s=wait_s)
+        return protection.protect_sectors(self, sectors, wait_s=wait_s)
 
     def unprotect_sectors(
         self, sectors: Iterable[int], *, wait_s: float = DEFAULT_RESET_WAIT_S
@@ -910,10 +636,7 @@ class DfuDevice:
         """Remove write protection from flash ``sectors``: an option-byte change (the
         device resets; see :meth:`change_option_bytes`). Returns the confirmed option
         bytes."""
-        chosen = self._flash_sector_numbers(sectors)
-        current = self.read_option_bytes()
-        new = current.with_sectors_unprotected(chosen)
-        return self._apply_option_bytes(current, new, confirm=False, wait_s=wait_s)
+        return protection.unprotect_sectors(self, sectors, wait_s=wait_s)
 
     def set_read_protection(
         self,
@@ -927,51 +650,17 @@ class DfuDevice:
         :meth:`change_option_bytes` for the safety rules (level 2 needs
         ``allow_permanent_rdp2=True``, refused before any USB traffic; 1 → 0 needs
         ``confirm=True``)."""
-        wanted = RdpLevel(level)
-        if wanted is RdpLevel.LEVEL_2 and not allow_permanent_rdp2:
-            raise SafetyError(
-                "refusing to set read protection level 2: it is permanent (the DFU "
-                "bootloader and debug access are disabled for good); pass "
-                "allow_permanent_rdp2=True to do it"
-            )
-        self._require_dfu_mode("set read protection")
-        current = self.read_option_bytes()
-        new = current.with_rdp(wanted, allow_level_2=allow_permanent_rdp2)
-        return self._apply_option_bytes(current, new, confirm=confirm, wait_s=wait_s)
+        return protection.set_read_protection(
+            self, level, confirm=confirm, allow_permanent_rdp2=allow_permanent_rdp2, wait_s=wait_s
+        )
 
-    # ------------------------------------------------------------------ OTP
-
-    def _otp_alt(self) -> AltSetting:
-        for setting in self.info.alt_settings:
-            if setting.layout is not None and setting.label.casefold() == "otp memory":
-                return setting
-        raise ProtocolError(f"{self.info.describe()} has no 'OTP Memory' alternate setting")
+    # ------------------------------------------------------------------ OTP (protection)
 
     def read_otp(self) -> OtpArea:
         """Read the one-time-programmable area (16 blocks of 32 bytes and their 16 lock
         bytes, the ``OTP Memory`` alternate setting); the previously selected alternate
         setting is selected again afterwards."""
-        setting = self._otp_alt()
-        assert setting.layout is not None
-        previous = self.alt
-        self.select_alt(setting.number)
-        try:
-            data = self.upload(setting.layout.address, OTP_SIZE)
-        finally:
-            if previous is not None and previous != setting.number:
-                self.select_alt(previous)
-        return OtpArea.parse(data)
-
-    def _otp_program(self, address: int, data: bytes, action: str) -> None:
-        setting = self._otp_alt()
-        previous = self.alt
-        self.select_alt(setting.number)
-        try:
-            self.set_address(address)
-            self._dnload(FIRST_DATA_BLOCK, data, action)
-        finally:
-            if previous is not None and previous != setting.number:
-                self.select_alt(previous)
+        return protection.read_otp(self)
 
     def write_otp(
         self, block: int, data: bytes, *, lock: bool = False, confirm: bool = False
@@ -984,70 +673,15 @@ class DfuDevice:
         written: a locked block, data that needs a 0 bit back to 1, and ``lock=True``
         without ``confirm=True`` (that one before any USB traffic).
         """
-        if not isinstance(block, int) or not 0 <= block < OTP_BLOCKS:
-            raise ValueError(f"OTP block numbers are 0..{OTP_BLOCKS - 1}, got {block!r}")
-        payload = bytes(data)
-        if len(payload) != OTP_BLOCK_SIZE:
-            raise ValueError(f"an OTP block is {OTP_BLOCK_SIZE} bytes, got {len(payload)}")
-        if lock and not confirm:
-            raise SafetyError(
-                f"locking OTP block {block} is permanent (it can never be written again); "
-                "pass confirm=True to do it"
-            )
-        self._require_dfu_mode("write OTP")
-        current = self.read_otp()
-        if current.is_locked(block):
-            raise SafetyError(
-                f"refusing to write OTP block {block} at "
-                f"0x{OtpArea.block_address(block):08X}: it is locked"
-            )
-        if not current.can_write(block, payload):
-            old = current.blocks[block]
-            at = next(i for i in range(OTP_BLOCK_SIZE) if payload[i] & ~old[i])
-            raise SafetyError(
-                f"refusing to write OTP block {block}: byte {at} at "
-                f"0x{OtpArea.block_address(block) + at:08X} is 0x{old[at]:02X} and cannot "
-                f"become 0x{payload[at]:02X} (OTP bits only go from 1 to 0)"
-            )
-        expected = current.with_block(block, payload)
-        address = OtpArea.block_address(block)
-        if payload != current.blocks[block]:
-            self._otp_program(address, payload, f"writing OTP block {block} at 0x{address:08X}")
-        if lock:
-            expected = expected.with_lock(block)
-            self._lock_otp(block)
-        return self._confirm_otp(expected)
+        return protection.write_otp(self, block, data, lock=lock, confirm=confirm)
 
     def lock_otp(self, block: int, *, confirm: bool = False) -> OtpArea:
         """Lock OTP ``block`` (0-15) for good (its lock byte to 0x00); needs
         ``confirm=True`` (:class:`~dfuse.errors.SafetyError` before any USB traffic).
         Returns the area read back."""
-        if not isinstance(block, int) or not 0 <= block < OTP_BLOCKS:
-            raise ValueError(f"OTP block numbers are 0..{OTP_BLOCKS - 1}, got {block!r}")
-        if not confirm:
-            raise SafetyError(
-                f"locking OTP block {block} is permanent (it can never be written again); "
-                "pass confirm=True to do it"
-            )
-        self._require_dfu_mode("lock OTP")
-        current = self.read_otp()
-        if current.is_locked(block):
-            return current
-        self._lock_otp(block)
-        return self._confirm_otp(current.with_lock(block))
+        return protection.lock_otp(self, block, confirm=confirm)
 
-    def _lock_otp(self, block: int) -> None:
-        address = OtpArea.lock_address(block)
-        self._otp_program(address, b"\x00", f"locking OTP block {block} (0x{address:08X})")
-
-    def _confirm_otp(self, expected: OtpArea) -> OtpArea:
-        got = self.read_otp()
-        want, have = expected.to_bytes(), got.to_bytes()
-        if want != have:
-            setting = self._otp_alt()
-            assert setting.layout is not None
-            self._compare(setting.layout.address, memoryview(want), have)
-        return got
+    # ------------------------------------------------------------------ upload / verify
 
     def upload(
         self, address: int, length: int, *, progress: ProgressCallback | None = None
@@ -1061,7 +695,7 @@ class DfuDevice:
         self._recover_if_needed()
         out = bytearray(length)
         size = self._transfer_size
-        report = _Progress(progress, {Phase.READ: length})
+        report = Progress(progress, {Phase.READ: length})
         block = self.max_block + 1
         offset = 0
         while offset < length:
@@ -1183,14 +817,14 @@ class DfuDevice:
                     ranges.append((layout.address, layout.size))
             jobs.append((plan, ranges))
         total = sum(size for _plan, ranges in jobs for _a, size in ranges)
-        report = _Progress(progress, {Phase.READ: total})
+        report = Progress(progress, {Phase.READ: total})
         targets = []
         for plan, ranges in jobs:
             assert plan.alt is not None
             if plan.alt != self.alt:
                 self.select_alt(plan.alt)
             segments = [
-                (address, self.upload(address, size, progress=_Relay(report, Phase.READ)))
+                (address, self.upload(address, size, progress=Relay(report, Phase.READ)))
                 for address, size in ranges
             ]
             targets.append(Target.from_segments(segments, alt_setting=plan.alt, name=plan.name))
@@ -1214,9 +848,17 @@ class DfuDevice:
     ) -> None:
         """Read back every byte of ``image`` and compare; :class:`~dfuse.errors.VerifyError`
         (first differing address, bytes expected and found) on a mismatch."""
-        jobs = self._segments(image, address=address, check_ids=False)
+        jobs = image_jobs(
+            image,
+            self.info,
+            is_dfuse=self.is_dfuse,
+            alt=self.alt,
+            layout=self.layout,
+            address=address,
+            check_ids=False,
+        )
         total = sum(len(d) for _, _, segs in jobs for _, d in segs)
-        report = _Progress(progress, {Phase.VERIFY: total})
+        report = Progress(progress, {Phase.VERIFY: total})
         for alt, _layout, segs in jobs:
             if alt is not None and alt != self.alt:
                 self.select_alt(alt)
@@ -1235,44 +877,6 @@ class DfuDevice:
                 report.add(Phase.VERIFY, len(view))
 
     # ------------------------------------------------------------------ download
-
-    def _segments(
-        self, image: Image, *, address: int | None, force: bool = False, check_ids: bool = True
-    ) -> list[tuple[int | None, MemoryLayout | None, list[tuple[int, bytes | memoryview]]]]:
-        """The image as (alt, layout, segments) jobs, after the VID/PID check."""
-        if isinstance(image, DfuSeFile):
-            if check_ids:
-                check_file_ids(image.vendor_id, image.product_id, self.info, force=force)
-            return [self._target_job(t) for t in image.targets]
-        if isinstance(image, Target):
-            return [self._target_job(image)]
-        if isinstance(image, DfuFile):
-            if check_ids:
-                check_file_ids(image.vendor_id, image.product_id, self.info, force=force)
-            payload: bytes | memoryview = image.payload
-        elif isinstance(image, bytes | bytearray | memoryview):
-            payload = memoryview(image).cast("B")
-        else:
-            raise TypeError(
-                "download() takes a DfuSeFile, DfuFile, Target or bytes, "
-                f"got {type(image).__name__}"
-            )
-        if not self.is_dfuse:
-            return [(None, None, [(0, payload)])]
-        if address is None:
-            raise ValueError("raw bytes (or a plain DFU file) for a DfuSe device need address=")
-        return [(self.alt, self.layout, [(address, payload)])]
-
-    def _target_job(
-        self, target: Target
-    ) -> tuple[int | None, MemoryLayout | None, list[tuple[int, bytes | memoryview]]]:
-        if not self.is_dfuse:
-            raise SafetyError(
-                f"a DfuSe target (alt {target.alt_setting}) cannot go to a plain DFU device"
-            )
-        setting = self.info.alt(target.alt_setting)
-        segs: list[tuple[int, bytes | memoryview]] = [(a, d) for a, d in target.segments()]
-        return (setting.number, setting.layout, segs)
 
     def plan(
         self,
@@ -1314,8 +918,8 @@ class DfuDevice:
             leave_address=leave_address,
             force=force,
             incremental=incremental,
-            report=_Progress(progress),
-            guards=_Guards(allow_option_bytes, allow_permanent_rdp2, allow_otp, allow_otp_lock),
+            report=Progress(progress),
+            guards=Guards(allow_option_bytes, allow_permanent_rdp2, allow_otp, allow_otp_lock),
         )
 
     def _plan(
@@ -1330,78 +934,48 @@ class DfuDevice:
         leave_address: int | None,
         force: bool,
         incremental: bool,
-        report: _Progress,
-        guards: _Guards,
+        report: Progress,
+        guards: Guards,
     ) -> tuple[TargetPlan, ...]:
         mode = EraseMode(erase)
-        jobs = self._segments(image, address=address, force=force)
-        # The option bytes reset the device: they go last.
-        jobs.sort(key=lambda job: _is_option_layout(job[1]))
-        for _alt, layout, segs in jobs:
-            self._guard_static(layout, segs, guards)
-        if incremental:
-            if mode is EraseMode.MASS:
-                raise ValueError("an incremental download cannot mass-erase: use erase='sectors'")
-            if any(alt is None for alt, _layout, _segs in jobs):
-                raise ProtocolError(
-                    "an incremental download needs a DfuSe device: a plain DFU 1.1 device "
-                    "has no addresses to read back"
-                )
-        plans: list[TargetPlan] = []
-        for i, (alt, layout, segs) in enumerate(jobs):
-            last = i == len(jobs) - 1
-            if alt is None:
-                payload = segs[0][1] if segs else b""
-                plans.append(
-                    TargetPlan(None, "firmware", plan_dfu_download(payload, self._transfer_size))
-                )
-                continue
-            if layout is None:
-                raise SafetyError(
-                    f"alternate setting {alt} has no memory layout: cannot check where "
-                    "the image may be written"
-                )
-            options = PlanOptions(
-                erase=mode,
-                skip_erased=skip_erased,
-                verify=verify,
-                leave=leave and last,
-                leave_address=leave_address,
-                max_block=self.max_block,
-            )
-            if _is_f4_otp_layout(layout):
-                # Check the image against the layout before reading anything.
-                plan_download(segs, layout, self._transfer_size, options)
-                self._guard_otp_contents(segs)
-            if incremental:
-                # Check the image against the layout before reading anything.
-                plan_download(segs, layout, self._transfer_size, options)
-                current = self._read_back(alt, layout, segs, report)
-                steps = plan_incremental(segs, layout, self._transfer_size, current, options)
-            else:
-                steps = plan_download(segs, layout, self._transfer_size, options)
-            plans.append(TargetPlan(alt, layout.label, steps))
-        return tuple(plans)
+        jobs = image_jobs(
+            image,
+            self.info,
+            is_dfuse=self.is_dfuse,
+            alt=self.alt,
+            layout=self.layout,
+            address=address,
+            force=force,
+        )
+        return plan_targets(
+            jobs,
+            mode=mode,
+            verify=verify,
+            skip_erased=skip_erased,
+            leave=leave,
+            leave_address=leave_address,
+            incremental=incremental,
+            guards=guards,
+            transfer_size=self._transfer_size,
+            max_block=self.max_block,
+            check_otp=self._guard_otp_contents,
+            read_back=lambda alt, layout, segs: self._read_back(alt, layout, segs, report),
+        )
+
+    def _guard_otp_contents(self, segs: Segments) -> None:
+        """Read the OTP area and refuse (before writing anything) data for a locked block
+        or data that needs a 0 bit back to 1."""
+        check_otp_contents(self.read_otp(), segs)
 
     def _read_back(
         self,
         alt: int,
         layout: MemoryLayout,
-        segs: list[tuple[int, bytes | memoryview]],
-        report: _Progress,
+        segs: Segments,
+        report: Progress,
     ) -> list[tuple[int, bytes]]:
         """Read what the device holds now over the image's ranges (the readable parts)."""
-        spans: list[tuple[int, int]] = []
-        for where, data in normalize_segments(segs):
-            end = where + len(data)
-            for s in layout.sectors_for(where, len(data)):
-                if not s.readable:
-                    continue
-                lo, hi = max(where, s.address), min(end, s.end)
-                if spans and spans[-1][1] == lo:
-                    spans[-1] = (spans[-1][0], hi)
-                else:
-                    spans.append((lo, hi))
+        spans = read_back_spans(layout, segs)
         if report.callback is not None:
             report.totals[Phase.READ] = report.totals.get(Phase.READ, 0) + sum(
                 hi - lo for lo, hi in spans
@@ -1410,81 +984,9 @@ class DfuDevice:
             self.select_alt(alt)
         out: list[tuple[int, bytes]] = []
         for lo, hi in spans:
-            relay = _Relay(report, Phase.READ) if report.callback is not None else None
+            relay = Relay(report, Phase.READ) if report.callback is not None else None
             out.append((lo, self.upload(lo, hi - lo, progress=relay)))
         return out
-
-    def _guard_static(
-        self,
-        layout: MemoryLayout | None,
-        segs: list[tuple[int, bytes | memoryview]],
-        guards: _Guards,
-    ) -> None:
-        """Refuse, before any USB traffic, an image that writes the option bytes or OTP
-        without the flags that allow it."""
-        if layout is None:
-            return
-        label = layout.label
-        if _is_option_layout(layout):
-            runs = normalize_segments(segs)
-            if not guards.allow_option_bytes:
-                raise SafetyError(
-                    f"the image writes the option bytes ({label!r} at 0x{layout.address:08X}): "
-                    "they change the device's protection and reset it; pass "
-                    "allow_option_bytes=True (or use change_option_bytes())"
-                )
-            if len(runs) != 1 or runs[0][0] != layout.address or len(runs[0][1]) != layout.size:
-                found = ", ".join(f"{len(d)} bytes at 0x{a:08X}" for a, d in runs) or "nothing"
-                raise SafetyError(
-                    f"option bytes are written as one {layout.size}-byte block at "
-                    f"0x{layout.address:08X}; the image has {found}"
-                )
-            options = OptionBytes.parse(runs[0][1])
-            if options.rdp_level is RdpLevel.LEVEL_2 and not guards.allow_permanent_rdp2:
-                raise SafetyError(
-                    "the image sets read protection level 2 (RDP byte "
-                    f"0x{options.rdp:02X} at 0x{layout.address + 1:08X}): it is permanent "
-                    "(the DFU bootloader is disabled for good); pass allow_permanent_rdp2=True "
-                    "to do it"
-                )
-        elif label.casefold() == "otp memory":
-            if not guards.allow_otp:
-                raise SafetyError(
-                    f"the image writes one-time-programmable memory ({label!r} at "
-                    f"0x{layout.address:08X}), which can never be erased; pass allow_otp=True "
-                    "(or use write_otp())"
-                )
-            if _is_f4_otp_layout(layout) and not guards.allow_otp_lock:
-                for where, data in normalize_segments(segs):
-                    lo = max(where, OTP_LOCK_ADDRESS)
-                    hi = min(where + len(data), OTP_LOCK_ADDRESS + OTP_BLOCKS)
-                    for a in range(lo, hi):
-                        if data[a - where] != 0xFF:
-                            raise SafetyError(
-                                f"the image writes 0x{data[a - where]:02X} to OTP lock byte "
-                                f"0x{a:08X}: it locks block {a - OTP_LOCK_ADDRESS} for good; "
-                                "pass allow_otp_lock=True (or use lock_otp(confirm=True))"
-                            )
-
-    def _guard_otp_contents(self, segs: list[tuple[int, bytes | memoryview]]) -> None:
-        """Read the OTP area and refuse (before writing anything) data for a locked block
-        or data that needs a 0 bit back to 1."""
-        current = self.read_otp()
-        for where, data in normalize_segments(segs):
-            lo, hi = max(where, OTP_ADDRESS), min(where + len(data), OTP_LOCK_ADDRESS)
-            for a in range(lo, hi):
-                block, offset = divmod(a - OTP_ADDRESS, OTP_BLOCK_SIZE)
-                new, old = data[a - where], current.blocks[block][offset]
-                if current.is_locked(block) and new != old:
-                    raise SafetyError(
-                        f"refusing to write OTP block {block} at "
-                        f"0x{OtpArea.block_address(block):08X}: it is locked"
-                    )
-                if new & ~old:
-                    raise SafetyError(
-                        f"refusing to write OTP at 0x{a:08X}: it holds 0x{old:02X} and cannot "
-                        f"become 0x{new:02X} (OTP bits only go from 1 to 0)"
-                    )
 
     def download(
         self,
@@ -1547,8 +1049,8 @@ class DfuDevice:
             leave_address=leave_address,
             force=force,
             incremental=incremental,
-            report=_Progress(progress),
-            guards=_Guards(allow_option_bytes, allow_permanent_rdp2, allow_otp, allow_otp_lock),
+            report=Progress(progress),
+            guards=Guards(allow_option_bytes, allow_permanent_rdp2, allow_otp, allow_otp_lock),
         )
         totals = {
             Phase.ERASE: sum(p.plan.erase_bytes for p in plans),
@@ -1556,34 +1058,15 @@ class DfuDevice:
             Phase.VERIFY: sum(p.plan.verify_bytes for p in plans),
             Phase.LEAVE: 1,
         }
-        report = _Progress(progress, totals)
+        report = Progress(progress, totals)
         for target in plans:
             if target.alt is not None and target.alt != self.alt:
                 self.select_alt(target.alt)
-            if target.plan.writes and _is_option_layout(self.layout):
-                self._execute_option_plan(target.plan, report)
+            if target.plan.writes and is_option_layout(self.layout):
+                protection.execute_option_plan(self, target.plan, report)
             else:
                 self._execute(target.plan, report)
         return plans
-
-    def _execute_option_plan(self, plan: Plan, report: _Progress) -> None:
-        """Write an option-byte plan's block the way :meth:`change_option_bytes` does."""
-        data = b"".join(bytes(w.data) for w in plan.writes)
-        new = OptionBytes.parse(data)
-        self._apply_option_bytes(
-            self.read_option_bytes(),
-            new,
-            confirm=False,
-            wait_s=DEFAULT_RESET_WAIT_S,
-            hint="use change_option_bytes(..., confirm=True) to do it",
-        )
-        report.add(Phase.WRITE, len(data))
-        report.add(Phase.VERIFY, plan.verify_bytes)
-        leave = next((s for s in plan.steps if isinstance(s, Leave)), None)
-        if leave is not None and not self._closed:
-            report.add(Phase.LEAVE, 0)
-            self.leave(leave.address)
-            report.add(Phase.LEAVE, 1)
 
     def execute(self, plan: Plan, *, progress: ProgressCallback | None = None) -> None:
         """Run a plan's steps on the selected alternate setting."""
@@ -1595,9 +1078,9 @@ class DfuDevice:
             Phase.VERIFY: plan.verify_bytes,
             Phase.LEAVE: 1,
         }
-        self._execute(plan, _Progress(progress, totals))
+        self._execute(plan, Progress(progress, totals))
 
-    def _execute(self, plan: Plan, report: _Progress) -> None:
+    def _execute(self, plan: Plan, report: Progress) -> None:
         for step in plan.steps:
             if isinstance(step, WriteBlock):
                 if step.address is None:

@@ -1,0 +1,345 @@
+"""Download preparation, without USB traffic: an image turned into per-alternate-setting
+jobs, the checks made before anything is sent (VID/PID of the file, the guarded option
+bytes and OTP), and the plans built from the jobs.
+
+The functions take what they need (the device record, the selected alternate setting,
+the transfer size); the reads a plan may need first (the OTP area, the current contents
+for an incremental download) come in as callables, so that the device layer keeps the
+I/O.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from dfuse.errors import ProtocolError, SafetyError
+from dfuse.file.model import DfuFile, DfuSeFile, Target
+from dfuse.layout import MemoryLayout
+from dfuse.optionbytes import (
+    OTP_ADDRESS,
+    OTP_BLOCK_SIZE,
+    OTP_BLOCKS,
+    OTP_LOCK_ADDRESS,
+    OTP_SIZE,
+    OptionBytes,
+    OtpArea,
+    RdpLevel,
+)
+from dfuse.protocol.plan import (
+    EraseMode,
+    Plan,
+    PlanOptions,
+    normalize_segments,
+    plan_dfu_download,
+    plan_download,
+    plan_incremental,
+)
+from dfuse.transport.base import DeviceInfo
+
+__all__ = [
+    "ANY_ID",
+    "Guards",
+    "Image",
+    "Job",
+    "Segments",
+    "TargetPlan",
+    "check_file_ids",
+    "check_otp_contents",
+    "guard_image",
+    "image_jobs",
+    "is_f4_otp_layout",
+    "is_option_layout",
+    "plan_targets",
+    "read_back_spans",
+]
+
+#: The wildcard vendor/product ID of a DFU suffix.
+ANY_ID = 0xFFFF
+
+Image = DfuSeFile | DfuFile | Target | bytes | bytearray | memoryview
+
+#: ``(address, data)`` pieces of an image for one alternate setting.
+Segments = list[tuple[int, bytes | memoryview]]
+#: One alternate setting's share of an image: ``(alt, layout, segments)``; ``alt`` is
+#: ``None`` for a plain DFU device (the firmware from block 0).
+Job = tuple[int | None, MemoryLayout | None, Segments]
+
+
+@dataclass(frozen=True, slots=True)
+class TargetPlan:
+    """The plan for one alternate setting of the device.
+
+    Attributes:
+        alt: the alternate setting the plan runs on (``None``: plain DFU).
+        name: the alternate setting's label (``"Internal Flash"``).
+        plan: the steps.
+    """
+
+    alt: int | None
+    name: str
+    plan: Plan
+
+    def to_dict(self) -> dict[str, object]:
+        """A JSON-able record: the alternate setting, its name and :meth:`Plan.to_dict`."""
+        return {"alt_setting": self.alt, "name": self.name, **self.plan.to_dict()}
+
+    def __str__(self) -> str:
+        where = f"alt {self.alt} ({self.name})" if self.alt is not None else "firmware"
+        return f"{where}:\n{self.plan.describe()}"
+
+
+@dataclass(frozen=True, slots=True)
+class Guards:
+    """The flags that allow a download into guarded memories."""
+
+    allow_option_bytes: bool = False
+    allow_permanent_rdp2: bool = False
+    allow_otp: bool = False
+    allow_otp_lock: bool = False
+
+
+def is_option_layout(layout: MemoryLayout | None) -> bool:
+    """Whether ``layout`` is the option bytes (the ``Option Bytes`` alternate setting)."""
+    return layout is not None and layout.label.casefold() == "option bytes"
+
+
+def is_f4_otp_layout(layout: MemoryLayout | None) -> bool:
+    """Whether ``layout`` is the STM32F4 OTP area (16 × 32 bytes and 16 lock bytes)."""
+    return (
+        layout is not None
+        and layout.label.casefold() == "otp memory"
+        and layout.address == OTP_ADDRESS
+        and layout.size == OTP_SIZE
+    )
+
+
+def check_file_ids(
+    vendor_id: int, product_id: int, info: DeviceInfo, *, force: bool = False
+) -> None:
+    """Refuse (:class:`~dfuse.errors.SafetyError`) a file whose DFU suffix names another
+    device, unless ``force``. 0xFFFF matches anything; so does a product ID of 0x0000
+    (what ST's DFU File Manager writes when none is entered), with a warning."""
+    mismatch = vendor_id not in (ANY_ID, info.vid)
+    if product_id == 0x0000:
+        warnings.warn(
+            "the file's DFU suffix has product ID 0x0000 (ST's DFU File Manager writes it "
+            "when none is entered): treating it as 'any device'",
+            stacklevel=3,
+        )
+    elif product_id not in (ANY_ID, info.pid):
+        mismatch = True
+    if not mismatch:
+        return
+    message = (
+        f"the file is for device {vendor_id:04x}:{product_id:04x} (DFU suffix), "
+        f"this device is {info.vid:04x}:{info.pid:04x}"
+    )
+    if not force:
+        raise SafetyError(message + "; pass force=True to download it anyway")
+    warnings.warn(message + "; downloading anyway (force=True)", stacklevel=3)
+
+
+def image_jobs(
+    image: Image,
+    info: DeviceInfo,
+    *,
+    is_dfuse: bool,
+    alt: int | None,
+    layout: MemoryLayout | None,
+    address: int | None,
+    force: bool = False,
+    check_ids: bool = True,
+) -> list[Job]:
+    """The image as (alt, layout, segments) jobs, after the VID/PID check.
+
+    ``info`` is the device record, ``is_dfuse`` whether it speaks DfuSe, ``alt`` and
+    ``layout`` the selected alternate setting (where raw bytes go, at ``address``).
+    """
+    if isinstance(image, DfuSeFile):
+        if check_ids:
+            check_file_ids(image.vendor_id, image.product_id, info, force=force)
+        return [_target_job(t, info, is_dfuse=is_dfuse) for t in image.targets]
+    if isinstance(image, Target):
+        return [_target_job(image, info, is_dfuse=is_dfuse)]
+    if isinstance(image, DfuFile):
+        if check_ids:
+            check_file_ids(image.vendor_id, image.product_id, info, force=force)
+        payload: bytes | memoryview = image.payload
+    elif isinstance(image, bytes | bytearray | memoryview):
+        payload = memoryview(image).cast("B")
+    else:
+        raise TypeError(
+            f"download() takes a DfuSeFile, DfuFile, Target or bytes, got {type(image).__name__}"
+        )
+    if not is_dfuse:
+        return [(None, None, [(0, payload)])]
+    if address is None:
+        raise ValueError("raw bytes (or a plain DFU file) for a DfuSe device need address=")
+    return [(alt, layout, [(address, payload)])]
+
+
+def _target_job(target: Target, info: DeviceInfo, *, is_dfuse: bool) -> Job:
+    if not is_dfuse:
+        raise SafetyError(
+            f"a DfuSe target (alt {target.alt_setting}) cannot go to a plain DFU device"
+        )
+    setting = info.alt(target.alt_setting)
+    segs: Segments = [(a, d) for a, d in target.segments()]
+    return (setting.number, setting.layout, segs)
+
+
+def plan_targets(
+    jobs: list[Job],
+    *,
+    mode: EraseMode,
+    verify: bool,
+    skip_erased: bool,
+    leave: bool,
+    leave_address: int | None,
+    incremental: bool,
+    guards: Guards,
+    transfer_size: int,
+    max_block: int,
+    check_otp: Callable[[Segments], None],
+    read_back: Callable[[int, MemoryLayout, Segments], list[tuple[int, bytes]]],
+) -> tuple[TargetPlan, ...]:
+    """Plan every job (the option bytes last: they reset the device), refusing what
+    :func:`guard_image` refuses before anything is read.
+
+    ``check_otp(segments)`` is called for an STM32F4 OTP job once the image is checked
+    against the layout (it reads the OTP area and refuses what cannot be written, see
+    :func:`check_otp_contents`); ``read_back(alt, layout, segments)`` returns what the
+    device holds over the image's ranges for ``incremental`` planning.
+    """
+    # The option bytes reset the device: they go last.
+    jobs.sort(key=lambda job: is_option_layout(job[1]))
+    for _alt, layout, segs in jobs:
+        guard_image(layout, segs, guards)
+    if incremental:
+        if mode is EraseMode.MASS:
+            raise ValueError("an incremental download cannot mass-erase: use erase='sectors'")
+        if any(alt is None for alt, _layout, _segs in jobs):
+            raise ProtocolError(
+                "an incremental download needs a DfuSe device: a plain DFU 1.1 device "
+                "has no addresses to read back"
+            )
+    plans: list[TargetPlan] = []
+    for i, (alt, layout, segs) in enumerate(jobs):
+        last = i == len(jobs) - 1
+        if alt is None:
+            payload = segs[0][1] if segs else b""
+            plans.append(TargetPlan(None, "firmware", plan_dfu_download(payload, transfer_size)))
+            continue
+        if layout is None:
+            raise SafetyError(
+                f"alternate setting {alt} has no memory layout: cannot check where "
+                "the image may be written"
+            )
+        options = PlanOptions(
+            erase=mode,
+            skip_erased=skip_erased,
+            verify=verify,
+            leave=leave and last,
+            leave_address=leave_address,
+            max_block=max_block,
+        )
+        if is_f4_otp_layout(layout):
+            # Check the image against the layout before reading anything.
+            plan_download(segs, layout, transfer_size, options)
+            check_otp(segs)
+        if incremental:
+            # Check the image against the layout before reading anything.
+            plan_download(segs, layout, transfer_size, options)
+            current = read_back(alt, layout, segs)
+            steps = plan_incremental(segs, layout, transfer_size, current, options)
+        else:
+            steps = plan_download(segs, layout, transfer_size, options)
+        plans.append(TargetPlan(alt, layout.label, steps))
+    return tuple(plans)
+
+
+def read_back_spans(layout: MemoryLayout, segs: Segments) -> list[tuple[int, int]]:
+    """The ``(start, end)`` address ranges of the image that an incremental download reads
+    back first: the readable parts of the sectors it touches, adjacent ranges merged."""
+    spans: list[tuple[int, int]] = []
+    for where, data in normalize_segments(segs):
+        end = where + len(data)
+        for s in layout.sectors_for(where, len(data)):
+            if not s.readable:
+                continue
+            lo, hi = max(where, s.address), min(end, s.end)
+            if spans and spans[-1][1] == lo:
+                spans[-1] = (spans[-1][0], hi)
+            else:
+                spans.append((lo, hi))
+    return spans
+
+
+def guard_image(layout: MemoryLayout | None, segs: Segments, guards: Guards) -> None:
+    """Refuse, before any USB traffic, an image that writes the option bytes or OTP
+    without the flags that allow it."""
+    if layout is None:
+        return
+    label = layout.label
+    if is_option_layout(layout):
+        runs = normalize_segments(segs)
+        if not guards.allow_option_bytes:
+            raise SafetyError(
+                f"the image writes the option bytes ({label!r} at 0x{layout.address:08X}): "
+                "they change the device's protection and reset it; pass "
+                "allow_option_bytes=True (or use change_option_bytes())"
+            )
+        if len(runs) != 1 or runs[0][0] != layout.address or len(runs[0][1]) != layout.size:
+            found = ", ".join(f"{len(d)} bytes at 0x{a:08X}" for a, d in runs) or "nothing"
+            raise SafetyError(
+                f"option bytes are written as one {layout.size}-byte block at "
+                f"0x{layout.address:08X}; the image has {found}"
+            )
+        options = OptionBytes.parse(runs[0][1])
+        if options.rdp_level is RdpLevel.LEVEL_2 and not guards.allow_permanent_rdp2:
+            raise SafetyError(
+                "the image sets read protection level 2 (RDP byte "
+                f"0x{options.rdp:02X} at 0x{layout.address + 1:08X}): it is permanent "
+                "(the DFU bootloader is disabled for good); pass allow_permanent_rdp2=True "
+                "to do it"
+            )
+    elif label.casefold() == "otp memory":
+        if not guards.allow_otp:
+            raise SafetyError(
+                f"the image writes one-time-programmable memory ({label!r} at "
+                f"0x{layout.address:08X}), which can never be erased; pass allow_otp=True "
+                "(or use write_otp())"
+            )
+        if is_f4_otp_layout(layout) and not guards.allow_otp_lock:
+            for where, data in normalize_segments(segs):
+                lo = max(where, OTP_LOCK_ADDRESS)
+                hi = min(where + len(data), OTP_LOCK_ADDRESS + OTP_BLOCKS)
+                for a in range(lo, hi):
+                    if data[a - where] != 0xFF:
+                        raise SafetyError(
+                            f"the image writes 0x{data[a - where]:02X} to OTP lock byte "
+                            f"0x{a:08X}: it locks block {a - OTP_LOCK_ADDRESS} for good; "
+                            "pass allow_otp_lock=True (or use lock_otp(confirm=True))"
+                        )
+
+
+def check_otp_contents(current: OtpArea, segs: Segments) -> None:
+    """Refuse (before writing anything) data for a locked block of the OTP area
+    ``current``, or data that needs a 0 bit back to 1."""
+    for where, data in normalize_segments(segs):
+        lo, hi = max(where, OTP_ADDRESS), min(where + len(data), OTP_LOCK_ADDRESS)
+        for a in range(lo, hi):
+            block, offset = divmod(a - OTP_ADDRESS, OTP_BLOCK_SIZE)
+            new, old = data[a - where], current.blocks[block][offset]
+            if current.is_locked(block) and new != old:
+                raise SafetyError(
+                    f"refusing to write OTP block {block} at "
+                    f"0x{OtpArea.block_address(block):08X}: it is locked"
+                )
+            if new & ~old:
+                raise SafetyError(
+                    f"refusing to write OTP at 0x{a:08X}: it holds 0x{old:02X} and cannot "
+                    f"become 0x{new:02X} (OTP bits only go from 1 to 0)"
+                )
