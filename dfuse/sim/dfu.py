@@ -102,9 +102,11 @@ _COMMON: dict[tuple[State, Incoming], State] = {
 }
 
 #: The STM32 system bootloader (AN3156). Like ST's USB device library it also takes a
-#: zero-length DNLOAD in dfuIDLE as "leave", and stays in dfuUPLOAD-IDLE after a short
-#: UPLOAD (the host ends an upload with ABORT). dfuMANIFEST accepts nothing: the device
-#: leaves the bus.
+#: zero-length DNLOAD in dfuIDLE as "leave" (AN3156's download flow chart: "wLength > 0?
+#: No → Leave DFU"). An UPLOAD whose reply is shorter than wLength (a short frame: only
+#: the command list of block 0 can be) ends the upload, → dfuIDLE (DFU 1.1 §A.2.10; ST's
+#: library does the same for its Get command); full-length reads stay in dfuUPLOAD-IDLE
+#: (the host ends them with ABORT). dfuMANIFEST accepts nothing: the device leaves the bus.
 DFUSE_TRANSITIONS: Mapping[tuple[State, Incoming], State] = {
     **_COMMON,
     (_S.dfuIDLE, Incoming.DNLOAD_ZERO): _S.dfuMANIFEST_SYNC,
@@ -487,7 +489,10 @@ class DfuModel(UsbDeviceModel):
         except DfuFailure as failure:
             self._fail(failure.status, str(failure))
         self.state = self.transitions[(self.state, Incoming.UPLOAD)]
-        return reply[:length]
+        reply = reply[:length]
+        if len(reply) < length:  # a short frame ends the upload (DFU 1.1 §A.2.10)
+            self.state = State.dfuIDLE
+        return reply
 
     def _getstatus(self) -> StatusReply:
         if self.state is State.dfuDNLOAD_SYNC:

@@ -16,6 +16,8 @@ OK_IDLE = (0, 0, State.dfuDNLOAD_IDLE, 0)
 
 def test_get_command_list(rig: Rig) -> None:
     assert rig.upload(0, 2048) == b"\x00\x21\x41\x92"
+    assert rig.model.state is State.dfuIDLE  # a short frame ends the upload
+    assert rig.upload(0, 4) == b"\x00\x21\x41\x92"
     assert rig.model.state is State.dfuUPLOAD_IDLE
     rig.abort()
     assert rig.run(0, b"\x00") == OK_IDLE

@@ -30,7 +30,7 @@ def to_manifest_sync(rig: Rig) -> None:
 
 
 def to_upload_idle(rig: Rig) -> None:
-    rig.upload(0, 64)
+    rig.upload(0, 4)  # the whole command list: not a short frame
 
 
 def to_error(rig: Rig) -> None:
@@ -57,7 +57,7 @@ def send(rig: Rig, incoming: Incoming) -> None:
     elif incoming is Incoming.DNLOAD_ZERO:
         d.ctrl_transfer(0x21, 1, 2, 0, None)
     elif incoming is Incoming.UPLOAD:
-        d.ctrl_transfer(0xA1, 2, 0, 0, 64)
+        d.ctrl_transfer(0xA1, 2, 0, 0, 4)
     elif incoming is Incoming.GETSTATUS:
         d.ctrl_transfer(0xA1, 3, 0, 0, 6)
     elif incoming is Incoming.CLRSTATUS:
