@@ -72,7 +72,10 @@ _MAX_BOARDS = 64
 
 _VIDPID = re.compile(r"^([0-9a-fA-F]{1,4}):([0-9a-fA-F]{1,4})$")
 _HEX16 = re.compile(r"^[0-9a-fA-F]{1,4}$")
-_SIZE = re.compile(r"^(0[xX][0-9a-fA-F]+|\d+)\s*([kKmM]?)(?:[iI]?[bB])?$")
+_SIZE = re.compile(r"^(0[xX][0-9a-fA-F]{1,16}|[0-9]{1,20})\s*([kKmM]?)(?:[iI]?[bB])?$")
+#: A decimal number as a selector writes it: ASCII digits only, few enough for int().
+_NUMBER = re.compile(r"^[0-9]{1,6}$")
+_MAX_ALT = 255
 _EXPECTED_SELECTOR = (
     f"usb:VID:PID, usb:serial=…, usb:path=…, or sim:{SIM_MODELS[0]} (with ?key=value options)"
 )
@@ -94,11 +97,14 @@ def parse_size(text: str, *, what: str = "size") -> int:
             expected="a number with an optional K or M suffix (e.g. 16K, 0x4000)",
         )
     unit = match.group(2).lower()
-    return int(match.group(1), 0) * {"": 1, "k": 1024, "m": 1024 * 1024}[unit]
+    digits = match.group(1)
+    number = int(digits[2:], 16) if digits[:2].lower() == "0x" else int(digits, 10)  # "007"
+    return number * {"": 1, "k": 1024, "m": 1024 * 1024}[unit]
 
 
 def parse_alt(value: str) -> int | str:
-    """An alternate setting: a number, or a name (``"@Option Bytes"`` or ``"Option Bytes"``).
+    """An alternate setting: a number (0-255, ASCII digits), or a name (``"@Option Bytes"``
+    or ``"Option Bytes"``).
 
     >>> parse_alt("1"), parse_alt(" Option Bytes ")
     (1, 'Option Bytes')
@@ -106,7 +112,13 @@ def parse_alt(value: str) -> int | str:
     value = value.strip()
     if not value:
         raise SelectorError("empty alternate setting", text=value, expected="a number or a name")
-    return int(value) if value.isdigit() else value
+    if not (value.isascii() and value.isdigit()):
+        return value
+    if not _NUMBER.match(value) or int(value) > _MAX_ALT:
+        raise SelectorError(
+            "invalid alternate setting number", text=value, expected=f"0 to {_MAX_ALT} or a name"
+        )
+    return int(value)
 
 
 def _size_text(size: int) -> str:
@@ -171,6 +183,8 @@ class DeviceSelector:
             raise ValueError(f"flash_size must be 256 KiB or 512 KiB, got {self.flash_size}")
         if self.mode not in ("dfu", "app"):
             raise ValueError(f"mode must be 'dfu' or 'app', got {self.mode!r}")
+        if isinstance(self.alt, int) and not 0 <= self.alt <= _MAX_ALT:
+            raise ValueError(f"alt must be 0 to {_MAX_ALT} or a name, got {self.alt}")
 
     @property
     def is_sim(self) -> bool:
@@ -320,7 +334,7 @@ def _sim_option(key: str, value: str) -> dict[str, Any]:
             raise SelectorError("empty serial in sim option", text=value, expected="serial=VALUE")
         return {"serial": value}
     if key == "count":
-        if not value.isdigit() or not 1 <= int(value) <= _MAX_BOARDS:
+        if not _NUMBER.match(value) or not 1 <= int(value) <= _MAX_BOARDS:
             raise SelectorError("invalid board count", text=value, expected=f"1 to {_MAX_BOARDS}")
         return {"count": int(value)}
     if key == "speed":

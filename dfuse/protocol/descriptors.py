@@ -89,6 +89,7 @@ class FunctionalDescriptor:
     dfu_version: int
 
     SIZE = 9
+    SIZE_1_0 = 7
     _FMT = "<BBBHHH"
 
     @classmethod
@@ -96,20 +97,38 @@ class FunctionalDescriptor:
         """Decode the descriptor; raises :class:`ProtocolError` if malformed.
 
         Some devices send a 7-byte DFU 1.0 descriptor without bcdDFUVersion; it
-        is read as version 0x0100.
+        is read as version 0x0100. bLength must be 7 or at least 9 and ``data``
+        must hold that many bytes (bytes past bLength are ignored).
         """
         raw = bytes(data)
-        if len(raw) < 7 or raw[1] != DFU_FUNCTIONAL_DESCRIPTOR_TYPE:
+        if len(raw) < cls.SIZE_1_0 or raw[1] != DFU_FUNCTIONAL_DESCRIPTOR_TYPE:
             raise ProtocolError(
                 "not a DFU functional descriptor: expected type 0x21 and at least 7 bytes, "
                 f"found {raw.hex(' ') or 'nothing'}"
             )
+        length = raw[0]
+        if length not in (cls.SIZE_1_0, cls.SIZE) and length < cls.SIZE:
+            raise ProtocolError(
+                f"DFU functional descriptor: bLength (offset 0) must be {cls.SIZE_1_0} "
+                f"(DFU 1.0) or {cls.SIZE}, found {length}: {raw.hex(' ')}"
+            )
+        if len(raw) < length:
+            raise ProtocolError(
+                f"DFU functional descriptor truncated: bLength (offset 0) says {length} bytes, "
+                f"found {len(raw)}: {raw.hex(' ')}"
+            )
         attrs, detach, size = raw[2], raw[3] | raw[4] << 8, raw[5] | raw[6] << 8
-        version = raw[7] | raw[8] << 8 if len(raw) >= 9 else 0x0100
+        version = raw[7] | raw[8] << 8 if length >= cls.SIZE else 0x0100
         return cls(Attributes(attrs), detach, size, version)
 
     def to_bytes(self) -> bytes:
-        """Encode as the 9 bytes of the descriptor."""
+        """Encode as the 9 bytes of the descriptor (ValueError for a field out of range)."""
+        if not 0 <= int(self.attributes) <= 0xFF:
+            raise ValueError(f"bmAttributes must fit 8 bits, got {int(self.attributes)}")
+        for name in ("detach_timeout_ms", "transfer_size", "dfu_version"):
+            value = getattr(self, name)
+            if not 0 <= value <= 0xFFFF:
+                raise ValueError(f"{name} must fit 16 bits, got {value}")
         return struct.pack(
             self._FMT,
             self.SIZE,

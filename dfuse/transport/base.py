@@ -31,6 +31,7 @@ from dfuse.protocol.descriptors import FunctionalDescriptor
 
 __all__ = [
     "DEFAULT_TIMEOUT_MS",
+    "TRACE_BYTES",
     "AltSetting",
     "DeviceInfo",
     "DeviceMode",
@@ -42,6 +43,18 @@ __all__ = [
 DEFAULT_TIMEOUT_MS = 5000
 
 _log = logging.getLogger("dfuse.transport")
+#: Bytes of a data stage the DEBUG log shows (the rest is elided with "…").
+TRACE_BYTES = 16
+
+
+def _shown(data: bytes | bytearray | memoryview, prefix: str = "") -> str:
+    """The first :data:`TRACE_BYTES` of a data stage in hex, for the request log
+    (``" [21 00 00 06 08]"``; empty for no data)."""
+    raw = bytes(data[: TRACE_BYTES + 1])
+    if not raw:
+        return ""
+    more = " …" if len(raw) > TRACE_BYTES else ""
+    return f"{prefix}[{raw[:TRACE_BYTES].hex(' ')}{more}]"
 
 
 class DeviceMode(StrEnum):
@@ -265,14 +278,13 @@ class Transport(ABC):
             _log.debug("IN  %s wValue=%d wLength=%d -> %s", what, value, length, exc)
             raise
         if _log.isEnabledFor(logging.DEBUG):
-            shown = data[:16].hex(" ") + (" …" if len(data) > 16 else "")
             _log.debug(
-                "IN  %s wValue=%d wLength=%d -> %d bytes [%s]",
+                "IN  %s wValue=%d wLength=%d -> %d bytes%s",
                 what,
                 value,
                 length,
                 len(data),
-                shown,
+                _shown(data, " "),
             )
         return data
 
@@ -293,7 +305,10 @@ class Transport(ABC):
         except Exception as exc:
             _log.debug("OUT %s wValue=%d wLength=%d -> %s", what, value, len(data), exc)
             raise
-        _log.debug("OUT %s wValue=%d wLength=%d -> ok", what, value, len(data))
+        if _log.isEnabledFor(logging.DEBUG):
+            _log.debug(
+                "OUT %s wValue=%d wLength=%d -> ok%s", what, value, len(data), _shown(data, " ")
+            )
 
     @abstractmethod
     def _control_in(

@@ -1,0 +1,38 @@
+"""Command-line options for the behaviour suite (``tests/device/test_behaviour.py``).
+
+``--board SELECTOR`` (repeatable) also runs the suite on a real board, named as
+:func:`dfuse.open_device` takes it (``usb:0483:df11``); the suite writes the board's last
+flash sector only with ``--board-allow-write``, and makes it leave DFU mode only with
+``--board-allow-leave``. See docs/device.md, "Testing against a real board".
+"""
+
+from __future__ import annotations
+
+import pytest
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """Register ``--board``, ``--board-allow-write`` and ``--board-allow-leave``."""
+    group = parser.getgroup("dfuse", "dfuse behaviour suite")
+    group.addoption(
+        "--board",
+        action="append",
+        default=[],
+        metavar="SELECTOR",
+        help="also run tests/device/test_behaviour.py on this real board (a dfuse selector, "
+        "e.g. usb:0483:df11 or usb:serial=3574364C3034); repeatable",
+    )
+    group.addoption(
+        "--board-allow-write",
+        action="store_true",
+        default=False,
+        help="let the behaviour suite erase and write the LAST flash sector of the --board "
+        "(sector 7 at 0x08060000 on an STM32F411xE); read-only behaviours run without it",
+    )
+    group.addoption(
+        "--board-allow-leave",
+        action="store_true",
+        default=False,
+        help="let the behaviour suite make the --board leave DFU mode (it resets into its "
+        "application, which must bring it back to the bootloader for later runs)",
+    )
