@@ -160,7 +160,7 @@ def image_jobs(
     if isinstance(image, DfuSeFile):
         if check_ids:
             check_file_ids(image.vendor_id, image.product_id, info, force=force)
-        return [_target_job(t, info, is_dfuse=is_dfuse) for t in image.targets]
+        return _merge_same_alt([_target_job(t, info, is_dfuse=is_dfuse) for t in image.targets])
     if isinstance(image, Target):
         return [_target_job(image, info, is_dfuse=is_dfuse)]
     if isinstance(image, DfuFile):
@@ -178,6 +178,24 @@ def image_jobs(
     if address is None:
         raise ValueError("raw bytes (or a plain DFU file) for a DfuSe device need address=")
     return [(alt, layout, [(address, payload)])]
+
+
+def _merge_same_alt(jobs: list[Job]) -> list[Job]:
+    """One job per alternate setting: the segments of targets that share one are merged.
+
+    A file may hold several targets for the same alternate setting. Planned one after
+    the other, the second target's sector erases would wipe what the first one wrote in
+    a shared sector (and its verify would still pass): merged, every touched sector is
+    erased once, before any write. Overlapping segments are refused by the planner.
+    """
+    merged: dict[int | None, Job] = {}
+    for alt, layout, segs in jobs:
+        if alt in merged:
+            _alt, first_layout, first_segs = merged[alt]
+            merged[alt] = (alt, first_layout, sorted([*first_segs, *segs], key=lambda s: s[0]))
+        else:
+            merged[alt] = (alt, layout, segs)
+    return list(merged.values())
 
 
 def _target_job(target: Target, info: DeviceInfo, *, is_dfuse: bool) -> Job:
