@@ -243,6 +243,17 @@ def plan_targets(
                 "an incremental download needs a DfuSe device: a plain DFU 1.1 device "
                 "has no addresses to read back"
             )
+    # A mass erase erases the whole flash whichever alternate setting is selected: it is
+    # planned once, for the first memory that has erasable sectors, so that it cannot
+    # wipe what an earlier target wrote.
+    mass_job = next(
+        (
+            i
+            for i, (_alt, layout, _segs) in enumerate(jobs)
+            if layout is not None and any(s.erasable for s in layout.sectors)
+        ),
+        None,
+    )
     plans: list[TargetPlan] = []
     for i, (alt, layout, segs) in enumerate(jobs):
         last = i == len(jobs) - 1
@@ -256,7 +267,7 @@ def plan_targets(
                 "the image may be written"
             )
         options = PlanOptions(
-            erase=mode,
+            erase=EraseMode.NONE if mode is EraseMode.MASS and i != mass_job else mode,
             skip_erased=skip_erased,
             verify=verify,
             leave=leave and last,

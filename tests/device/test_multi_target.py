@@ -1,8 +1,10 @@
-"""Several targets of one file for the same alternate setting are flashed as one image.
+"""Files with several targets: no target's erase may undo what another one wrote.
 
-Planned one after the other, the second target's sector erase would wipe what the first
-target wrote in a shared sector, and each target's own verify would still pass: a success
-report over wrong memory. They are merged, so every touched sector is erased once.
+Targets are planned and verified one after the other, so an erase planned for a later
+target that reaches memory an earlier one wrote would leave a success report over wrong
+memory. Targets for the same alternate setting are merged (every touched sector erased
+once), and a mass erase, which erases the flash whatever alternate setting is selected,
+is planned once, before the flash is written.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import pytest
 
 import dfuse
 from dfuse.file import Element, Target
-from dfuse.protocol.plan import EraseSector
+from dfuse.protocol.plan import EraseSector, MassErase
 from dfuse.selector import bench
 
 BOOT = Element(0x08000000, b"\x01" * 100)
@@ -49,3 +51,17 @@ def test_overlapping_targets_are_refused_before_any_traffic() -> None:
             dev.download(image)
         assert len(chip.request_log) == before
     assert chip.peek(0x08000000, 16) == b"\xff" * 16
+
+
+def test_a_mass_erase_is_planned_once_for_a_flash_and_otp_file() -> None:
+    rig = bench("sim:stm32f411")
+    otp = Element(0x1FFF7800, b"\x00" * 32)
+    image = _file(Target(0, "flash", (BOOT,)), Target(2, "otp", (otp,)))
+    with rig.open() as dev:
+        plans = dev.plan(image, erase="mass", allow_otp=True)
+        mass = [[isinstance(step, MassErase) for step in p.plan.steps].count(True) for p in plans]
+        assert mass == [1, 0]  # the flash target's plan only
+        dev.download(image, erase="mass", allow_otp=True)
+    chip = rig.boards[0]
+    assert chip.peek(BOOT.address, BOOT.size) == BOOT.data
+    assert chip.peek(otp.address, otp.size) == otp.data
