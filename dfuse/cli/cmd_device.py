@@ -9,6 +9,7 @@ turns arguments into calls and results into text or JSON (the records' own
 from __future__ import annotations
 
 import argparse
+import itertools
 import sys
 import time
 import warnings
@@ -28,6 +29,7 @@ from dfuse.file import DfuFile, DfuSeFile, FileKind, Target, kind_for_path, save
 from dfuse.gang import GangPhase, flash_many
 from dfuse.layout import MemoryLayout, Sector
 from dfuse.optionbytes import OTP_BLOCK_SIZE, OTP_BLOCKS, WRP_SECTORS, BorLevel
+from dfuse.protocol.plan import EraseSector
 from dfuse.selector import Bench
 from dfuse.transport.base import DeviceInfo, DeviceMode
 
@@ -169,12 +171,34 @@ def _need_address(firmware: DfuSeFile | DfuFile, address: int | None, dev: DfuDe
         )
 
 
+def _check_backup_contiguous(plans: tuple[TargetPlan, ...], path: str) -> None:
+    """Refuse a raw-binary backup of sectors with a gap between them: the binary would fill
+    the gap with 0xFF, memory the download never erases, and flashing the backup back
+    would wipe it."""
+    spans = sorted(
+        (step.address, step.address + step.size)
+        for plan in plans
+        for step in plan.plan.erases
+        if isinstance(step, EraseSector)
+    )
+    for (_lo, end), (start, _hi) in itertools.pairwise(spans):
+        if start != end:
+            raise UsageError(
+                f"--backup {path}: the sectors to back up are not contiguous (a gap from "
+                f"0x{end:08X} to 0x{start - 1:08X}); a raw binary would hold 0xFF there, not "
+                "what the device holds, and flashing it back would erase that memory: "
+                "use a .dfu, .hex or .s19 backup"
+            )
+
+
 def _backup(dev: DfuDevice, plans: tuple[TargetPlan, ...], path: str, ui: Ui) -> dict[str, Any]:
     """Read every sector the plans erase (what will be overwritten) into ``path``."""
     if any(plan.alt is None for plan in plans):
         raise UsageError("--backup needs a DfuSe device (plain DFU has no addresses)")
     if len({plan.alt for plan in plans}) > 1 and kind_for_path(path) is not FileKind.DFUSE:
         raise UsageError(f"--backup {path}: several alternate settings fit only in a .dfu file")
+    if kind_for_path(path) is FileKind.BINARY:
+        _check_backup_contiguous(plans, path)
     with ui.progress() as sink:
         backup = dev.backup(plans, progress=_progress(sink))
     save(backup, path)
@@ -219,7 +243,10 @@ def cmd_flash(args: argparse.Namespace, ui: Ui) -> int:
             plans = dev.download(firmware, progress=_progress(sink), **options)
         result["seconds"] = round(time.perf_counter() - start, 3)
         result["device_seconds"] = round(dev.clock.now - device_start, 3)
-        result["verified"] = not args.no_verify
+        # a plain DFU device that resets after manifesting cannot be read back
+        result["verified"] = not args.no_verify and all(
+            p.plan.verifies or not p.plan.writes for p in plans
+        )
         result["left"] = args.leave
         result["targets"] = [p.to_dict() for p in plans]
     ui.emit(result)
@@ -236,7 +263,12 @@ def cmd_flash(args: argparse.Namespace, ui: Ui) -> int:
             f" ({_size(p.erase_bytes)}), wrote {len(p.writes)} block(s)"
             f" ({p.write_bytes} bytes, {p.skipped_bytes} skipped){unchanged}"
         )
-    tail = "verified" if not args.no_verify else "not verified (--no-verify)"
+    if result["verified"]:
+        tail = "verified"
+    elif args.no_verify:
+        tail = "not verified (--no-verify)"
+    else:
+        tail = "not verified (the device cannot be read back after it manifests the firmware)"
     ui.print(
         f"[green]done[/green]: {tail}"
         + (", application started" if args.leave else "")

@@ -162,6 +162,25 @@ def cmd_build(args: argparse.Namespace, ui: Ui) -> int:
 _EXTENSIONS = {"hex": ".hex", "s19": ".s19", "bin": ".bin"}
 
 
+def _target_stems(firmware: DfuSeFile) -> list[str]:
+    """What each target's file name gets after the prefix: nothing for a single target,
+    ``-altN`` for several, ``-altN-K`` (K counting from 1) for targets that share an
+    alternate setting, so that no target's file overwrites another's."""
+    targets = firmware.targets
+    if len(targets) == 1:
+        return [""]
+    counts: dict[int, int] = {}
+    for target in targets:
+        counts[target.alt_setting] = counts.get(target.alt_setting, 0) + 1
+    seen: dict[int, int] = {}
+    stems = []
+    for target in targets:
+        alt = target.alt_setting
+        seen[alt] = seen.get(alt, 0) + 1
+        stems.append(f"-alt{alt}" + (f"-{seen[alt]}" if counts[alt] > 1 else ""))
+    return stems
+
+
 def cmd_extract(args: argparse.Namespace, ui: Ui) -> int:
     """``dfuse extract FILE.dfu``: each target to a .hex, .s19 or .bin."""
     data = Path(args.file).read_bytes()
@@ -176,10 +195,8 @@ def cmd_extract(args: argparse.Namespace, ui: Ui) -> int:
         out.write_bytes(firmware.payload)
         written.append({"path": str(out), "size": len(firmware.payload)})
     else:
-        several = len(firmware.targets) > 1
-        for target in firmware.targets:
-            stem = prefix.name + (f"-alt{target.alt_setting}" if several else "")
-            out = prefix.with_name(stem + _EXTENSIONS[fmt])
+        for target, stem in zip(firmware.targets, _target_stems(firmware), strict=True):
+            out = prefix.with_name(prefix.name + stem + _EXTENSIONS[fmt])
             if fmt == "hex":
                 out.write_text(target.to_hex())
             elif fmt == "s19":

@@ -96,6 +96,10 @@ class DfuDevice:
             (0xFFFF, the field's limit; lower it only for devices with a smaller counter).
         initial_status: the GETSTATUS reply found when the device was opened
             (``None`` for a device in run-time mode).
+
+    ``transfer_size`` overrides the functional descriptor's wTransferSize for a plain DFU
+    device (or one without a descriptor); a DfuSe device places data blocks
+    wTransferSize bytes apart, so another value is refused with :class:`ValueError`.
     """
 
     def __init__(
@@ -118,7 +122,16 @@ class DfuDevice:
         self.busy_timeout = busy_timeout
         info = transport.info
         self._functional = info.functional
-        size = transfer_size or (info.functional.transfer_size if info.functional else 0)
+        own = info.functional.transfer_size if info.functional else 0
+        if transfer_size and own > 0 and self.is_dfuse and transfer_size != own:
+            # DfuSe places block n at pointer + (n - 2) x the device's own size: blocks cut
+            # to another size would land (and read back) at the wrong addresses.
+            raise ValueError(
+                f"a DfuSe device places data blocks {own} bytes apart (its wTransferSize "
+                f"{own}); transfer_size={transfer_size} would write and read them at the "
+                "wrong addresses"
+            )
+        size = transfer_size or own
         if size <= 0:
             size = 1024
             _log.warning("%s has no wTransferSize: using %d", info.describe(), size)
@@ -839,6 +852,21 @@ class DfuDevice:
         mismatches = sum(1 for i in range(first, n) if expected[i] != found[i])
         raise VerifyError(address + first, expected[first], found[first], mismatches=mismatches)
 
+    def _upload_firmware(self, length: int) -> bytes:
+        """Plain DFU: ``length`` bytes of firmware from block 0, to verify."""
+        if self._closed:
+            raise ProtocolError(
+                "verifying: the device left after manifesting the firmware (it is closed): "
+                "nothing could be read back"
+            )
+        back = self.upload_dfu(length)
+        if len(back) < length:
+            raise ProtocolError(
+                f"verifying: the device uploaded {len(back)} bytes of firmware, "
+                f"the image has {length}"
+            )
+        return back
+
     def verify(
         self,
         image: Image,
@@ -865,12 +893,7 @@ class DfuDevice:
             for where, data in segs:
                 view = memoryview(data)
                 if alt is None:  # plain DFU: the firmware from block 0
-                    back = self.upload_dfu(len(view))
-                    if len(back) < len(view):
-                        raise ProtocolError(
-                            f"verifying: the device uploaded {len(back)} bytes of firmware, "
-                            f"the image has {len(view)}"
-                        )
+                    back = self._upload_firmware(len(view))
                 else:
                     back = self.upload(where, len(view))
                 self._compare(where, view, back)
@@ -960,7 +983,16 @@ class DfuDevice:
             max_block=self.max_block,
             check_otp=self._guard_otp_contents,
             read_back=lambda alt, layout, segs: self._read_back(alt, layout, segs, report),
+            plain_readback=self._readable_after_manifest,
         )
+
+    @property
+    def _readable_after_manifest(self) -> bool:
+        """Whether a plain DFU device is back in dfuIDLE after manifesting and can upload
+        (so that a download can be read back)."""
+        fd = self._functional
+        wanted = Attributes.MANIFESTATION_TOLERANT | Attributes.CAN_UPLOAD
+        return fd is not None and not fd.is_dfuse and fd.attributes & wanted == wanted
 
     def _guard_otp_contents(self, segs: Segments) -> None:
         """Read the OTP area and refuse (before writing anything) data for a locked block
@@ -1069,7 +1101,21 @@ class DfuDevice:
         return plans
 
     def execute(self, plan: Plan, *, progress: ProgressCallback | None = None) -> None:
-        """Run a plan's steps on the selected alternate setting."""
+        """Run a plan's steps on the selected alternate setting.
+
+        A DfuSe plan must be cut to the device's transfer size (a data block lands at
+        pointer + (n - 2) x wTransferSize), and a plain DFU plan needs a plain DFU device:
+        anything else is refused with :class:`ValueError` before any USB traffic.
+        """
+        if plan.dfuse != self.is_dfuse:
+            kind, other = ("DfuSe", "plain DFU") if plan.dfuse else ("plain DFU", "DfuSe")
+            raise ValueError(f"a {kind} plan cannot run on a {other} device")
+        if plan.dfuse and plan.transfer_size != self._transfer_size:
+            raise ValueError(
+                f"the plan's blocks are cut to {plan.transfer_size} bytes; this device places "
+                f"them {self._transfer_size} bytes apart (its wTransferSize): they would land "
+                "at the wrong addresses"
+            )
         self._require_dfu_mode("download")
         self._recover_if_needed()
         totals = {
@@ -1101,7 +1147,14 @@ class DfuDevice:
             elif isinstance(step, MassErase):
                 self.mass_erase()
             elif isinstance(step, Verify):
-                self._compare(step.address, step.data, self.upload(step.address, step.length))
+                if plan.dfuse:
+                    back = self.upload(step.address, step.length)
+                else:  # plain DFU, after the manifestation: the firmware from block 0
+                    try:
+                        back = self._upload_firmware(step.length)
+                    finally:
+                        self.close()  # it has left DFU mode as far as the host is concerned
+                self._compare(step.address, step.data, back)
                 report.add(Phase.VERIFY, step.length)
             elif isinstance(step, Leave):
                 report.add(Phase.LEAVE, 0)
@@ -1109,7 +1162,7 @@ class DfuDevice:
                     self.leave(step.address)
                 else:
                     next_block = (len(plan.writes)) & MAX_BLOCK
-                    self._leave(None, block=next_block)
+                    self._leave(None, block=next_block, stay=bool(plan.verifies))
                 report.add(Phase.LEAVE, 1)
 
     # ------------------------------------------------------------------ leave / detach
@@ -1135,7 +1188,10 @@ class DfuDevice:
         else:
             self._leave(None, block=0)
 
-    def _leave(self, address: int | None, *, block: int) -> None:
+    def _leave(self, address: int | None, *, block: int, stay: bool = False) -> None:
+        """The zero-length DNLOAD and the manifestation; the device is closed afterwards,
+        unless ``stay`` and it came back to dfuIDLE (a manifestation-tolerant plain DFU
+        device, to be read back)."""
         action = "leaving DFU mode"
         if address is not None:
             self.set_address(address)
@@ -1149,10 +1205,15 @@ class DfuDevice:
             return
         except TransportError as exc:
             self._fail(exc, action)
+        # A plain DFU device is polled through dfuMANIFEST too: a reset before it reaches
+        # dfuMANIFEST-WAIT-RESET (or dfuIDLE) would cut its manifestation short.
+        waiting: tuple[State, ...] = (State.dfuMANIFEST_SYNC, State.dfuDNBUSY)
+        if not self.is_dfuse:
+            waiting += (State.dfuMANIFEST,)
         try:
             reply = self.status()
             deadline = self.clock.now + self.busy_timeout
-            while reply.ok and reply.state in (State.dfuMANIFEST_SYNC, State.dfuDNBUSY):
+            while reply.ok and reply.state in waiting:
                 if self.clock.now >= deadline:
                     break
                 self.clock.sleep(max(reply.poll_timeout_ms / 1000, _MIN_POLL_S))
@@ -1180,6 +1241,8 @@ class DfuDevice:
                 f"{action}: expected dfuMANIFEST after the zero-length DNLOAD, the device "
                 f"reports {_name(reply.state)}"
             )
+        elif stay:
+            return
         self.close()
 
     def detach(self, *, timeout_ms: int | None = None, wait_s: float = 5.0) -> DfuDevice:

@@ -174,6 +174,11 @@ def image_jobs(
             f"download() takes a DfuSeFile, DfuFile, Target or bytes, got {type(image).__name__}"
         )
     if not is_dfuse:
+        if address is not None:
+            raise SafetyError(
+                f"address=0x{address:08X}: a plain DFU device has no addresses, its firmware "
+                "always starts at block 0 (the device's own start); leave the address out"
+            )
         return [(None, None, [(0, payload)])]
     if address is None:
         raise ValueError("raw bytes (or a plain DFU file) for a DfuSe device need address=")
@@ -222,6 +227,7 @@ def plan_targets(
     max_block: int,
     check_otp: Callable[[Segments], None],
     read_back: Callable[[int, MemoryLayout, Segments], list[tuple[int, bytes]]],
+    plain_readback: bool = False,
 ) -> tuple[TargetPlan, ...]:
     """Plan every job (the option bytes last: they reset the device), refusing what
     :func:`guard_image` refuses before anything is read.
@@ -230,6 +236,9 @@ def plan_targets(
     against the layout (it reads the OTP area and refuses what cannot be written, see
     :func:`check_otp_contents`); ``read_back(alt, layout, segments)`` returns what the
     device holds over the image's ranges for ``incremental`` planning.
+    ``plain_readback`` says that a plain DFU device can be read back after its
+    manifestation (it is manifestation tolerant and can upload): only then does a plain
+    DFU plan verify.
     """
     # The option bytes reset the device: they go last.
     jobs.sort(key=lambda job: is_option_layout(job[1]))
@@ -259,7 +268,8 @@ def plan_targets(
         last = i == len(jobs) - 1
         if alt is None:
             payload = segs[0][1] if segs else b""
-            plans.append(TargetPlan(None, "firmware", plan_dfu_download(payload, transfer_size)))
+            steps = plan_dfu_download(payload, transfer_size, verify=verify and plain_readback)
+            plans.append(TargetPlan(None, "firmware", steps))
             continue
         if layout is None:
             raise SafetyError(

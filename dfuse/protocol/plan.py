@@ -769,9 +769,18 @@ def plan_incremental(
     return _build(runs, write_runs, sorted(changed), index, transfer_size, opts, tuple(decisions))
 
 
-def plan_dfu_download(payload: Buffer, transfer_size: int, *, leave: bool = True) -> Plan:
+def plan_dfu_download(
+    payload: Buffer, transfer_size: int, *, leave: bool = True, verify: bool = False
+) -> Plan:
     """Plan a plain DFU 1.1 download: blocks numbered from 0 (wrapping at 16 bits),
-    then (with ``leave``) the zero-length DNLOAD that ends the download."""
+    then (with ``leave``) the zero-length DNLOAD that ends the download.
+
+    With ``verify`` the firmware is read back (UPLOAD from block 0) after the
+    manifestation: a :class:`Verify` step at address 0 follows the :class:`Leave` one.
+    Only a manifestation-tolerant device (back in dfuIDLE after manifesting) can be read
+    back; before the zero-length DNLOAD nothing can be (an UPLOAD needs dfuIDLE, and the
+    ABORT that reaches it abandons the download).
+    """
     if transfer_size <= 0:
         raise ValueError(f"transfer size must be positive, got {transfer_size}")
     view = memoryview(payload).cast("B") if not isinstance(payload, bytes) else memoryview(payload)
@@ -781,4 +790,6 @@ def plan_dfu_download(payload: Buffer, transfer_size: int, *, leave: bool = True
     ]
     if leave:
         steps.append(Leave())
+        if verify:
+            steps.append(Verify(0, view))
     return Plan(tuple(steps), transfer_size, dfuse=False, image_size=len(view), segments=1)
