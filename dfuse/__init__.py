@@ -8,6 +8,7 @@ from __future__ import annotations
 from dfuse.clock import Clock, RealClock, ScaledClock, VirtualClock
 from dfuse.device import DfuDevice, Phase
 from dfuse.errors import (
+    CancelledError,
     CrcMismatchError,
     DeviceBusyError,
     DeviceGoneError,
@@ -20,14 +21,17 @@ from dfuse.errors import (
     LibusbNotFoundError,
     OptionBytesError,
     ProtocolError,
+    RecordStoreError,
     SafetyError,
     SelectorError,
     SignatureError,
     SizeMismatchError,
     StallError,
+    TraceError,
     TransferTimeoutError,
     TransportError,
     TruncatedFileError,
+    UsageError,
     VerifyError,
 )
 from dfuse.file import DfuFile, DfuSeFile, Element, FileKind, Target, load, save
@@ -44,6 +48,7 @@ __all__ = [
     "Access",
     "AltSetting",
     "BorLevel",
+    "CancelledError",
     "Clock",
     "CrcMismatchError",
     "DeviceBusyError",
@@ -74,6 +79,7 @@ __all__ = [
     "ProtocolError",
     "RdpLevel",
     "RealClock",
+    "RecordStoreError",
     "Region",
     "Request",
     "SafetyError",
@@ -86,9 +92,11 @@ __all__ = [
     "State",
     "Status",
     "Target",
+    "TraceError",
     "TransferTimeoutError",
     "TransportError",
     "TruncatedFileError",
+    "UsageError",
     "VerifyError",
     "VirtualClock",
     "__version__",

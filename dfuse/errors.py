@@ -28,7 +28,11 @@ handle.
     ├── DeviceNotFoundError        no device matched (or several did)
     ├── SelectorError              a device selector string is malformed (also a ValueError)
     ├── SafetyError                refused before touching the device
-    └── VerifyError                read-back differs from what was written
+    ├── VerifyError                read-back differs from what was written
+    ├── UsageError                 the API was misused locally (also a ValueError)
+    ├── CancelledError             a cancel token stopped an operation at a safe point
+    ├── TraceError                 a trace file is truncated, corrupt or foreign
+    └── RecordStoreError           the flash record store cannot be opened or written
 
 Each exception carries the facts of the failure as attributes (offsets,
 expected and found values, DFU state and status), and its message says what was
@@ -38,6 +42,7 @@ expected, what was found and where.
 from __future__ import annotations
 
 __all__ = [
+    "CancelledError",
     "CrcMismatchError",
     "DeviceBusyError",
     "DeviceGoneError",
@@ -50,14 +55,17 @@ __all__ = [
     "LibusbNotFoundError",
     "OptionBytesError",
     "ProtocolError",
+    "RecordStoreError",
     "SafetyError",
     "SelectorError",
     "SignatureError",
     "SizeMismatchError",
     "StallError",
+    "TraceError",
     "TransferTimeoutError",
     "TransportError",
     "TruncatedFileError",
+    "UsageError",
     "VerifyError",
 ]
 
@@ -320,6 +328,84 @@ class VerifyError(DfuseError):
             f"verify failed at 0x{address:08X}: expected 0x{expected:02X}, found 0x{found:02X}"
             f" ({mismatches} byte(s) differ)"
         )
+
+
+class UsageError(DfuseError, ValueError):
+    """The caller misused the API locally: the device is closed, an argument is out of
+    range, an operation needs a DfuSe device, ... Nothing was sent to the device because of it.
+
+    Kept apart from :class:`ProtocolError`, which means the *device* broke the protocol.
+    Also a :class:`ValueError`, so ``except ValueError`` written against earlier versions
+    still catches bad arguments.
+
+    Attributes:
+        value: the offending value (``None`` when the misuse is not about one value).
+        expected: what was expected instead (empty when not applicable).
+    """
+
+    def __init__(self, message: str, *, value: object = None, expected: str = "") -> None:
+        self.value = value
+        self.expected = expected
+        super().__init__(message)
+
+
+class CancelledError(DfuseError):
+    """A cancel token stopped an operation at its next safe point (after the current
+    block or erase, never in the middle of a request). The device was brought back to
+    dfuIDLE with ABORT where it was still reachable.
+
+    Attributes:
+        erased: the addresses of the sectors (or ``"mass"``) erased before the stop.
+        written: how many bytes were written (or read, for an upload) before the stop.
+        phase: what was under way ("erase", "write", "verify", "read", ...).
+    """
+
+    def __init__(
+        self,
+        message: str = "cancelled",
+        *,
+        erased: tuple[int | str, ...] = (),
+        written: int = 0,
+        phase: str = "",
+    ) -> None:
+        self.erased = erased
+        self.written = written
+        self.phase = phase
+        where = f" during {phase}" if phase else ""
+        what = (
+            f"; {len(erased)} sector(s) erased, {written} byte(s) written"
+            if phase != "read"
+            else f"; {written} byte(s) read"
+        )
+        super().__init__(f"{message}{where}{what}")
+
+
+class TraceError(DfuseError):
+    """A trace file is truncated, corrupt, of another format version, or not a trace.
+
+    Attributes:
+        path: the trace file (``""`` for in-memory data).
+        line: the 1-based line number of the offending line (0: the file as a whole).
+    """
+
+    def __init__(self, message: str, *, path: str = "", line: int = 0) -> None:
+        self.path = path
+        self.line = line
+        where = f"{path or 'trace'}:{line}: " if line else (f"{path}: " if path else "")
+        super().__init__(f"{where}{message}")
+
+
+class RecordStoreError(DfuseError):
+    """The flash record store (SQLite file or PostgreSQL URL) cannot be opened, migrated or
+    written. Raised before any board is flashed when the store is unusable.
+
+    Attributes:
+        url: the store's location, with any password removed.
+    """
+
+    def __init__(self, message: str, *, url: str = "") -> None:
+        self.url = url
+        super().__init__(f"{url}: {message}" if url else message)
 
 
 def _fmt(value: object) -> str:
