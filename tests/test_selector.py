@@ -75,7 +75,7 @@ def test_parse_passes_a_selector_through() -> None:
         ("usb:colour=red", "colour", "serial, path, alt, vid or pid"),
         ("usb:alt=", "", "a number or a name"),
         ("sim:stm32h7", "stm32h7", "one of gd32vf103"),
-        ("sim:stm32l476?flash=256k", "stm32l476", "STM32F411 only"),
+        ("sim:stm32l476?flash=256k", "stm32l476", "other parts have their own size"),
         ("sim:stm32f411?state=b.json&count=2", "2", "count=1"),
         ("sim:stm32f411?flash", "flash", "key=value"),
         ("sim:stm32f411?flash=huge", "huge", "K or M suffix"),
