@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import errno
+import itertools
 import random
 
 import pytest
@@ -55,7 +56,7 @@ def test_every_row_builds_a_board_whose_memories_do_not_overlap() -> None:
     for part in all_parts():
         b = board(part.name)
         spans = sorted((a.base, a.end, a.name) for a in b.areas)
-        for (_s0, e0, n0), (s1, _e1, n1) in zip(spans, spans[1:], strict=False):
+        for (_s0, e0, n0), (s1, _e1, n1) in itertools.pairwise(spans):
             assert e0 <= s1, f"{part.name}: {n0} overlaps {n1}"
         assert b.peek(part.flash.address, 4) == bytes([part.flash.erased]) * 4
         if part.flash_size_register is not None:
