@@ -395,13 +395,17 @@ class _Session:
                 out.write(dev.upload_dfu())
                 self.console.say("Upload done.")
                 return EX_OK
-            ds = parse_dfuse_options(self.opts.dfuse_options or "")
+            ds = self._dfuse_options()
             address, length = self._upload_range(dev, ds)
             out.write(dev.upload(address, length))
         self.console.say(f"Upload done ({length} bytes from 0x{address:08x}).")
         if ds.leave:
             self._leave(dev, ds.address)
         return EX_OK
+
+    def _dfuse_options(self) -> DfuseOptions:
+        text = self.opts.dfuse_options
+        return DfuseOptions() if text is None else parse_dfuse_options(text)
 
     def _upload_range(self, dev: DfuDevice, ds: DfuseOptions) -> tuple[int, int]:
         layout = dev.layout
@@ -448,7 +452,7 @@ class _Session:
         return self._dfuse_download(dev, multi_alt)
 
     def _dfuse_download(self, dev: DfuDevice, multi_alt: bool) -> int:
-        ds = parse_dfuse_options(self.opts.dfuse_options or "")
+        ds = self._dfuse_options()
         loaded = self.loaded
         if ds.unprotect:
             if not ds.force:

@@ -1,0 +1,133 @@
+"""The same command lines through dfu-util 0.11 and dfuse-util: same exit status, same
+memory (the whole simulated flash and the option bytes, by ``peek``), same ``-U`` files.
+
+dfu-util drives a simulated STM32F411 through the usbdevfs bridge (umockdev); dfuse-util
+drives another one, set up the same way, through the pyusb simulator backend.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Callable
+
+import pytest
+
+from dfuse.file import DfuSeFile, Element, Target
+from dfuse.sim import Stm32F411
+from tests.compat.conftest import FLASH, Outcome, needs_dfu_util_bridge
+
+pytestmark = [pytest.mark.umockdev, needs_dfu_util_bridge]
+
+Both = Callable[..., tuple[Outcome, Outcome]]
+
+APP = random.Random(16).randbytes(20_000)
+OLD = random.Random(61).randbytes(0x30000)
+INTERNAL_FLASH = "@Internal Flash  /0x08000000/04*016Kg,01*064Kg,03*128Kg"
+
+
+def _old_firmware(board: Stm32F411) -> None:
+    board.poke(FLASH, OLD)
+
+
+def _same(ref: Outcome, ours: Outcome) -> None:
+    assert ours.status == ref.status, f"dfu-util:\n{ref.output}\ndfuse-util:\n{ours.output}"
+    assert ours.flash == ref.flash
+    assert ours.board.option_bytes == ref.board.option_bytes
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["-a", "0", "-s", "0x08000000:leave", "-D", "app.bin"],
+        ["-a", "0", "-s", "0x08004000", "-D", "app.bin"],  # inside old firmware: sector erases
+        ["--alt", INTERNAL_FLASH, "--dfuse-address", "0x0801fff0", "--download", "app.bin"],
+        ["-d", "0483:df11", "-a0", "-s", "0x08000000", "-D", "app.bin"],
+        ["-d", ",0483:df11", "-S", "3276347F3034", "-p", "1-1", "-a", "0", "-s", "134250496",
+         "-D", "app.bin"],
+    ],
+)
+def test_raw_download_writes_the_same_memory(both: Both, args: list[str]) -> None:
+    ref, ours = both(args, {"app.bin": APP}, _old_firmware)
+    assert ref.status == 0, ref.output
+    _same(ref, ours)
+
+
+@pytest.mark.parametrize(
+    ("args", "name"),
+    [
+        (["-a", "0", "-s", "0x08000000:65536", "-U", "out.bin"], "out.bin"),
+        (["-a", "0", "-s", "0x08010000", "-U", "seg.bin"], "seg.bin"),  # to the segment's end
+        (["-a", "0", "-U", "default.bin"], "default.bin"),  # no address: 16 KiB
+        (["-a", "0", "-s", "0x08001000:0x100:leave", "-U", "leave.bin"], "leave.bin"),
+    ],
+)
+def test_upload_writes_the_same_file(both: Both, args: list[str], name: str) -> None:
+    ref, ours = both(args, {}, _old_firmware)
+    assert ref.status == 0, ref.output
+    _same(ref, ours)
+    assert ours.file(name) == ref.file(name)
+    assert ref.file(name)
+
+
+def test_dfuse_file_download_to_the_selected_alt_and_to_all(both: Both) -> None:
+    image = DfuSeFile(
+        [
+            Target(0, "Internal Flash", [Element(FLASH, APP[:5000]), Element(0x0802_0000, APP)]),
+        ]
+    ).to_bytes()
+    for args in (["-a", "0", "-D", "app.dfu"], ["-D", "app.dfu", "-s", ":leave"]):
+        ref, ours = both(args, {"app.dfu": image}, _old_firmware)
+        assert ref.status == 0, ref.output
+        _same(ref, ours)
+
+
+def test_mass_erase(both: Both) -> None:
+    ref, ours = both(["-a", "0", "-s", "0x08000000:mass-erase:force"], {}, _old_firmware)
+    assert ref.status == 0, ref.output
+    _same(ref, ours)
+    assert ours.flash == b"\xff" * len(ours.flash)
+
+
+@pytest.mark.parametrize(
+    ("args", "files", "code"),
+    [
+        (["-s", "0x08000000", "-D", "app.bin"], {"app.bin": APP}, 74),  # four alts match
+        (["-a", "0", "-s", "0x08000000:bogus", "-D", "app.bin"], {"app.bin": APP}, 64),
+        (["-a", "0", "-s", "0x0800000z", "-D", "app.bin"], {"app.bin": APP}, 64),
+        (["-a", "0", "-D", "app.bin"], {"app.bin": APP}, 64),  # raw file, no address
+        (["-a", "0", "-s", "0x08000000:mass-erase"], {}, 64),  # no force
+        (["-a", "0", "-s", "0x08000000", "-D", "missing.bin"], {}, 66),
+        (["-a", "0", "-s", "0x08000000:16", "-U", "taken.bin"], {"taken.bin": b"keep"}, 73),
+        (["-a", "0", "-s", "0x20000000:16", "-U", "ram.bin"], {}, 64),  # not readable
+        (["-a", "0", "-s", "0x08080000", "-D", "app.bin"], {"app.bin": APP}, 64),  # past flash
+        (["-a", "7", "-s", "0x08000000", "-D", "app.bin"], {"app.bin": APP}, 74),  # no alt 7
+        (["-d", "1234:5678,1234:5678", "-a", "0", "-s", "0x08000000", "-D", "app.bin"],
+         {"app.bin": APP}, 74),
+    ],
+)
+def test_failures_exit_with_dfu_utils_code_and_leave_memory_alone(
+    both: Both, args: list[str], files: dict[str, bytes], code: int
+) -> None:
+    ref, ours = both(args, files, _old_firmware)
+    assert ref.status == code, ref.output
+    _same(ref, ours)
+    assert ours.flash[: len(OLD)] == OLD
+    for name, content in files.items():
+        assert ours.file(name) == ref.file(name) == content
+
+
+def _found_lines(output: str) -> list[str]:
+    return re.findall(r"^Found .*$", output, flags=re.MULTILINE)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["-l"], ["--list", "-a", "1"], ["-l", "-d", "1234:5678,1234:5678"], ["-l", "-S", "nope"]],
+)
+def test_list_prints_the_same_lines(both: Both, args: list[str]) -> None:
+    ref, ours = both(args)
+    assert ref.status == ours.status == 0
+    assert _found_lines(ours.output) == _found_lines(ref.output)
+    if args == ["-l"]:
+        assert len(_found_lines(ours.output)) == 4
