@@ -74,7 +74,9 @@ class CompatError(DfuseError):
     """
 
     def __init__(self, message: str, code: int = EX_USAGE) -> None:
-        super().__init__(message)
+        # one line, whatever the user typed: control characters are shown escaped
+        shown = "".join(c if c.isprintable() else repr(c)[1:-1] for c in message)
+        super().__init__(shown)
         self.code = code
 
 

@@ -14,8 +14,18 @@ from pathlib import Path
 import pytest
 
 from dfuse.compat import main
-from dfuse.selector import bench
-from dfuse.sim import Duration, FlashTiming, Stm32F411, Timing, usbdevfs
+from dfuse.selector import Bench, DeviceSelector
+from dfuse.sim import (
+    NO_QUIRKS,
+    Duration,
+    FlashTiming,
+    Quirks,
+    SimBackend,
+    Stm32F411,
+    Timing,
+    VirtualClock,
+    usbdevfs,
+)
 
 FLASH = 0x0800_0000
 FLASH_SIZE = 512 * 1024
@@ -67,11 +77,15 @@ def _fresh_dir(root: Path, name: str, files: dict[str, bytes]) -> Path:
 
 
 def run_dfu_util(
-    tmp: Path, args: list[str], files: dict[str, bytes], setup: Setup | None = None
+    tmp: Path,
+    args: list[str],
+    files: dict[str, bytes],
+    setup: Setup | None = None,
+    quirks: Quirks = NO_QUIRKS,
 ) -> Outcome:
     """``dfu-util ARGS`` against a simulated board through umockdev."""
     cwd = _fresh_dir(tmp, "dfu-util", files)
-    board = Stm32F411(timing=FAST)
+    board = Stm32F411(timing=FAST, quirks=quirks)
     if setup is not None:
         setup(board)
     script = 'exec dfu-util "$@" > dfu-util.log 2>&1'
@@ -84,12 +98,13 @@ def run_dfuse_util(
     args: list[str],
     files: dict[str, bytes],
     setup: Setup | None = None,
-    monkeypatch: pytest.MonkeyPatch | None = None,
+    quirks: Quirks = NO_QUIRKS,
 ) -> Outcome:
     """``dfuse-util ARGS`` in this process against a simulated board (pyusb backend)."""
     cwd = _fresh_dir(tmp, "dfuse-util", files)
-    b = bench("sim:stm32f411")
-    board = b.boards[0]
+    clock = VirtualClock()
+    board = Stm32F411(clock=clock, quirks=quirks)
+    b = Bench(DeviceSelector.parse("sim:stm32f411"), SimBackend([board], clock), (board,), clock)
     if setup is not None:
         setup(board)
     out, err = io.StringIO(), io.StringIO()
@@ -114,11 +129,14 @@ def both(tmp_path: Path) -> Iterator[Callable[..., tuple[Outcome, Outcome]]]:
     """``both(args, files=..., setup=...)`` -> (dfu-util outcome, dfuse-util outcome)."""
 
     def run(
-        args: list[str], files: dict[str, bytes] | None = None, setup: Setup | None = None
+        args: list[str],
+        files: dict[str, bytes] | None = None,
+        setup: Setup | None = None,
+        quirks: Quirks = NO_QUIRKS,
     ) -> tuple[Outcome, Outcome]:
         given = files or {}
-        ref = run_dfu_util(tmp_path, args, given, setup)
-        ours = run_dfuse_util(tmp_path, args, given, setup)
+        ref = run_dfu_util(tmp_path, args, given, setup, quirks)
+        ours = run_dfuse_util(tmp_path, args, given, setup, quirks)
         return ref, ours
 
     yield run

@@ -13,8 +13,8 @@ from collections.abc import Callable
 
 import pytest
 
-from dfuse.file import DfuSeFile, Element, Target
-from dfuse.sim import Stm32F411
+from dfuse.file import DfuFile, DfuSeFile, Element, Target
+from dfuse.sim import Quirks, Stm32F411
 from tests.compat.conftest import FLASH, Outcome, needs_dfu_util_bridge
 
 pytestmark = [pytest.mark.umockdev, needs_dfu_util_bridge]
@@ -68,6 +68,38 @@ def test_upload_writes_the_same_file(both: Both, args: list[str], name: str) -> 
     _same(ref, ours)
     assert ours.file(name) == ref.file(name)
     assert ref.file(name)
+
+
+def test_a_dfu_suffix_is_stripped_and_its_ids_checked(both: Both) -> None:
+    args = ["-a", "0", "-s", "0x08000000", "-D", "app.bin"]
+    ours_suffix = DfuFile(APP, vendor_id=0x0483, product_id=0xDF11).to_bytes()
+    ref, ours = both(args, {"app.bin": ours_suffix}, _old_firmware)
+    assert ref.status == 0, ref.output
+    _same(ref, ours)
+    assert ours.flash[: len(APP) + 16] == APP + b"\xff" * 16  # the suffix is not written
+    foreign = DfuFile(APP, vendor_id=0x1234, product_id=0x5678).to_bytes()
+    # dfu-util takes the file's IDs as the run-time IDs to match: no conflict, written
+    ref, ours = both(args, {"app.bin": foreign}, _old_firmware)
+    assert ref.status == 0, ref.output
+    _same(ref, ours)
+    # ... unless -d names other IDs: refused before anything is written
+    ref, ours = both(["-d", "0483:df11", *args], {"app.bin": foreign}, _old_firmware)
+    assert ref.status == 64, ref.output
+    _same(ref, ours)
+    assert ours.flash[: len(OLD)] == OLD
+
+
+def test_no_error_after_leave_when_the_device_is_gone(both: Both) -> None:
+    """A deliberate difference: a board that resets on the leave request without
+    answering GETSTATUS has left DFU mode as asked; dfu-util reports an I/O error."""
+    args = ["-a", "0", "-s", "0x08000000:leave", "-D", "app.bin"]
+    gone = Quirks(leave_without_status=True)
+    ref, ours = both(args, {"app.bin": APP}, _old_firmware, quirks=gone)
+    assert ref.flash == ours.flash
+    assert ours.flash[: len(APP)] == APP
+    assert (ref.status, ours.status) == (74, 0), ref.output
+    assert "Error during download get_status" in ref.output
+    assert [s.address for s in ours.board.app_starts] == [FLASH]
 
 
 def test_dfuse_file_download_to_the_selected_alt_and_to_all(both: Both) -> None:
