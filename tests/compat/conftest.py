@@ -7,7 +7,7 @@ from __future__ import annotations
 import io
 import os
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -125,7 +125,7 @@ needs_dfu_util_bridge = pytest.mark.skipif(
 
 
 @pytest.fixture
-def both(tmp_path: Path) -> Iterator[Callable[..., tuple[Outcome, Outcome]]]:
+def both(tmp_path: Path) -> Callable[..., tuple[Outcome, Outcome]]:
     """``both(args, files=..., setup=...)`` -> (dfu-util outcome, dfuse-util outcome)."""
 
     def run(
@@ -139,4 +139,4 @@ def both(tmp_path: Path) -> Iterator[Callable[..., tuple[Outcome, Outcome]]]:
         ours = run_dfuse_util(tmp_path, args, given, setup, quirks)
         return ref, ours
 
-    yield run
+    return run

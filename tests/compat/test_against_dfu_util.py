@@ -43,8 +43,20 @@ def _same(ref: Outcome, ours: Outcome) -> None:
         ["-a", "0", "-s", "0x08004000", "-D", "app.bin"],  # inside old firmware: sector erases
         ["--alt", INTERNAL_FLASH, "--dfuse-address", "0x0801fff0", "--download", "app.bin"],
         ["-d", "0483:df11", "-a0", "-s", "0x08000000", "-D", "app.bin"],
-        ["-d", ",0483:df11", "-S", "3276347F3034", "-p", "1-1", "-a", "0", "-s", "134250496",
-         "-D", "app.bin"],
+        [
+            "-d",
+            ",0483:df11",
+            "-S",
+            "3276347F3034",
+            "-p",
+            "1-1",
+            "-a",
+            "0",
+            "-s",
+            "134250496",
+            "-D",
+            "app.bin",
+        ],
     ],
 )
 def test_raw_download_writes_the_same_memory(both: Both, args: list[str]) -> None:
@@ -134,8 +146,11 @@ def test_mass_erase(both: Both) -> None:
         (["-a", "0", "-s", "0x20000000:16", "-U", "ram.bin"], {}, 64),  # not readable
         (["-a", "0", "-s", "0x08080000", "-D", "app.bin"], {"app.bin": APP}, 64),  # past flash
         (["-a", "7", "-s", "0x08000000", "-D", "app.bin"], {"app.bin": APP}, 74),  # no alt 7
-        (["-d", "1234:5678,1234:5678", "-a", "0", "-s", "0x08000000", "-D", "app.bin"],
-         {"app.bin": APP}, 74),
+        (
+            ["-d", "1234:5678,1234:5678", "-a", "0", "-s", "0x08000000", "-D", "app.bin"],
+            {"app.bin": APP},
+            74,
+        ),
     ],
 )
 def test_failures_exit_with_dfu_utils_code_and_leave_memory_alone(

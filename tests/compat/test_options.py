@@ -54,8 +54,11 @@ DFU_UTIL = shutil.which("dfu-util")
         (["-a1"], "alt_index", 1),
         (["--alt", "0x2"], "alt_index", 2),
         (["--altsetting=3"], "alt_index", 3),
-        (["-a", "@Option Bytes  /0x1FFFC000/01*016 e"], "alt_name",
-         "@Option Bytes  /0x1FFFC000/01*016 e"),
+        (
+            ["-a", "@Option Bytes  /0x1FFFC000/01*016 e"],
+            "alt_name",
+            "@Option Bytes  /0x1FFFC000/01*016 e",
+        ),
         (["-a", "1x"], "alt_name", "1x"),
         (["-n", "5"], "devnum", 5),
         (["--devnum", "7"], "devnum", 7),
@@ -89,7 +92,8 @@ def test_every_option_and_its_long_forms(argv: list[str], field: str, value: obj
 def test_options_bundle_and_operands_may_come_last_or_after_double_dash() -> None:
     opts = parse_args(["-Rwa0", "-s0x08000000:leave", "-Dapp.bin"])
     assert (opts.final_reset, opts.wait, opts.alt_index) == (True, True, 0)
-    assert (opts.dfuse_options, opts.file, opts.mode) == ("0x08000000:leave", "app.bin", Mode.DOWNLOAD)
+    assert (opts.dfuse_options, opts.file) == ("0x08000000:leave", "app.bin")
+    assert opts.mode is Mode.DOWNLOAD
     assert parse_args(["-D", "a.bin", "-U", "b.bin"]).mode is Mode.UPLOAD  # the last one wins
     assert parse_args(["-D", "-", "-l"]).mode is Mode.LIST
 
@@ -113,7 +117,7 @@ def test_help_stops_parsing_as_dfu_util_does() -> None:
         (["-c", "1x"], "Something went wrong with the argument of --cfg"),
         (["-i", ""], "No digits were found from the argument of --intf"),
         (["-t", "big"], "Something went wrong with the argument of --transfer-size"),
-        (["-E", "99999999999999999999"], "Something went wrong with the argument of --detach-delay"),
+        (["-E", "9" * 20], "Something went wrong with the argument of --detach-delay"),
         (["-Z", "-"], "Something went wrong with the argument of --upload-size"),
     ],
 )
@@ -129,8 +133,19 @@ def test_bad_input_is_one_line_and_exit_64(argv: list[str], message: str) -> Non
 @pytest.mark.skipif(DFU_UTIL is None, reason="dfu-util is not installed")
 @pytest.mark.parametrize(
     "argv",
-    [["-x"], ["-a"], ["--list=1"], ["-l", "stray"], ["-c", "1x"], ["-i", ""], ["-V"], ["-h"],
-     ["-v"], ["--bogus"], ["-E", "1y", "-l"]],
+    [
+        ["-x"],
+        ["-a"],
+        ["--list=1"],
+        ["-l", "stray"],
+        ["-c", "1x"],
+        ["-i", ""],
+        ["-V"],
+        ["-h"],
+        ["-v"],
+        ["--bogus"],
+        ["-E", "1y", "-l"],
+    ],
 )
 def test_exit_codes_before_any_usb_match_dfu_utils(argv: list[str]) -> None:
     """These end before dfu-util touches USB: its exit code is the reference."""
@@ -239,8 +254,11 @@ def test_device_ids_with_wildcards(text: str, expected: IdMatch) -> None:
 
 @given(st.lists(st.text(max_size=12), max_size=6))
 def test_any_command_line_parses_or_fails_with_exit_64(argv: list[str]) -> None:
+    failure: CompatError | None = None
     try:
         parse_args(argv)
     except CompatError as exc:
-        assert exc.code == EX_USAGE
-        assert "\n" not in str(exc)
+        failure = exc
+    if failure is not None:
+        assert failure.code == EX_USAGE
+        assert "\n" not in str(failure)
