@@ -114,6 +114,20 @@ def test_no_error_after_leave_when_the_device_is_gone(both: Both) -> None:
     assert [s.address for s in ours.board.app_starts] == [FLASH]
 
 
+def test_option_bytes_with_will_reset(both: Both) -> None:
+    """dfu-util writes the 16 bytes and expects the reset (:will-reset); dfuse-util writes
+    them through dfuse's option-byte path (waits for the reset, reads them back)."""
+    new = bytearray(Stm32F411().option_bytes)
+    new[8] &= 0xFE  # nWRP0 cleared: sector 0 write-protected
+    new[10] = new[8] ^ 0xFF
+    args = ["-a", "1", "-s", "0x1FFFC000:will-reset", "-D", "ob.bin"]
+    ref, ours = both(args, {"ob.bin": bytes(new)})
+    assert ours.status == 0, ours.output
+    assert ours.board.option_bytes == bytes(new)
+    assert ref.board.option_bytes == bytes(new), ref.output
+    assert ref.status == 0, ref.output
+
+
 def test_dfuse_file_download_to_the_selected_alt_and_to_all(both: Both) -> None:
     image = DfuSeFile(
         [
