@@ -32,6 +32,7 @@ __all__ = [
     "EX_SOFTWARE",
     "EX_USAGE",
     "IMPOSSIBLE",
+    "LONG_OPTIONS",
     "CompatError",
     "DfuseOptions",
     "IdMatch",
@@ -353,7 +354,7 @@ def _with_modifier(opts: DfuseOptions, name: str) -> DfuseOptions:
 _SHORT = "hVvleE:d:p:c:i:a:S:t:U:D:Rs:Z:wn:"
 _VERIFY = "verify"
 #: Long options: name -> (takes an argument, the short option it stands for).
-_LONG: dict[str, tuple[bool, str]] = {
+LONG_OPTIONS: dict[str, tuple[bool, str]] = {
     "help": (False, "h"),
     "version": (False, "V"),
     "verbose": (False, "v"),
@@ -385,18 +386,18 @@ _NEEDS_ARG = {c for i, c in enumerate(_SHORT) if c != ":" and _SHORT[i + 1 : i +
 def _long_option(word: str) -> tuple[str, str, str | None]:
     """``--name[=value]`` -> (full name, short letter, inline value); prefixes allowed."""
     name, eq, value = word[2:].partition("=")
-    if name in _LONG:
+    if name in LONG_OPTIONS:
         full = name
     else:
-        candidates = [n for n in _LONG if n.startswith(name)]
-        letters = {_LONG[n] for n in candidates}
+        candidates = [n for n in LONG_OPTIONS if n.startswith(name)]
+        letters = {LONG_OPTIONS[n] for n in candidates}
         if not candidates:
             raise CompatError(f"unrecognized option '--{name}'")
         if len(letters) > 1:
             shown = " ".join(f"'--{n}'" for n in candidates)
             raise CompatError(f"option '--{name}' is ambiguous; possibilities: {shown}")
         full = candidates[0]
-    return full, _LONG[full][1], value if eq else None
+    return full, LONG_OPTIONS[full][1], value if eq else None
 
 
 def _events(argv: Sequence[str]) -> tuple[list[tuple[str, str | None, str]], list[str]]:
@@ -412,7 +413,7 @@ def _events(argv: Sequence[str]) -> tuple[list[tuple[str, str | None, str]], lis
             break
         if word.startswith("--"):
             full, letter, value = _long_option(word)
-            takes = _LONG[full][0]
+            takes = LONG_OPTIONS[full][0]
             if not takes and value is not None:
                 raise CompatError(f"option '--{full}' doesn't allow an argument")
             if takes and value is None:
