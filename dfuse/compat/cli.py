@@ -374,7 +374,12 @@ class _Session:
                     f" device's transfer size {dev.transfer_size}, not {opts.transfer_size}"
                 )
         elif opts.dfuse_options is not None:
-            raise CompatError("DfuSe option used on non-DfuSe device", EX_USAGE)
+            # dfu-util warns, then fails to read a DfuSe memory layout from the alt name
+            self.console.say("Warning: DfuSe option used on non-DfuSe device")
+            if dev.layout is None:
+                raise CompatError(
+                    f"Failed to parse memory layout for alternate interface {dev.alt}", EX_IOERR
+                )
         if not (dev.info.transfer_size or opts.transfer_size):
             raise CompatError("Transfer size must be specified", EX_USAGE)
         if opts.mode is Mode.UPLOAD:

@@ -10,9 +10,11 @@ import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from dfuse.clock import Clock
 from dfuse.compat import main
 from dfuse.selector import Bench, DeviceSelector
 from dfuse.sim import (
@@ -44,7 +46,18 @@ FAST = Timing(
     spread=0.0,
 )
 
-Setup = Callable[[Stm32F411], None]
+Setup = Callable[[Any], None]
+
+
+#: Builds the simulated board for one run: (timing, clock or None for the model's own).
+Factory = Callable[[Timing, Clock | None], Any]
+
+
+def stm32f411(quirks: Quirks = NO_QUIRKS) -> Factory:
+    def make(timing: Timing, clock: Clock | None) -> Stm32F411:
+        return Stm32F411(timing=timing, clock=clock, quirks=quirks)
+
+    return make
 
 
 @dataclass
@@ -53,7 +66,7 @@ class Outcome:
 
     status: int
     output: str
-    board: Stm32F411
+    board: Any
     cwd: Path
 
     @property
@@ -82,10 +95,11 @@ def run_dfu_util(
     files: dict[str, bytes],
     setup: Setup | None = None,
     quirks: Quirks = NO_QUIRKS,
+    factory: Factory | None = None,
 ) -> Outcome:
     """``dfu-util ARGS`` against a simulated board through umockdev."""
     cwd = _fresh_dir(tmp, "dfu-util", files)
-    board = Stm32F411(timing=FAST, quirks=quirks)
+    board = (factory or stm32f411(quirks))(FAST, None)
     if setup is not None:
         setup(board)
     script = 'exec dfu-util "$@" > dfu-util.log 2>&1'
@@ -99,11 +113,12 @@ def run_dfuse_util(
     files: dict[str, bytes],
     setup: Setup | None = None,
     quirks: Quirks = NO_QUIRKS,
+    factory: Factory | None = None,
 ) -> Outcome:
     """``dfuse-util ARGS`` in this process against a simulated board (pyusb backend)."""
     cwd = _fresh_dir(tmp, "dfuse-util", files)
     clock = VirtualClock()
-    board = Stm32F411(clock=clock, quirks=quirks)
+    board = (factory or stm32f411(quirks))(FAST, clock)
     b = Bench(DeviceSelector.parse("sim:stm32f411"), SimBackend([board], clock), (board,), clock)
     if setup is not None:
         setup(board)

@@ -10,12 +10,20 @@ from __future__ import annotations
 import random
 import re
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
+from dfuse.clock import Clock
 from dfuse.file import DfuFile, DfuSeFile, Element, Target
-from dfuse.sim import Quirks, Stm32F411
-from tests.compat.conftest import FLASH, Outcome, needs_dfu_util_bridge
+from dfuse.sim import PlainDfuDevice, Quirks, Stm32F411, Timing
+from tests.compat.conftest import (
+    FLASH,
+    Outcome,
+    needs_dfu_util_bridge,
+    run_dfu_util,
+    run_dfuse_util,
+)
 
 pytestmark = [pytest.mark.umockdev, needs_dfu_util_bridge]
 
@@ -192,3 +200,57 @@ def test_list_prints_the_same_lines(both: Both, args: list[str]) -> None:
     assert _found_lines(ours.output) == _found_lines(ref.output)
     if args == ["-l"]:
         assert len(_found_lines(ours.output)) == 4
+
+
+def _plain(tolerant: bool) -> Callable[[Timing, Clock | None], PlainDfuDevice]:
+    def make(timing: Timing, clock: Clock | None) -> PlainDfuDevice:
+        return PlainDfuDevice(
+            size=16 * 1024, timing=timing, clock=clock, manifestation_tolerant=tolerant
+        )
+
+    return make
+
+
+@pytest.mark.parametrize(
+    ("args", "tolerant", "upload"),
+    [
+        (["-D", "fw.bin"], True, None),
+        (["-U", "back.bin"], False, "back.bin"),
+        (["-s", "0x0", "-D", "fw.bin"], False, None),  # DfuSe option: exit 74, nothing written
+    ],
+)
+def test_plain_dfu_device(
+    tmp_path: Path, args: list[str], tolerant: bool, upload: str | None
+) -> None:
+    """A plain DFU 1.1 device (not DfuSe): blocks from 0, manifestation, a short upload."""
+    ref, ours = _plain_runs(tmp_path, args, tolerant)
+    assert ours.status == ref.status, f"{ref.output}\n{ours.output}"
+    assert ours.board.peek(FLASH, 16 * 1024) == ref.board.peek(FLASH, 16 * 1024)
+    if upload is not None:
+        assert ref.status == 0, ref.output
+        assert ours.file(upload) == ref.file(upload)
+
+
+def test_plain_dfu_device_gone_after_manifestation_is_success(tmp_path: Path) -> None:
+    """A deliberate difference: a device that is not manifestation tolerant resets and
+    starts its firmware after the download; dfu-util 0.11 prints "Done!" and exits 74
+    (the reset's LIBUSB_ERROR_NOT_FOUND becomes its exit status), dfuse-util exits 0."""
+    ref, ours = _plain_runs(tmp_path, ["-D", "fw.bin"], tolerant=False)
+    assert (ref.status, ours.status) == (74, 0), ref.output
+    assert "Done!" in ref.output
+    assert ours.board.peek(FLASH, 16 * 1024) == ref.board.peek(FLASH, 16 * 1024)
+    assert ours.board.peek(FLASH, len(FW)) == FW
+
+
+FW = random.Random(11).randbytes(5000)
+
+
+def _plain_runs(tmp_path: Path, args: list[str], tolerant: bool) -> tuple[Outcome, Outcome]:
+    def old(board: PlainDfuDevice) -> None:
+        board.poke(FLASH, OLD[:9000])
+
+    files = {"fw.bin": FW}
+    make = _plain(tolerant)
+    ref = run_dfu_util(tmp_path, args, files, old, factory=make)
+    ours = run_dfuse_util(tmp_path, args, files, old, factory=make)
+    return ref, ours
