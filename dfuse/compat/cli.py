@@ -11,6 +11,7 @@ differences are listed in ``docs/dfu-util.md``.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import sys
 import time
@@ -153,18 +154,29 @@ def main(
     """
     console = _Console(stdout or sys.stdout, stderr or sys.stderr)
     env = os.environ if environ is None else environ
+    logger = logging.getLogger("dfuse")
+    handler: logging.Handler | None = None
     try:
-        return _run(list(sys.argv[1:] if argv is None else argv), console, env, bench)
+        opts = parse_args(list(sys.argv[1:] if argv is None else argv))
+        if opts.verbose:  # -v: every DFU request dfuse makes, on stderr
+            handler = logging.StreamHandler(console.err)
+            handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+            logger.addHandler(handler)
+            logger.setLevel(logging.DEBUG)
+        return _run(opts, console, env, bench)
     except CompatError as exc:
         console.warn(str(exc))
         return exc.code
     except KeyboardInterrupt:
         console.warn("interrupted")
         return _EX_INTERRUPTED
+    finally:
+        if handler is not None:
+            logger.removeHandler(handler)
+            logger.setLevel(logging.NOTSET)
 
 
-def _run(argv: list[str], console: _Console, env: Mapping[str, str], bench: Bench | None) -> int:
-    opts = parse_args(argv)
+def _run(opts: Options, console: _Console, env: Mapping[str, str], bench: Bench | None) -> int:
     if opts.help:
         console.out.write(HELP)
         return EX_OK

@@ -196,3 +196,15 @@ def test_option_bytes_write_as_dfu_util_would_but_rdp2_needs_force(in_tmp: Path)
     status, _, err = run(["-a", "1", "-s", "0x1FFFC000", "-D", "rdp2.bin"], b)
     assert status == 64, err
     assert board.rdp_level == 0
+
+
+def test_verbose_logs_every_request_and_stops_afterwards(in_tmp: Path) -> None:
+    args = ["-v", "-a", "0", "-s", "0x08000000:32", "-U", "v.bin"]
+    status, _, err = run(args, bench("sim:stm32f411"))
+    assert status == 0
+    assert "UPLOAD block 2 (32 bytes)" in err
+    status, _, err = run(
+        ["-a", "0", "-s", "0x08000000:32", "-U", "quiet.bin"], bench("sim:stm32f411")
+    )
+    assert status == 0
+    assert "UPLOAD" not in err
