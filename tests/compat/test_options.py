@@ -7,7 +7,7 @@ import shutil
 import subprocess
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dfuse.compat.options import (
@@ -252,6 +252,7 @@ def test_device_ids_with_wildcards(text: str, expected: IdMatch) -> None:
     assert parse_vendprod(text) == expected
 
 
+@settings(max_examples=150, deadline=None)
 @given(st.lists(st.text(max_size=12), max_size=6))
 def test_any_command_line_parses_or_fails_with_exit_64(argv: list[str]) -> None:
     failure: CompatError | None = None
