@@ -91,7 +91,7 @@ Usage: {PROG} [options] ...
 \t\t<length>\tLength of firmware to upload from device
 
 The device comes from $DFUSE_DEVICE (e.g. sim:stm32f411), else any USB DFU device.
-Differences from dfu-util: https://pydfuse.readthedocs.io/ (docs/dfu-util.md)
+Differences from dfu-util: "Coming from dfu-util" in the dfuse documentation (docs/dfu-util.md).
 """
 
 

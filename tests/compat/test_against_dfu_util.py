@@ -7,6 +7,7 @@ drives another one, set up the same way, through the pyusb simulator backend.
 
 from __future__ import annotations
 
+import io
 import random
 import re
 from collections.abc import Callable
@@ -15,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from dfuse.clock import Clock
+from dfuse.compat import main
 from dfuse.file import DfuFile, DfuSeFile, Element, Target
 from dfuse.sim import PlainDfuDevice, Quirks, Stm32F411, Timing
 from tests.compat.conftest import (
@@ -254,3 +256,20 @@ def _plain_runs(tmp_path: Path, args: list[str], tolerant: bool) -> tuple[Outcom
     ref = run_dfu_util(tmp_path, args, files, old, factory=make)
     ours = run_dfuse_util(tmp_path, args, files, old, factory=make)
     return ref, ours
+
+
+def test_list_a_run_time_device(tmp_path: Path) -> None:
+    """``Found Runtime: ...`` for an application with the DFU run-time interface."""
+    from dfuse.sim import usbdevfs
+
+    log = tmp_path / "list.log"
+    script = f'exec dfu-util -l > "{log}" 2>&1'
+    assert usbdevfs.run(["sh", "-c", script], ["stm32f411-app"], timeout=60) == 0
+    ref = _found_lines(log.read_text())
+    out = io.StringIO()
+    assert (
+        main(["-l"], stdout=out, stderr=out, environ={"DFUSE_DEVICE": "sim:stm32f411?mode=app"})
+        == 0
+    )
+    assert _found_lines(out.getvalue()) == ref
+    assert ref[0].startswith("Found Runtime: [0483:5740]")
