@@ -308,7 +308,7 @@ class _Session:
         root = entries[0]
         self.console.say("Opening DFU capable USB device...")
         try:
-            return self._open_and_act(root, entries, multi_alt)
+            return self._open_and_act(root, multi_alt)
         except CompatError:
             raise
         except SafetyError as exc:
@@ -322,7 +322,7 @@ class _Session:
         except ValueError as exc:
             raise CompatError(str(exc), EX_USAGE) from exc
 
-    def _open_and_act(self, root: Entry, entries: list[Entry], multi_alt: bool) -> int:
+    def _open_and_act(self, root: Entry, multi_alt: bool) -> int:
         from dfuse import DfuDevice
         from dfuse.errors import DeviceGoneError
 

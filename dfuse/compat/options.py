@@ -75,8 +75,10 @@ class CompatError(DfuseError):
     """
 
     def __init__(self, message: str, code: int = EX_USAGE) -> None:
-        # one line, whatever the user typed: control characters are shown escaped
-        shown = "".join(c if c.isprintable() else repr(c)[1:-1] for c in message)
+        # one line: a library message's lines are joined, control characters (in what the
+        # user typed) are shown escaped
+        joined = "; ".join(line.strip() for line in message.strip().splitlines() if line.strip())
+        shown = "".join(c if c.isprintable() else repr(c)[1:-1] for c in joined)
         super().__init__(shown)
         self.code = code
 
