@@ -170,10 +170,20 @@ def main(
     except KeyboardInterrupt:
         console.warn("interrupted")
         return _EX_INTERRUPTED
+    except BrokenPipeError:  # `dfuse-util -l | head -1`: the reader left, nothing to report
+        _silence(console.out)
+        return EX_OK
     finally:
         if handler is not None:
             logger.removeHandler(handler)
             logger.setLevel(logging.NOTSET)
+
+
+def _silence(out: TextIO) -> None:
+    """After a broken pipe, point stdout at /dev/null so the interpreter's last flush is quiet."""
+    if out is sys.stdout:
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def _run(opts: Options, console: _Console, env: Mapping[str, str], bench: Bench | None) -> int:

@@ -150,6 +150,26 @@ def test_dfuse_file_download_to_the_selected_alt_and_to_all(both: Both) -> None:
         _same(ref, ours)
 
 
+def test_mass_erase_then_download(both: Both) -> None:
+    args = ["-a", "0", "-s", "0x08000000:force:mass-erase", "-D", "app.bin"]
+    ref, ours = both(args, {"app.bin": APP}, _old_firmware)
+    assert ref.status == 0, ref.output
+    _same(ref, ours)
+    assert ours.flash == APP + b"\xff" * (len(ours.flash) - len(APP))
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["-a", "0", "-s", "0x08000000:leave"], ["-a", "0", "-s", "0x08000000:leave", "-D", "app.bin"]],
+)
+def test_leave_starts_the_application_at_the_same_address(both: Both, args: list[str]) -> None:
+    ref, ours = both(args, {"app.bin": APP}, _old_firmware)
+    assert ref.status == 0, ref.output
+    _same(ref, ours)
+    starts = [s.address for s in ours.board.app_starts]
+    assert starts == [s.address for s in ref.board.app_starts] == [FLASH]
+
+
 def test_mass_erase(both: Both) -> None:
     ref, ours = both(["-a", "0", "-s", "0x08000000:mass-erase:force"], {}, _old_firmware)
     assert ref.status == 0, ref.output
