@@ -294,9 +294,7 @@ class SectorList(Sequence[Sector]):
         return hash(tuple((r.address, r.n, r.size, r.access) for r in self.runs))
 
     def __repr__(self) -> str:
-        body = ", ".join(
-            f"0x{r.address:08X}+{r.n}*{r.size}{r.access.letter}" for r in self.runs
-        )
+        body = ", ".join(f"0x{r.address:08X}+{r.n}*{r.size}{r.access.letter}" for r in self.runs)
         return f"SectorList([{body}])"
 
 
