@@ -1,0 +1,515 @@
+"""The station: flash every board that arrives, each in its own worker, and record it.
+
+>>> from dfuse.file import DfuSeFile
+>>> from dfuse.station import RecordStore, Station
+>>> image = DfuSeFile.from_bin(bytes(range(256)) * 16, address=0x08000000)
+>>> store = RecordStore.open(":memory:")
+>>> station = Station(image, "sim:stm32f411?boards=3&arrive=0.5", store=store)
+>>> summary = station.run(count=3)
+>>> summary.passed, summary.failed
+(3, 0)
+
+A board *appears* when a serial number not seen before is on the bus in DFU mode, or
+one seen before comes back after it was removed; it is flashed once per insertion.
+A board that fails never stops the others. Stamps are merged into the image before
+planning (:func:`~dfuse.station.stamps.apply_stamps`); every board gets a
+:class:`~dfuse.station.store.FlashRecord` in the store.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import socket
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from dfuse.clock import Clock, RealClock
+from dfuse.device import DfuDevice, Image, Phase
+from dfuse.errors import CancelledError, DfuseError, RecordStoreError, SafetyError
+from dfuse.protocol.plan import EraseSector, MassErase
+from dfuse.selector import Bench, DeviceSelector, bench
+from dfuse.station.stamps import (
+    BoardFacts,
+    StampError,
+    StampSpec,
+    apply_stamps,
+    check_stamps,
+    check_writable,
+    image_sha256,
+    to_dfuse_file,
+)
+from dfuse.station.store import FlashRecord, RecordStore, utc_now
+from dfuse.station.uid import part_name, uid_readable
+from dfuse.transport.base import DeviceInfo, DeviceMode
+from dfuse.transport.discovery import DEFAULT_POLL_INTERVAL_S, BusWatcher
+from dfuse.transport.pyusb import PyUsbTransport
+
+__all__ = ["BoardEvent", "EventKind", "Station", "StationSummary"]
+
+_log = logging.getLogger(__name__)
+
+EventKind = Literal["arrived", "phase", "progress", "done", "failed", "removed"]
+
+
+@dataclass(frozen=True, slots=True)
+class BoardEvent:
+    """Something that happened to one board at the station.
+
+    Attributes:
+        kind: ``arrived`` (a worker starts), ``phase`` (a new phase begins), ``progress``
+            (within a phase; not printed by ``--json``), ``done``, ``failed``, ``removed``.
+        serial: the board's serial number (``None`` if it has none).
+        path: its bus path.
+        phase: ``open``, ``erase``, ``write``, ``verify``, ``leave`` (or the last one).
+        percent: how far the phase is (0-100).
+        elapsed: clock seconds since the board arrived.
+        record: the board's record (``done``/``failed`` only).
+    """
+
+    kind: EventKind
+    serial: str | None
+    path: str
+    phase: str = ""
+    percent: float = 0.0
+    elapsed: float = 0.0
+    record: FlashRecord | None = None
+
+    @property
+    def name(self) -> str:
+        """The serial number, else the bus path."""
+        return self.serial or self.path
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serialisable event (``dfuse station --json`` prints one per line)."""
+        out: dict[str, Any] = {
+            "event": self.kind,
+            "serial": self.serial,
+            "path": self.path,
+            "phase": self.phase,
+            "percent": round(self.percent, 1),
+            "elapsed": round(self.elapsed, 6),
+        }
+        if self.record is not None:
+            out["record"] = self.record.to_dict()
+        return out
+
+
+@dataclass(slots=True)
+class StationSummary:
+    """What a :meth:`Station.run` did.
+
+    Attributes:
+        records: one per board flashed (or failed), in the order they finished.
+        duration: clock seconds the station ran.
+        record_seconds: wall seconds spent writing records and allocating counters.
+        cancelled: whether the run was stopped by its cancel token.
+    """
+
+    records: list[FlashRecord] = field(default_factory=list)
+    duration: float = 0.0
+    record_seconds: float = 0.0
+    cancelled: bool = False
+
+    @property
+    def passed(self) -> int:
+        """Boards flashed."""
+        return sum(1 for r in self.records if r.ok)
+
+    @property
+    def failed(self) -> int:
+        """Boards that failed."""
+        return sum(1 for r in self.records if not r.ok)
+
+    def reasons(self) -> Counter[str]:
+        """How many boards failed for each reason (``"VerifyError: ..."``)."""
+        return Counter(f"{r.error_type}: {r.error}" for r in self.records if not r.ok)
+
+    def summary(self) -> str:
+        """``N passed, M failed in T s`` and one line per failure reason."""
+        lines = [
+            f"{self.passed} passed, {self.failed} failed in {self.duration:.2f} s"
+            + (" (stopped)" if self.cancelled else "")
+        ]
+        for reason, n in self.reasons().most_common():
+            lines.append(f"  {n} x {reason}")
+        return "\n".join(lines)
+
+
+class _Tracker:
+    """One board's progress: phase durations on the clock, events on phase changes."""
+
+    def __init__(self, station: Station, info: DeviceInfo, started: float) -> None:
+        self.station = station
+        self.info = info
+        self.started = started
+        self.phase = "open"
+        self.since = started
+        self.durations: dict[str, float] = {}
+
+    def enter(self, phase: str, percent: float = 0.0) -> None:
+        now = self.station.clock.now
+        if phase != self.phase:
+            self.durations[self.phase] = self.durations.get(self.phase, 0.0) + now - self.since
+            self.phase, self.since = phase, now
+            self.station._emit("phase", self.info, phase, percent, now - self.started)
+        else:
+            self.station._emit("progress", self.info, phase, percent, now - self.started)
+
+    def close(self) -> None:
+        now = self.station.clock.now
+        self.durations[self.phase] = self.durations.get(self.phase, 0.0) + now - self.since
+        self.since = now
+
+    def __call__(self, phase: Phase, done: int, total: int) -> None:
+        self.enter(phase.value, 100.0 * done / total if total > 0 else 100.0)
+
+
+class _Fatal(Exception):
+    """A station-wide error in a worker (configuration, record store): stop the station."""
+
+
+def _accepts_cancel() -> bool:
+    """Whether this dfuse's :meth:`DfuDevice.download` takes a cancel token."""
+    return "cancel" in inspect.signature(DfuDevice.download).parameters
+
+
+class Station:
+    """Flash every matching board that arrives in DFU mode, in parallel, and record each.
+
+    Args:
+        image: what to flash (a :class:`~dfuse.file.DfuSeFile`, ... as for
+            :meth:`DfuDevice.download`).
+        selector: which boards: a selector string (``"usb:0483:df11"``,
+            ``"sim:stm32f411?boards=8&arrive=0.5"``), a :class:`DeviceSelector`, or a
+            :class:`~dfuse.selector.Bench` (a backend with simulated boards to inspect).
+        store: where records go and counters come from (``None``: nothing recorded,
+            and ``counter`` stamps are refused).
+        stamps: per-board stamps (:func:`~dfuse.station.stamps.parse_stamp`).
+        station_id: the ``station`` of the records (default: the host name).
+        image_name: the image's name in the records.
+        verify: read back and compare after writing.
+        leave: start the application after flashing.
+        address: where raw image bytes go.
+        on_event: ``on_event(BoardEvent)`` for every board event; calls are serialised.
+        interval: how often the bus is enumerated when it offers no hotplug events.
+        clock: the clock waits and durations use (default: the bench's, else real time).
+
+    Raises:
+        StampError: overlapping stamps, or ``counter`` stamps without a store.
+    """
+
+    def __init__(
+        self,
+        image: Image,
+        selector: str | DeviceSelector | Bench = "usb:",
+        *,
+        store: RecordStore | None = None,
+        stamps: Sequence[StampSpec] = (),
+        station_id: str | None = None,
+        image_name: str = "",
+        verify: bool = True,
+        leave: bool = False,
+        address: int | None = None,
+        on_event: Callable[[BoardEvent], None] | None = None,
+        interval: float = DEFAULT_POLL_INTERVAL_S,
+        clock: Clock | None = None,
+    ) -> None:
+        self.bench = selector if isinstance(selector, Bench) else bench(selector)
+        self.stamps = tuple(stamps)
+        self.image: Image = to_dfuse_file(image, address=address) if self.stamps else image
+        self.address = address if not self.stamps else None
+        if self.stamps:
+            check_stamps(to_dfuse_file(self.image), self.stamps)
+        if store is None and any(s.kind == "counter" for s in self.stamps):
+            raise StampError(
+                "counter stamps need a record store to allocate numbers from",
+                value="counter",
+                expected="a store (--log)",
+            )
+        self.store = store
+        self.sha256 = image_sha256(image)
+        self.station_id = station_id or socket.gethostname()
+        self.image_name = image_name
+        self.verify = verify
+        self.leave = leave
+        self.on_event = on_event
+        self.interval = interval
+        if clock is None:
+            clock = self.bench.clock
+        if clock is None:
+            own = getattr(self.bench.backend, "clock", None)
+            clock = own if isinstance(own, Clock) else RealClock()
+        self.clock: Clock = clock
+        self._lock = threading.Lock()
+        self._events = threading.Lock()
+        self._summary = StationSummary()
+        self._fatal: BaseException | None = None
+        self._cancel_download = _accepts_cancel()
+
+    # ------------------------------------------------------------------ events
+
+    def _emit(
+        self,
+        kind: EventKind,
+        info: DeviceInfo,
+        phase: str = "",
+        percent: float = 0.0,
+        elapsed: float = 0.0,
+        record: FlashRecord | None = None,
+    ) -> None:
+        if self.on_event is None:
+            return
+        event = BoardEvent(kind, info.serial, info.path, phase, percent, elapsed, record)
+        with self._events:
+            try:
+                self.on_event(event)
+            except Exception as exc:  # a display problem must not fail a board
+                _log.warning("the station's event callback failed: %r", exc)
+
+    # ------------------------------------------------------------------ running
+
+    def run(
+        self,
+        *,
+        count: int | None = None,
+        timeout: float | None = None,
+        cancel: threading.Event | None = None,
+    ) -> StationSummary:
+        """Flash boards as they arrive until ``count`` boards are done (passed or
+        failed), ``timeout`` clock seconds have passed, or ``cancel`` is set; then wait
+        for the boards in progress (a set ``cancel`` stops them at their next safe
+        point) and return the summary.
+
+        Raises:
+            StampError, SafetyError: a stamp cannot be made for, or does not fit, the
+                boards (found on the first board, before anything is written to it).
+            RecordStoreError: a record or a counter could not be written.
+        """
+        if count is not None and count < 1:
+            raise ValueError(f"count must be at least 1, got {count}")
+        stop = cancel if cancel is not None else threading.Event()
+        self._stop = stop
+        summary = self._summary = StationSummary()
+        start = self.clock.now
+        deadline = None if timeout is None else start + timeout
+        present: dict[str, threading.Thread | None] = {}
+        workers: list[threading.Thread] = []
+        started = 0
+        with BusWatcher(self.bench.backend, self.clock, interval=self.interval) as watcher:
+            while not stop.is_set() and self._fatal is None:
+                if count is not None and started >= count:
+                    break
+                try:
+                    found = self.bench.find(mode=DeviceMode.DFU)
+                except DfuseError as exc:
+                    _log.warning("enumeration failed: %s", exc)
+                    found = []
+                here = {_key(info): info for info in found}
+                for key in list(present):
+                    thread = present[key]
+                    if key not in here and (thread is None or not thread.is_alive()):
+                        del present[key]
+                        _log.info("board %s removed", key)
+                for key, info in here.items():
+                    if key in present or (count is not None and started >= count):
+                        continue
+                    thread = threading.Thread(
+                        target=self._worker, args=(info,), name=f"dfuse-station-{key}", daemon=True
+                    )
+                    present[key] = thread
+                    workers.append(thread)
+                    started += 1
+                    self._emit("arrived", info, "open")
+                    thread.start()
+                if count is not None and started >= count:
+                    break
+                remaining = None if deadline is None else deadline - self.clock.now
+                if remaining is not None and remaining <= 0:
+                    break
+                watcher.wait(remaining, cancel=stop)
+            for thread in workers:
+                while thread.is_alive():
+                    thread.join(0.05)
+        summary.duration = self.clock.now - start
+        summary.cancelled = stop.is_set() and cancel is not None
+        if self._fatal is not None:
+            raise self._fatal
+        return summary
+
+    # ------------------------------------------------------------------ one board
+
+    def _worker(self, info: DeviceInfo) -> None:
+        try:
+            record, reserved = self._flash(info)
+        except _Fatal as exc:
+            cause = exc.__cause__ if exc.__cause__ is not None else exc
+            with self._lock:
+                if self._fatal is None:
+                    self._fatal = cause
+            self._stop.set()
+            return
+        t0 = time.perf_counter()
+        try:
+            if self.store is not None:
+                record_id = self.store.add(record, release=reserved if not record.ok else ())
+                record = _with_id(record, record_id)
+        except RecordStoreError as exc:
+            with self._lock:
+                if self._fatal is None:
+                    self._fatal = exc
+            self._stop.set()
+        finally:
+            with self._lock:
+                self._summary.record_seconds += time.perf_counter() - t0
+                self._summary.records.append(record)
+        self._emit(
+            "done" if record.ok else "failed",
+            info,
+            "done" if record.ok else (record.error_type or "failed"),
+            100.0 if record.ok else 0.0,
+            record.duration,
+            record,
+        )
+
+    def _preflight(self, info: DeviceInfo, part: str) -> tuple[int, int] | None:
+        """Check the stamps against this board's memories (no USB traffic): where its
+        unique ID is read from, if a ``uid`` stamp needs it."""
+        layouts = [a.layout for a in info.alt_settings if a.layout is not None]
+        if not self.stamps:
+            return None
+        check_writable(self.stamps, layouts)
+        if any(s.kind == "uid" for s in self.stamps):
+            return uid_readable(part, layouts)
+        return None
+
+    def _allocate(self, reserved: list[tuple[str, int]]) -> dict[str, int]:
+        counters: dict[str, int] = {}
+        assert self.store is not None or not any(s.kind == "counter" for s in self.stamps)
+        for spec in self.stamps:
+            if spec.kind == "counter" and self.store is not None:
+                t0 = time.perf_counter()
+                value = self.store.allocate(spec.key, start=spec.start)
+                with self._lock:
+                    self._summary.record_seconds += time.perf_counter() - t0
+                reserved.append((spec.key, value))
+                counters[spec.key] = value
+        return counters
+
+    def _flash(self, info: DeviceInfo) -> tuple[FlashRecord, list[tuple[str, int]]]:
+        started = self.clock.now
+        when = utc_now()
+        tracker = _Tracker(self, info, started)
+        part = part_name(info)
+        reserved: list[tuple[str, int]] = []
+        values: tuple[dict[str, object], ...] = ()
+        erased = written = 0
+        error: BaseException | None = None
+        device: DfuDevice | None = None
+        try:
+            uid_at = self._preflight(info, part)
+        except (StampError, SafetyError) as exc:
+            raise _Fatal(str(exc)) from exc
+        try:
+            try:
+                counters = self._allocate(reserved)
+            except RecordStoreError as exc:
+                raise _Fatal(str(exc)) from exc
+            transport = PyUsbTransport.open(info, self.bench.backend)
+            try:
+                device = DfuDevice(transport, self.clock, alt=self.bench.selector.alt)
+            except BaseException:
+                transport.close()
+                raise
+            uid = None
+            if uid_at is not None:
+                alt, address = uid_at
+                previous = device.alt
+                device.select_alt(alt)
+                uid = device.upload(address, 12)
+                if previous is not None:
+                    device.select_alt(previous)
+            image = self.image
+            if self.stamps:
+                stamped = apply_stamps(
+                    image,
+                    self.stamps,
+                    BoardFacts(info.serial, uid, counters, int(time.time())),
+                    sha256=self.sha256,
+                )
+                image = stamped.image
+                values = tuple(v.to_dict() for v in stamped.values)
+            tracker.enter("erase")
+            options: dict[str, Any] = {}
+            if self._cancel_download:
+                options["cancel"] = self._stop
+            elif self._stop.is_set():
+                raise CancelledError("stopped before the download", phase="open")
+            plans = device.download(
+                image,
+                verify=self.verify,
+                progress=tracker,
+                leave=self.leave,
+                address=self.address,
+                **options,
+            )
+            for target in plans:
+                erased += sum(
+                    1 for s in target.plan.steps if isinstance(s, EraseSector | MassErase)
+                )
+                written += target.plan.write_bytes
+        except _Fatal:
+            self._release_quietly(reserved)
+            raise
+        except Exception as exc:  # one board failing never stops the others
+            error = exc
+            if isinstance(exc, CancelledError):
+                erased = len(exc.erased)
+                written = exc.written
+            _log.info("board %s failed: %s", info.describe(), exc)
+        finally:
+            if device is not None:
+                device.close()
+            tracker.close()
+        record = FlashRecord(
+            time=when,
+            station=self.station_id,
+            serial=info.serial,
+            part=part,
+            image_name=self.image_name,
+            image_sha256=self.sha256,
+            result="ok" if error is None else "failed",
+            error=None if error is None else str(error),
+            error_type=None if error is None else type(error).__name__,
+            stamps=values,
+            path=info.path,
+            sectors_erased=erased,
+            bytes_written=written,
+            durations=dict(tracker.durations),
+            duration=self.clock.now - started,
+        )
+        return record, reserved
+
+    def _release_quietly(self, reserved: list[tuple[str, int]]) -> None:
+        if self.store is None:
+            return
+        for key, value in reserved:
+            try:
+                self.store.release(key, [value])
+            except RecordStoreError as exc:
+                _log.warning("could not give counter %s number %d back: %s", key, value, exc)
+
+
+def _key(info: DeviceInfo) -> str:
+    """A board's identity at the station: its serial number, else its bus path."""
+    return info.serial or f"path:{info.bus}-{info.path}"
+
+
+def _with_id(record: FlashRecord, record_id: int) -> FlashRecord:
+    from dataclasses import replace
+
+    return replace(record, id=record_id)
