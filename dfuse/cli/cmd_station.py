@@ -145,11 +145,14 @@ def cmd_station(args: argparse.Namespace, ui: Ui) -> int:
     """``dfuse station IMAGE``."""
     from dfuse.cli.session import open_bench
     from dfuse.errors import CancelledError
-    from dfuse.station import RecordStore, Station, parse_stamp
+    from dfuse.station import RecordStore, StampError, Station, parse_stamp
 
     if args.count is not None and args.count < 1:
         raise UsageError(f"invalid --count {args.count}: expected at least 1")
-    stamps = [parse_stamp(text) for text in args.stamp]
+    try:
+        stamps = [parse_stamp(text) for text in args.stamp]
+    except StampError as exc:
+        raise UsageError(f"--stamp: {exc}") from exc
     image = _image(args)
     store = RecordStore.open(args.log)  # unreachable or read-only: an error before any board
     try:

@@ -250,6 +250,9 @@ class Station:
         self._summary = StationSummary()
         self._fatal: BaseException | None = None
         self._cancel_download = _accepts_cancel()
+        # serial (else path) -> (the board as its insertion enumerated, its worker); kept
+        # across runs, so a board still plugged in is not flashed again by the next run
+        self._present: dict[str, tuple[DeviceInfo, threading.Thread]] = {}
 
     # ------------------------------------------------------------------ events
 
@@ -283,7 +286,8 @@ class Station:
         """Flash boards as they arrive until ``count`` boards are done (passed or
         failed), ``timeout`` clock seconds have passed, or ``cancel`` is set; then wait
         for the boards in progress (a set ``cancel`` stops them at their next safe
-        point) and return the summary.
+        point) and return the summary. A board flashed by an earlier run of this station
+        and still plugged in is not flashed again.
 
         Raises:
             StampError, SafetyError: a stamp cannot be made for, or does not fit, the
@@ -297,7 +301,7 @@ class Station:
         summary = self._summary = StationSummary()
         start = self.clock.now
         deadline = None if timeout is None else start + timeout
-        present: dict[str, threading.Thread | None] = {}
+        present = self._present
         workers: list[threading.Thread] = []
         started = 0
         with BusWatcher(self.bench.backend, self.clock, interval=self.interval) as watcher:
@@ -311,17 +315,25 @@ class Station:
                     found = []
                 here = {_key(info): info for info in found}
                 for key in list(present):
-                    thread = present[key]
-                    if key not in here and (thread is None or not thread.is_alive()):
-                        del present[key]
-                        _log.info("board %s removed", key)
+                    if key not in here and not present[key][1].is_alive():
+                        gone, _thread = present.pop(key)
+                        self._emit("removed", gone, "removed")
                 for key, info in here.items():
-                    if key in present or (count is not None and started >= count):
-                        continue
+                    if count is not None and started >= count:
+                        break
+                    seen = present.get(key)
+                    if seen is not None:
+                        # the same insertion (same bus address), or a new one whose
+                        # predecessor's worker has not finished yet
+                        before = seen[0]
+                        if (before.bus, before.address) == (info.bus, info.address):
+                            continue
+                        if seen[1].is_alive():
+                            continue
                     thread = threading.Thread(
                         target=self._worker, args=(info,), name=f"dfuse-station-{key}", daemon=True
                     )
-                    present[key] = thread
+                    present[key] = (info, thread)
                     workers.append(thread)
                     started += 1
                     self._emit("arrived", info, "open")

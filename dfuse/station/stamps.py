@@ -72,7 +72,17 @@ _EXPECTED = (
 class StampError(UsageError):
     """A stamp is malformed, overlaps the image or another stamp, does not fit writable
     memory, or cannot be made for this board (no unique ID through DFU, a serial too
-    long). Raised before anything is written."""
+    long). Raised before anything is written.
+
+    The message names the offending value and what was expected.
+    """
+
+    def __init__(self, message: str, *, value: object = None, expected: str = "") -> None:
+        super().__init__(message, value=value, expected=expected)
+        detail = f" (got {value!r}" if value is not None else ""
+        if expected:
+            detail += ("; " if detail else " (") + f"expected {expected}"
+        self.args = (message + (detail + ")" if detail else ""),)
 
 
 def _number(text: str, what: str, spec: str) -> int:
