@@ -36,8 +36,11 @@ def test_station_then_log(image_file: Path, tmp_path: Path) -> None:
     assert len(records) == 3
     assert sorted(r["stamps"][0]["value"] for r in records) == [10, 11, 12]
     for r in records:
-        assert r["result"] == "ok" and r["error"] is None and r["station"] == "st-1"
-        assert r["part"] == "STM32F4 512K" and len(r["image_sha256"]) == 64
+        assert r["result"] == "ok"
+        assert r["error"] is None
+        assert r["station"] == "st-1"
+        assert r["part"] == "STM32F4 512K"
+        assert len(r["image_sha256"]) == 64
         assert r["stamps"][0] == {"address": STAMP_BASE, "spec": "counter:10:4", "value": r[
             "stamps"][0]["value"]}  # fmt: skip
     code, out, _ = _run(["log", "--log", log, "--csv", "--serial", records[1]["serial"]])
@@ -46,7 +49,8 @@ def test_station_then_log(image_file: Path, tmp_path: Path) -> None:
     code, out, _ = _run(["log", "--log", log, "--json", "--failed"])
     assert json.loads(out) == {"records": []}
     code, out, _ = _run(["log", "--log", log])
-    assert code == 0 and records[0]["serial"] in out
+    assert code == 0
+    assert records[0]["serial"] in out
 
 
 def test_station_json_prints_one_line_per_board_event(image_file: Path, tmp_path: Path) -> None:
@@ -56,9 +60,11 @@ def test_station_json_prints_one_line_per_board_event(image_file: Path, tmp_path
     )  # fmt: skip
     assert code == 0, err
     events = [json.loads(line) for line in out.splitlines()]
-    assert events[-1]["event"] == "summary" and events[-1]["passed"] == 2
+    assert events[-1]["event"] == "summary"
+    assert events[-1]["passed"] == 2
     done = [e for e in events if e["event"] == "done"]
-    assert len(done) == 2 and all(e["record"]["result"] == "ok" for e in done)
+    assert len(done) == 2
+    assert all(e["record"]["result"] == "ok" for e in done)
     assert {e["event"] for e in events} <= {"arrived", "phase", "done", "summary"}
 
 
@@ -85,7 +91,7 @@ def test_bad_stamp_is_a_usage_error(image_file: Path, tmp_path: Path) -> None:
 
 def test_wait_on_a_device_command(image_file: Path) -> None:
     # the board arrives 3 s (of simulated time) after the command starts
-    code, out, err = _run(["flash", str(image_file), "-d", "sim:stm32f411?arrive=3", "--wait"])
+    code, _out, err = _run(["flash", str(image_file), "-d", "sim:stm32f411?arrive=3", "--wait"])
     assert code == 0, err
     code, _, err = _run(["flash", str(image_file), "-d", "sim:stm32f411?arrive=3", "--wait=1"])
     assert code == 3, err
@@ -107,7 +113,7 @@ def test_four_stations_share_one_postgres_database(
              "--stamp", f"0x{STAMP_BASE:08X}:counter:1:4", "--log", pg_url,
              "--station-id", f"station-{n}", "--json"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-        )  # fmt: skip
+        )
         for n in range(4)
     ]
     for proc in procs:
@@ -128,4 +134,5 @@ def test_four_stations_share_one_postgres_database(
 @pytest.mark.parametrize("argv", [["station", "--help"], ["log", "--help"]])
 def test_help(argv: list[str]) -> None:
     code, out, _ = _run(argv)
-    assert code == 0 and "--log" in out
+    assert code == 0
+    assert "--log" in out

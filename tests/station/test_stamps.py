@@ -130,7 +130,8 @@ def test_overlaps_are_refused(stamps: list[str]) -> None:
 def test_adjacent_stamps_are_allowed() -> None:
     specs = [parse_stamp("0x07FFFFF8:time"), parse_stamp("0x08000040:time")]
     stamped = apply_stamps(IMAGE, specs, BoardFacts("S", time=1))
-    assert [a for a, _ in stamped.image.target(0).segments()] == [0x07FFFFF8, 0x08000000, 0x08000040]
+    addresses = [a for a, _ in stamped.image.target(0).segments()]
+    assert addresses == [0x07FFFFF8, 0x08000000, 0x08000040]
 
 
 def test_writable_memory_is_checked() -> None:

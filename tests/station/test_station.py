@@ -50,8 +50,11 @@ def test_boards_arriving_on_a_schedule_are_each_flashed_once(image: DfuSeFile) -
     by_serial = {r.serial: r for r in records}
     for board in b.boards:
         record = by_serial[board.serial]
-        assert record.ok and record.part == "STM32F4 512K" and record.image_name == "fw.dfu"
-        assert record.sectors_erased == 2 and record.bytes_written == 16 * 1024 + 4 + 32 + 32 + 8
+        assert record.ok
+        assert record.part == "STM32F4 512K"
+        assert record.image_name == "fw.dfu"
+        assert record.sectors_erased == 2
+        assert record.bytes_written == 16 * 1024 + 4 + 32 + 32 + 8
         assert set(record.durations) >= {"erase", "write", "verify"}
         _expected(board, [dict(s) for s in record.stamps], image)
     arrived = [e.serial for e in events if e.kind == "arrived"]
@@ -64,7 +67,8 @@ def test_a_board_present_is_not_flashed_again_until_it_is_replugged(image: DfuSe
     b = bench("sim:stm32f411?count=3")  # on the bus at the start: they count as arriving
     station = Station(image, b, store=store)
     summary = station.run(timeout=5.0)  # 5 s of virtual time: many looks at the bus
-    assert summary.passed == 3 and len(store.query()) == 3
+    assert summary.passed == 3
+    assert len(store.query()) == 3
     backend = b.backend
     assert backend is not None
     board = b.boards[1]
@@ -119,7 +123,8 @@ def test_a_failing_board_does_not_stop_the_others(image: DfuSeFile) -> None:
     summary = Station(image, b, store=store).run(count=3)
     assert (summary.passed, summary.failed) == (2, 1)
     assert summary.records[0].error_type is not None
-    assert "failed" in summary.summary() and summary.reasons()
+    assert "failed" in summary.summary()
+    assert summary.reasons()
 
 
 def test_stamp_outside_writable_memory_stops_before_any_write(image: DfuSeFile) -> None:
@@ -155,4 +160,5 @@ def test_cancel_stops_waiting(image: DfuSeFile) -> None:
     timer.start()
     summary = Station(image, b).run(cancel=cancel)
     timer.join()
-    assert summary.cancelled and summary.records == []
+    assert summary.cancelled
+    assert summary.records == []

@@ -133,7 +133,7 @@ def test_counters_are_unique_across_processes(tmp_path: Path) -> None:
 def test_read_only_store_is_refused_on_open(tmp_path: Path) -> None:
     path = tmp_path / "ro.sqlite"
     RecordStore.open(path).close()
-    with pytest.raises(RecordStoreError, match="readonly|read-only|read only") as info:
+    with pytest.raises(RecordStoreError, match=r"readonly|read-only|read only") as info:
         RecordStore.open(f"sqlite:///file:{path}?mode=ro&uri=true")
     assert str(path) in info.value.url
 
