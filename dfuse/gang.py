@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from enum import StrEnum
 
 from dfuse.clock import Clock, RealClock
-from dfuse.device import DfuDevice, Image, Phase
+from dfuse.device import DfuDevice, Image
 from dfuse.errors import DeviceNotFoundError
+from dfuse.progress import GangProgressCallback, Phase
 from dfuse.protocol.plan import EraseMode
 from dfuse.transport.base import DeviceInfo, DeviceMode
 from dfuse.transport.discovery import find_devices
@@ -45,22 +45,8 @@ __all__ = [
 _log = logging.getLogger(__name__)
 
 
-class GangPhase(StrEnum):
-    """What one board of a gang is doing, as the progress callback reports it."""
-
-    OPEN = "open"
-    READ = "read"
-    ERASE = "erase"
-    WRITE = "write"
-    VERIFY = "verify"
-    LEAVE = "leave"
-    DONE = "done"
-    FAILED = "failed"
-
-
-#: ``progress(name, phase, percent)``: a board (serial number, else bus path), what it
-#: is doing and how far it is in that phase (0.0-100.0).
-GangProgressCallback = Callable[[str, GangPhase, float], None]
+#: The phases of one board: the same enum as :class:`~dfuse.progress.Phase`.
+GangPhase = Phase
 
 #: A board to flash: an opened device (left open), a discovered device, or a serial
 #: number / bus path (``"3276347F3034"``, ``"1-2.4"``) to look up among the DFU devices.
