@@ -481,9 +481,8 @@ class DfuDevice:
         """Run ``steps``: the one loop every verb goes through."""
         for step in steps:
             phase = _PHASES.get(type(step))
-            if phase is not None:
-                run.check(self, phase)
-                run.phase = phase
+            run.check(self, phase or Phase.WRITE)  # every step boundary is a safe point
+            run.phase = phase or run.phase
             if isinstance(step, WriteBlock):
                 where = "" if step.address is None else f" at 0x{step.address:08X}"
                 action = f"writing block {step.block}{where} ({len(step.data)} bytes)"
@@ -902,6 +901,7 @@ class DfuDevice:
             out[offset : offset + n] = data
             offset += n
             block += 1
+            run.written += n if phase is Phase.READ else 0
             run.report.add(phase, n)
             if offset < length:
                 run.check(self, phase)
