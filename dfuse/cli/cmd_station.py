@@ -189,12 +189,15 @@ def cmd_station(args: argparse.Namespace, ui: Ui) -> int:
         ui.note(f"station: waiting for boards matching {bench.selector} (Ctrl-C to stop)")
         cancel = threading.Event()
         result: dict[str, Any] = {}
+        finished = threading.Event()
 
         def run() -> None:
             try:
                 result["summary"] = station.run(count=args.count, cancel=cancel)
             except BaseException as exc:
                 result["error"] = exc
+            finally:
+                finished.set()
 
         worker = threading.Thread(target=run, name="dfuse-station", daemon=True)
         interrupted = False
@@ -206,9 +209,11 @@ def cmd_station(args: argparse.Namespace, ui: Ui) -> int:
             display.start()
         try:
             worker.start()
-            while worker.is_alive():
+            # wait on an Event, not Thread.join(): a Ctrl-C that interrupts join() can
+            # leave the thread looking finished while it still runs (CPython)
+            while not finished.is_set():
                 try:
-                    worker.join(0.1)
+                    finished.wait(0.1)
                     if display is not None:
                         display.update(table.render())
                 except KeyboardInterrupt:
@@ -219,6 +224,7 @@ def cmd_station(args: argparse.Namespace, ui: Ui) -> int:
             if display is not None:
                 display.update(table.render())
                 display.stop()
+        worker.join()
         if "error" in result:
             raise result["error"]
         summary = result["summary"]

@@ -18,7 +18,6 @@ planning (:func:`~dfuse.station.stamps.apply_stamps`); every board gets a
 
 from __future__ import annotations
 
-import inspect
 import logging
 import socket
 import threading
@@ -173,11 +172,6 @@ class _Fatal(Exception):
     """A station-wide error in a worker (configuration, record store): stop the station."""
 
 
-def _accepts_cancel() -> bool:
-    """Whether this dfuse's :meth:`DfuDevice.download` takes a cancel token."""
-    return "cancel" in inspect.signature(DfuDevice.download).parameters
-
-
 class Station:
     """Flash every matching board that arrives in DFU mode, in parallel, and record each.
 
@@ -249,7 +243,6 @@ class Station:
         self._events = threading.Lock()
         self._summary = StationSummary()
         self._fatal: BaseException | None = None
-        self._cancel_download = _accepts_cancel()
         # serial (else path) -> (the board as its insertion enumerated, its worker); kept
         # across runs, so a board still plugged in is not flashed again by the next run
         self._present: dict[str, tuple[DeviceInfo, threading.Thread]] = {}
@@ -456,10 +449,7 @@ class Station:
                 image = stamped.image
                 values = tuple(v.to_dict() for v in stamped.values)
             tracker.enter("erase")
-            options: dict[str, Any] = {}
-            if self._cancel_download:
-                options["cancel"] = self._stop
-            elif self._stop.is_set():
+            if self._stop.is_set():
                 raise CancelledError("stopped before the download", phase="open")
             plans = device.download(
                 image,
@@ -467,7 +457,7 @@ class Station:
                 progress=tracker,
                 leave=self.leave,
                 address=self.address,
-                **options,
+                cancel=self._stop,
             )
             for target in plans:
                 erased += sum(
