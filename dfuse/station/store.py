@@ -27,6 +27,7 @@ Needs the ``station`` extra (``pip install 'pydfuse[station]'``: SQLAlchemy and 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -306,6 +307,9 @@ class RecordStore:
                 engine = sa.create_engine(
                     engine_url,
                     pool_pre_ping=True,
+                    # a connection per worker of a busy station, none waiting for another
+                    pool_size=16,
+                    max_overflow=48,
                     connect_args={"connect_timeout": 10},
                 )
         except RecordStoreError:
@@ -336,6 +340,11 @@ class RecordStore:
             dbapi_connection.isolation_level = None
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA busy_timeout = 60000")
+            # write-ahead log: readers do not block the writer, and a commit is one fsync
+            # (synchronous stays FULL: a record survives a power cut of the station)
+            with contextlib.suppress(Exception):  # a read-only file keeps its journal mode
+                cursor.execute("PRAGMA journal_mode = WAL")
+            cursor.execute("PRAGMA synchronous = FULL")
             cursor.close()
 
         def _begin(conn: Any) -> None:
