@@ -13,7 +13,7 @@ The station is a layer above :mod:`dfuse.device`: it uses the public device API 
 any application would.
 """
 
-from dfuse.station.core import BoardEvent, Station, StationSummary
+from dfuse.station.core import BoardEvent, Station, StationSummary, flash_board
 from dfuse.station.stamps import (
     BoardFacts,
     StampedImage,
@@ -38,5 +38,6 @@ __all__ = [
     "StationSummary",
     "apply_stamps",
     "default_store_path",
+    "flash_board",
     "parse_stamp",
 ]

@@ -48,7 +48,7 @@ from dfuse.transport.base import DeviceInfo, DeviceMode
 from dfuse.transport.discovery import DEFAULT_POLL_INTERVAL_S, BusWatcher
 from dfuse.transport.pyusb import PyUsbTransport
 
-__all__ = ["BoardEvent", "EventKind", "Station", "StationSummary"]
+__all__ = ["BoardEvent", "EventKind", "Station", "StationSummary", "flash_board"]
 
 _log = logging.getLogger(__name__)
 
@@ -246,6 +246,7 @@ class Station:
         # serial (else path) -> (the board as its insertion enumerated, its worker); kept
         # across runs, so a board still plugged in is not flashed again by the next run
         self._present: dict[str, tuple[DeviceInfo, threading.Thread]] = {}
+        self._stop = threading.Event()
 
     # ------------------------------------------------------------------ events
 
@@ -350,7 +351,7 @@ class Station:
 
     def _worker(self, info: DeviceInfo) -> None:
         try:
-            record, reserved = self._flash(info)
+            record, reserved, _error = self._flash(info)
         except _Fatal as exc:
             cause = exc.__cause__ if exc.__cause__ is not None else exc
             with self._lock:
@@ -405,7 +406,12 @@ class Station:
                 counters[spec.key] = value
         return counters
 
-    def _flash(self, info: DeviceInfo) -> tuple[FlashRecord, list[tuple[str, int]]]:
+    def _flash(
+        self, info: DeviceInfo, opened: DfuDevice | None = None
+    ) -> tuple[FlashRecord, list[tuple[str, int]], BaseException | None]:
+        """Flash one board (``opened``: a device the caller opened and keeps); return its
+        record, the counter numbers reserved for it, and its error (``None`` if ok).
+        Raises :class:`_Fatal` for a station-wide problem found before any write."""
         started = self.clock.now
         when = utc_now()
         tracker = _Tracker(self, info, started)
@@ -424,12 +430,15 @@ class Station:
                 counters = self._allocate(reserved)
             except RecordStoreError as exc:
                 raise _Fatal(str(exc)) from exc
-            transport = PyUsbTransport.open(info, self.bench.backend)
-            try:
-                device = DfuDevice(transport, self.clock, alt=self.bench.selector.alt)
-            except BaseException:
-                transport.close()
-                raise
+            if opened is not None:
+                device = opened
+            else:
+                transport = PyUsbTransport.open(info, self.bench.backend)
+                try:
+                    device = DfuDevice(transport, self.clock, alt=self.bench.selector.alt)
+                except BaseException:
+                    transport.close()
+                    raise
             uid = None
             if uid_at is not None:
                 alt, address = uid_at
@@ -474,7 +483,7 @@ class Station:
                 written = exc.written
             _log.info("board %s failed: %s", info.describe(), exc)
         finally:
-            if device is not None:
+            if device is not None and opened is None:
                 device.close()
             tracker.close()
         record = FlashRecord(
@@ -494,7 +503,7 @@ class Station:
             durations=dict(tracker.durations),
             duration=self.clock.now - started,
         )
-        return record, reserved
+        return record, reserved, error
 
     def _release_quietly(self, reserved: list[tuple[str, int]]) -> None:
         if self.store is None:
@@ -504,6 +513,59 @@ class Station:
                 self.store.release(key, [value])
             except RecordStoreError as exc:
                 _log.warning("could not give counter %s number %d back: %s", key, value, exc)
+
+
+def flash_board(
+    device: DfuDevice,
+    image: Image,
+    *,
+    stamps: Sequence[StampSpec] = (),
+    record: RecordStore | None = None,
+    station_id: str | None = None,
+    image_name: str = "",
+    verify: bool = True,
+    leave: bool = False,
+    address: int | None = None,
+    cancel: threading.Event | None = None,
+    on_event: Callable[[BoardEvent], None] | None = None,
+) -> FlashRecord:
+    """Flash one board the caller has opened, with per-board ``stamps``, as a station
+    does; with ``record`` (a :class:`RecordStore`) the flash is recorded, ok or failed.
+
+    The stamps are merged into the image before planning; ``counter`` stamps need
+    ``record``. ``cancel`` stops the download at its next safe point. The device stays
+    open (closed only if it left DFU mode).
+
+    Returns the board's :class:`FlashRecord` (with its ``id`` when recorded).
+
+    Raises:
+        StampError, SafetyError: a stamp does not fit this board (before any write).
+        RecordStoreError: the record could not be written.
+        DfuseError: the flash failed (after its failed record was written).
+    """
+    station = Station(
+        image,
+        Bench(DeviceSelector(), None, (), device.clock),
+        store=record,
+        stamps=stamps,
+        station_id=station_id,
+        image_name=image_name,
+        verify=verify,
+        leave=leave,
+        address=address,
+        on_event=on_event,
+        clock=device.clock,
+    )
+    station._stop = cancel if cancel is not None else threading.Event()
+    try:
+        result, reserved, error = station._flash(device.info, device)
+    except _Fatal as exc:
+        raise (exc.__cause__ or exc) from None
+    if record is not None:
+        result = _with_id(result, record.add(result, release=reserved if error else ()))
+    if error is not None:
+        raise error
+    return result
 
 
 def _key(info: DeviceInfo) -> str:

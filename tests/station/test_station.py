@@ -162,3 +162,35 @@ def test_cancel_stops_waiting(image: DfuSeFile) -> None:
     timer.join()
     assert summary.cancelled
     assert summary.records == []
+
+
+def test_flash_board_records_one_board_from_the_library(image: DfuSeFile) -> None:
+    from dfuse.errors import DeviceGoneError
+    from dfuse.station import flash_board
+
+    store = RecordStore.open(":memory:")
+    b = bench("sim:stm32f411")
+    board = b.boards[0]
+    specs = [parse_stamp(s) for s in STAMPS]
+    with b.open() as dev:
+        record = flash_board(dev, image, stamps=specs, record=store, image_name="fw.dfu")
+    assert record.ok
+    assert record.id == store.query()[0].id
+    _expected(board, [dict(s) for s in record.stamps], image)
+    # a failure is recorded, then raised; its number goes back
+    backend = b.backend
+    assert backend is not None
+
+    def pull(event: BoardEvent) -> None:
+        if event.kind == "progress" and event.phase == "write":
+            backend.unplug(board)  # type: ignore[attr-defined]
+
+    with b.open() as dev, pytest.raises(DeviceGoneError):
+        flash_board(dev, image, stamps=specs, record=store, on_event=pull)
+    assert [r.result for r in store.query()] == ["ok", "failed"]
+    assert store.allocate(specs[0].key, start=500) == 501
+    # without a store nothing is recorded
+    backend.plug(board)  # type: ignore[attr-defined]
+    with b.open() as dev:
+        assert flash_board(dev, image).ok
+    assert len(store.query()) == 2
