@@ -194,10 +194,23 @@ class DfuDevice:
                 self.initial_status = self._to_idle()
             except TransportError as exc:
                 raise _with_action(exc, f"opening {info.describe()}") from exc
-            if info.functional is not None and info.functional.is_dfuse and not info.alt_settings:
-                raise ProtocolError(f"{info.describe()}: a DfuSe device with no alternate setting")
+            if self._dfuse(info) and any(a.name is None for a in info.alt_settings):
+                self._reread(transport)  # idle now: the strings it could not send before
             if alt is not None:
                 self.select_alt(alt)
+
+    def _reread(self, transport: Transport) -> None:
+        try:
+            transport.refresh()
+        except TransportError as exc:
+            err = type(exc)(
+                f"could not read the memory layout (alternate setting names) of "
+                f"{transport.info.describe()}: the device may still be busy with an earlier "
+                "operation; wait for it to finish (or replug it) and retry",
+                request=exc.request, cause=exc, errno=exc.errno,
+            )  # fmt: skip
+            raise err from exc
+        self._alt = transport.info.alt_settings[0] if transport.info.alt_settings else None
 
     @classmethod
     def open(

@@ -240,7 +240,7 @@ class Session:
     rules: SessionRules = field(default_factory=SessionRules)
     state: State | int = State.dfuIDLE
     stall_retries: int = 0
-    _poll: _Poll | None = None
+    _poll: _Poll | None = field(default=None, init=False, repr=False)
 
     # ------------------------------------------------------------------ requests
 
