@@ -307,7 +307,16 @@ class Station:
                 except DfuseError as exc:
                     _log.warning("enumeration failed: %s", exc)
                     found = []
-                here = {_key(info): info for info in found}
+                # A board is the same insertion while its bus address is the same, even
+                # if it was too busy to send its strings this time (serial unread).
+                by_address = {(i.bus, i.address): key for key, (i, _t) in present.items()}
+                here: dict[str, DeviceInfo] = {}
+                for info in found:
+                    known = by_address.get((info.bus, info.address))
+                    if known is not None:
+                        here.setdefault(known, info)
+                    elif not _unreadable(info):
+                        here[_key(info)] = info
                 for key in list(present):
                     if key not in here and not present[key][1].is_alive():
                         gone, _thread = present.pop(key)
@@ -393,6 +402,13 @@ class Station:
             return uid_readable(part, layouts)
         return None
 
+    def _checked(self, info: DeviceInfo, part: str) -> tuple[int, int] | None:
+        """:meth:`_preflight`, a failure of which stops the station (a configuration error)."""
+        try:
+            return self._preflight(info, part)
+        except (StampError, SafetyError) as exc:
+            raise _Fatal(str(exc)) from exc
+
     def _allocate(self, reserved: list[tuple[str, int]]) -> dict[str, int]:
         counters: dict[str, int] = {}
         assert self.store is not None or not any(s.kind == "counter" for s in self.stamps)
@@ -421,10 +437,13 @@ class Station:
         erased = written = 0
         error: BaseException | None = None
         device: DfuDevice | None = None
-        try:
-            uid_at = self._preflight(info, part)
-        except (StampError, SafetyError) as exc:
-            raise _Fatal(str(exc)) from exc
+        # the stamps are checked against the board's memories before anything is sent
+        # to it; a board too busy to send its memory strings when it was enumerated is
+        # checked once it is open (its strings read again)
+        known = any(alt.layout is not None for alt in info.alt_settings)
+        uid_at: tuple[int, int] | None = None
+        if known:
+            uid_at = self._checked(info, part)
         try:
             try:
                 counters = self._allocate(reserved)
@@ -439,6 +458,8 @@ class Station:
                 except BaseException:
                     transport.close()
                     raise
+            if not known:
+                uid_at = self._checked(device.info, part)
             uid = None
             if uid_at is not None:
                 alt, address = uid_at
@@ -566,6 +587,12 @@ def flash_board(
     if error is not None:
         raise error
     return result
+
+
+def _unreadable(info: DeviceInfo) -> bool:
+    """Whether a DFU-mode device sent none of its strings (busy, e.g. flashing or booting):
+    who it is is not known yet; the next look at the bus will tell."""
+    return info.serial is None and all(alt.name is None for alt in info.alt_settings)
 
 
 def _key(info: DeviceInfo) -> str:

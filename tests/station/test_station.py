@@ -122,7 +122,9 @@ def test_a_failing_board_does_not_stop_the_others(image: DfuSeFile) -> None:
     b.boards[0].inject(Fault(FaultKind.ERR_WRITE, Event.WRITE, nth=3))
     summary = Station(image, b, store=store).run(count=3)
     assert (summary.passed, summary.failed) == (2, 1)
-    assert summary.records[0].error_type is not None
+    [failed] = [r for r in summary.records if not r.ok]
+    assert failed.serial == b.boards[0].serial
+    assert failed.error_type == "DeviceStatusError"
     assert "failed" in summary.summary()
     assert summary.reasons()
 
