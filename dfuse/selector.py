@@ -406,7 +406,12 @@ class Bench:
 
     def find(self, *, mode: DeviceMode | None = None) -> list[DeviceInfo]:
         """Every DFU device (DFU and run-time mode, or only ``mode``) the selector
-        matches, by bus path."""
+        matches, by bus path; with :attr:`wait` set, first wait for at least one."""
+        if self.wait is not None:
+            return self.wait_for(self.wait, mode=mode)
+        return self._find(mode)
+
+    def _find(self, mode: DeviceMode | None) -> list[DeviceInfo]:
         sel = self.selector
         return find_devices(
             vid=sel.vid,
@@ -431,7 +436,7 @@ class Bench:
         (``None``: never) and :class:`~dfuse.errors.CancelledError` when ``cancel`` is set.
         """
         return wait_for(
-            lambda: self.find(mode=mode),
+            lambda: self._find(mode),
             backend=self.backend,
             clock=self.clock,
             timeout=timeout,

@@ -18,6 +18,7 @@ planning (:func:`~dfuse.station.stamps.apply_stamps`); every board gets a
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import socket
 import threading
@@ -213,7 +214,9 @@ class Station:
         interval: float = DEFAULT_POLL_INTERVAL_S,
         clock: Clock | None = None,
     ) -> None:
-        self.bench = selector if isinstance(selector, Bench) else bench(selector)
+        chosen = selector if isinstance(selector, Bench) else bench(selector)
+        # the station waits in its own loop: each look at the bus returns at once
+        self.bench = dataclasses.replace(chosen, wait=None)
         self.stamps = tuple(stamps)
         self.image: Image = to_dfuse_file(image, address=address) if self.stamps else image
         self.address = address if not self.stamps else None

@@ -136,3 +136,9 @@ def test_help(argv: list[str]) -> None:
     code, out, _ = _run(argv)
     assert code == 0
     assert "--log" in out
+
+
+def test_wait_on_list() -> None:
+    code, out, err = _run(["list", "-d", "sim:stm32f411?boards=2&arrive=2", "--wait=5"])
+    assert code == 0, err
+    assert "3276347F3001" in out
