@@ -377,9 +377,15 @@ class Station:
                 record_id = self.store.add(record, release=reserved if not record.ok else ())
                 record = _with_id(record, record_id)
         except RecordStoreError as exc:
+            done = "was flashed" if record.ok else "failed"
+            error = RecordStoreError(
+                f"board {info.serial or info.path} {done} but its record could not be "
+                f"written: {exc}",
+                url=exc.url,
+            )
             with self._lock:
                 if self._fatal is None:
-                    self._fatal = exc
+                    self._fatal = error
             self._stop.set()
         finally:
             with self._lock:

@@ -270,7 +270,7 @@ def check_writable(stamps: Iterable[StampSpec], layouts: Sequence[MemoryLayout])
     layout = layouts[0] if layouts else None
     for stamp in stamps:
         if layout is None or not layout.allows(stamp.address, stamp.size, Access.WRITE):
-            where = f" ({layout.name} {layout})" if layout is not None else ""
+            where = f" ({layout})" if layout is not None else " (it lists no memory)"
             raise SafetyError(
                 f"stamp {stamp} (0x{stamp.address:08X}+{stamp.size}) is outside the writable "
                 f"memory of alternate setting 0{where}"
