@@ -349,7 +349,8 @@ class Station:
                 remaining = None if deadline is None else deadline - self.clock.now
                 if remaining is not None and remaining <= 0:
                     break
-                watcher.wait(remaining, cancel=stop)
+                busy = any(thread.is_alive() for thread in workers)
+                watcher.wait(remaining, cancel=stop, advance=not busy)
             for thread in workers:
                 while thread.is_alive():
                     thread.join(0.05)
@@ -403,11 +404,12 @@ class Station:
     def _preflight(self, info: DeviceInfo, part: str) -> tuple[int, int] | None:
         """Check the stamps against this board's memories (no USB traffic): where its
         unique ID is read from, if a ``uid`` stamp needs it."""
-        layouts = [a.layout for a in info.alt_settings if a.layout is not None]
         if not self.stamps:
             return None
-        check_writable(self.stamps, layouts)
+        first = info.alt_settings[0].layout if info.alt_settings else None
+        check_writable(self.stamps, first)
         if any(s.kind == "uid" for s in self.stamps):
+            layouts = [(a.number, a.layout) for a in info.alt_settings if a.layout is not None]
             return uid_readable(part, layouts)
         return None
 

@@ -264,10 +264,10 @@ def check_stamps(image: DfuSeFile, stamps: Sequence[StampSpec]) -> None:
                     )
 
 
-def check_writable(stamps: Iterable[StampSpec], layouts: Sequence[MemoryLayout]) -> None:
+def check_writable(stamps: Iterable[StampSpec], layout: MemoryLayout | None) -> None:
     """Refuse (:class:`~dfuse.errors.SafetyError`) a stamp outside the writable memory of
-    the device's first memory (alternate setting 0, where stamps go)."""
-    layout = layouts[0] if layouts else None
+    ``layout``, the memory of the device's alternate setting 0 (where stamps go;
+    ``None``: the device lists no memory there)."""
     for stamp in stamps:
         if layout is None or not layout.allows(stamp.address, stamp.size, Access.WRITE):
             where = f" ({layout})" if layout is not None else " (it lists no memory)"

@@ -85,9 +85,10 @@ def uid_location(part: str) -> UidLocation | None:
     return UID_LOCATIONS.get(family)
 
 
-def uid_readable(part: str, layouts: Sequence[MemoryLayout]) -> tuple[int, int]:
-    """``(alt, address)`` to read the unique ID of ``part`` from, or :class:`StampError`
-    saying why a ``uid`` stamp cannot be made (before anything is written)."""
+def uid_readable(part: str, layouts: Sequence[tuple[int, MemoryLayout]]) -> tuple[int, int]:
+    """``(alt, address)`` to read the unique ID of ``part`` from, given the device's
+    ``(alternate setting, memory layout)`` pairs, or :class:`StampError` saying why a
+    ``uid`` stamp cannot be made (before anything is written)."""
     where = uid_location(part)
     if where is None:
         raise StampError(
@@ -95,7 +96,7 @@ def uid_readable(part: str, layouts: Sequence[MemoryLayout]) -> tuple[int, int]:
             value=part,
             expected="a part with a known unique-ID location (e.g. STM32F4)",
         )
-    for alt, layout in enumerate(layouts):
+    for alt, layout in layouts:
         if layout.allows(where.address, where.size, Access.READ):
             return alt, where.address
     reason = (

@@ -132,9 +132,20 @@ class BusWatcher:
     def _on_hotplug(self, _device: object, _event: str) -> None:
         self._changed.set()
 
-    def wait(self, timeout: float | None = None, *, cancel: threading.Event | None = None) -> None:
+    def wait(
+        self,
+        timeout: float | None = None,
+        *,
+        cancel: threading.Event | None = None,
+        advance: bool = True,
+    ) -> None:
         """Wait until the bus may have changed, at most ``min(timeout, interval)`` clock
-        seconds; a set ``cancel`` ends the wait early."""
+        seconds; a set ``cancel`` ends the wait early.
+
+        On a :class:`~dfuse.clock.VirtualClock` the wait moves the clock forward;
+        ``advance=False`` only pauses briefly in real time instead, for a caller whose
+        other threads move the clock (a station while boards are being flashed: time
+        pushed forward by the waiter would eat into their devices' timeouts)."""
         step = self.interval if timeout is None else max(0.0, min(timeout, self.interval))
         arrival = getattr(self.backend, "next_arrival", None)
         if isinstance(arrival, float | int):
@@ -149,6 +160,9 @@ class BusWatcher:
             # simulated time: do not spin the CPU while nothing can happen in real time
             if isinstance(self.clock, VirtualClock):
                 (cancel or self._changed).wait(_SIM_THROTTLE_S)
+                if not advance:
+                    self._changed.clear()
+                    return
             if not self._changed.is_set():
                 self.clock.sleep(step)
         self._changed.clear()

@@ -135,10 +135,12 @@ def test_adjacent_stamps_are_allowed() -> None:
 
 
 def test_writable_memory_is_checked() -> None:
-    check_writable([parse_stamp("0x0807FFF8:time")], F411_LAYOUTS)
+    check_writable([parse_stamp("0x0807FFF8:time")], F411_LAYOUTS[0])
     for text in ("0x0807FFFC:time", "0x20000000:serial", "0x1FFFC000:counter"):
         with pytest.raises(SafetyError, match="outside the writable memory"):
-            check_writable([parse_stamp(text)], F411_LAYOUTS)
+            check_writable([parse_stamp(text)], F411_LAYOUTS[0])
+    with pytest.raises(SafetyError, match="lists no memory"):
+        check_writable([parse_stamp("0x08004000:time")], None)
 
 
 def test_missing_facts_are_refused() -> None:
@@ -160,9 +162,9 @@ def test_uid_is_refused_on_the_f4_rom_with_the_reason() -> None:
     assert where is not None
     assert (where.address, where.size) == (0x1FFF7A10, 12)
     with pytest.raises(StampError, match=r"0x1FFF7A10.*does not expose it through DFU"):
-        uid_readable("STM32F4 512K", F411_LAYOUTS)
+        uid_readable("STM32F4 512K", list(enumerate(F411_LAYOUTS)))
     with pytest.raises(StampError, match="not known"):
-        uid_readable("1209:0001", F411_LAYOUTS)
+        uid_readable("1209:0001", list(enumerate(F411_LAYOUTS)))
 
 
 def test_uid_is_read_where_a_memory_covers_it(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -172,5 +174,6 @@ def test_uid_is_read_where_a_memory_covers_it(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setitem(
         UID_LOCATIONS, "TESTPART", uid_module.UidLocation(0x1FF80050, 12, True, "test")
     )
-    layouts = [*F411_LAYOUTS, MemoryLayout.parse("@Signature /0x1FF80050/01*012 a")]
-    assert uid_readable("TESTPART", layouts) == (4, 0x1FF80050)
+    signature = MemoryLayout.parse("@Signature /0x1FF80050/01*012 a")
+    layouts = [*enumerate(F411_LAYOUTS), (6, signature)]
+    assert uid_readable("TESTPART", layouts) == (6, 0x1FF80050)
