@@ -256,9 +256,10 @@ class _Schema:
         )
 
 
-#: Migrations: ``MIGRATIONS[n]`` brings a version ``n`` store to ``n + 1`` (in one
-#: transaction). Version 0 is an empty database: :meth:`RecordStore._migrate` creates
-#: the tables of the current version.
+#: Migrations: ``MIGRATIONS[n](connection, schema)`` brings a version ``n`` store to
+#: ``n + 1``; they run in the transaction that opens the store (with the other stations
+#: held off by an advisory lock on PostgreSQL, ``BEGIN IMMEDIATE`` on SQLite). Version 0
+#: is an empty database: the tables of the current version are created directly.
 MIGRATIONS: dict[int, Any] = {}
 
 
@@ -376,7 +377,7 @@ class RecordStore:
             if version == 0:
                 schema.metadata.create_all(conn)
                 version = SCHEMA_VERSION
-            while version < SCHEMA_VERSION:  # pragma: no cover - no migration exists yet
+            while version < SCHEMA_VERSION:
                 MIGRATIONS[version](conn, schema)
                 version += 1
             self._put_meta(conn, "schema_version", str(version))

@@ -201,3 +201,32 @@ def test_postgres_read_only_is_refused(pg_url: str, pg_cluster: object) -> None:
     pg_cluster.execute(pg_url, f'ALTER DATABASE "{name}" SET default_transaction_read_only = on')
     with pytest.raises(RecordStoreError, match="read-only"):
         RecordStore.open(pg_url)
+
+
+def test_an_older_schema_is_migrated_on_open(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sqlalchemy as sa
+
+    from dfuse.station import store as store_module
+
+    path = tmp_path / "old.sqlite"
+    with RecordStore.open(path) as store:
+        store.add(RECORD)
+    calls: list[int] = []
+
+    def to_next(conn: sa.Connection, _schema: object) -> None:
+        calls.append(SCHEMA_VERSION)
+        conn.execute(sa.text("CREATE INDEX ix_station_time ON dfuse_flash_records (station, time)"))
+
+    monkeypatch.setattr(store_module, "SCHEMA_VERSION", SCHEMA_VERSION + 1)
+    monkeypatch.setitem(store_module.MIGRATIONS, SCHEMA_VERSION, to_next)
+    with RecordStore.open(path) as store:
+        assert store.schema_version == SCHEMA_VERSION + 1
+        assert [r.serial for r in store.query()] == ["A1"]  # the records are kept
+    with RecordStore.open(path) as store:  # already migrated: not again
+        assert store.schema_version == SCHEMA_VERSION + 1
+    assert calls == [SCHEMA_VERSION]
+    with sqlite3.connect(path) as conn:
+        names = {row[1] for row in conn.execute("PRAGMA index_list(dfuse_flash_records)")}
+    assert "ix_station_time" in names
