@@ -19,7 +19,7 @@ from typing import IO, Any
 from dfuse.cli.exitcodes import ExitCode, UsageError
 from dfuse.cli.output import Ui
 
-__all__ = ["add_commands", "cmd_log", "cmd_station", "parse_wait"]
+__all__ = ["add_commands", "add_log_option", "cmd_log", "cmd_station", "open_log", "parse_wait"]
 
 _STATION = "dfuse.cli.cmd_station"
 
@@ -104,6 +104,26 @@ def add_commands(
     p.add_argument("--station-id", metavar="NAME", help="only this station")
     p.add_argument("--limit", metavar="N", type=int, help="only the last N records")
     p.add_argument("--csv", action="store_true", help="print CSV instead of a table")
+
+
+def add_log_option(parser: argparse.ArgumentParser) -> None:
+    """``--log PATH|URL`` for a command that records its flash (``dfuse flash``)."""
+    parser.add_argument(
+        "--log",
+        metavar="PATH|URL",
+        help="record this flash in the flash record (an SQLite file or postgresql:// URL;"
+        " see `dfuse log`)",
+    )
+
+
+def open_log(args: argparse.Namespace) -> Any:
+    """The record store ``--log`` names (opened now, before any device), or ``None``."""
+    location = getattr(args, "log", None)
+    if location is None:
+        return None
+    from dfuse.station import RecordStore
+
+    return RecordStore.open(location)
 
 
 # --------------------------------------------------------------------------- station

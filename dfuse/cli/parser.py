@@ -148,6 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     files = "dfuse.cli.cmd_files"
     dev = "dfuse.cli.cmd_device"
+    from dfuse.cli.cmd_station import add_log_option as add_station_log_option
 
     # ------------------------------------------------------------------ devices
     _sub(
@@ -268,6 +269,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="flash every matching DFU-mode board at once, one line each; exit code 100 + the"
         " number of boards that failed",
     )
+    add_station_log_option(p)
 
     p = _sub(
         sub,

@@ -13,7 +13,14 @@ The station is a layer above :mod:`dfuse.device`: it uses the public device API 
 any application would.
 """
 
-from dfuse.station.core import BoardEvent, Station, StationSummary, flash_board
+from dfuse.station.core import (
+    BoardEvent,
+    Recording,
+    Station,
+    StationSummary,
+    flash_board,
+    recording,
+)
 from dfuse.station.stamps import (
     BoardFacts,
     StampedImage,
@@ -30,6 +37,7 @@ __all__ = [
     "BoardFacts",
     "FlashRecord",
     "RecordStore",
+    "Recording",
     "StampError",
     "StampSpec",
     "StampValue",
@@ -40,4 +48,5 @@ __all__ = [
     "default_store_path",
     "flash_board",
     "parse_stamp",
+    "recording",
 ]

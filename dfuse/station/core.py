@@ -18,13 +18,14 @@ planning (:func:`~dfuse.station.stamps.apply_stamps`); every board gets a
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import socket
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -49,7 +50,15 @@ from dfuse.transport.base import DeviceInfo, DeviceMode
 from dfuse.transport.discovery import DEFAULT_POLL_INTERVAL_S, BusWatcher
 from dfuse.transport.pyusb import PyUsbTransport
 
-__all__ = ["BoardEvent", "EventKind", "Station", "StationSummary", "flash_board"]
+__all__ = [
+    "BoardEvent",
+    "EventKind",
+    "Recording",
+    "Station",
+    "StationSummary",
+    "flash_board",
+    "recording",
+]
 
 _log = logging.getLogger(__name__)
 
@@ -598,6 +607,71 @@ def flash_board(
     if error is not None:
         raise error
     return result
+
+
+class Recording:
+    """What :func:`recording` records: set :attr:`plans` to the download's result."""
+
+    def __init__(self) -> None:
+        self.plans: Sequence[Any] = ()
+        self.record: FlashRecord | None = None
+
+
+@contextlib.contextmanager
+def recording(
+    store: RecordStore | None,
+    device: DfuDevice,
+    image: Image,
+    *,
+    image_name: str = "",
+    station_id: str | None = None,
+) -> Iterator[Recording]:
+    """Record the flash done inside the ``with`` block (``dfuse flash --log``): ok when the
+    block ends normally (set ``.plans`` to what :meth:`DfuDevice.download` returned, for
+    the sectors and bytes), failed with the error when it raises (the error goes on).
+    With ``store=None`` nothing is recorded.
+
+    >>> # with recording(store, dev, image, image_name="fw.hex") as rec:
+    >>> #     rec.plans = dev.download(image)
+    """
+    rec = Recording()
+    if store is None:
+        yield rec
+        return
+    info = device.info
+    started, when = device.clock.now, utc_now()
+    error: BaseException | None = None
+    try:
+        yield rec
+    except BaseException as exc:
+        error = exc
+        raise
+    finally:
+        erased = sum(
+            1
+            for target in rec.plans
+            for step in target.plan.steps
+            if isinstance(step, EraseSector | MassErase)
+        )
+        written = sum(target.plan.write_bytes for target in rec.plans)
+        if isinstance(error, CancelledError):
+            erased, written = len(error.erased), error.written
+        rec.record = FlashRecord(
+            time=when,
+            station=station_id or socket.gethostname(),
+            serial=info.serial,
+            part=part_name(info),
+            image_name=image_name,
+            image_sha256=image_sha256(image),
+            result="ok" if error is None else "failed",
+            error=None if error is None else str(error) or type(error).__name__,
+            error_type=None if error is None else type(error).__name__,
+            path=info.path,
+            sectors_erased=erased,
+            bytes_written=written,
+            duration=device.clock.now - started,
+        )
+        rec.record = _with_id(rec.record, store.add(rec.record))
 
 
 def _unreadable(info: DeviceInfo) -> bool:

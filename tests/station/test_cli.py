@@ -142,3 +142,29 @@ def test_wait_on_list() -> None:
     code, out, err = _run(["list", "-d", "sim:stm32f411?boards=2&arrive=2", "--wait=5"])
     assert code == 0, err
     assert "3276347F3001" in out
+
+
+def test_flash_records_only_with_log(image_file: Path, tmp_path: Path) -> None:
+    log = tmp_path / "flash.sqlite"
+    code, _, err = _run(["flash", str(image_file), "-d", "sim:stm32f411", "--log", str(log)])
+    assert code == 0, err
+    code, out, _ = _run(["log", "--log", str(log), "--json"])
+    [record] = json.loads(out)["records"]
+    assert record["result"] == "ok"
+    assert record["serial"] == "3276347F3034"
+    assert record["image_name"] == str(image_file)
+    assert record["sectors_erased"] == 1
+    assert record["bytes_written"] == 16 * 1024
+    # a failed flash is recorded too (a file for another device, refused by the planner)
+    other = tmp_path / "other.dfu"
+    from dfuse.file import DfuSeFile
+
+    DfuSeFile.from_bin(b"x" * 16, address=0x08000000, vendor_id=0x1234).save(other)
+    code, _, _ = _run(["flash", str(other), "-d", "sim:stm32f411", "--log", str(log)])
+    assert code != 0
+    code, out, _ = _run(["log", "--log", str(log), "--json", "--failed"])
+    [failed] = json.loads(out)["records"]
+    assert failed["error_type"] == "SafetyError"
+    # without --log nothing is recorded
+    assert _run(["flash", str(image_file), "-d", "sim:stm32f411"])[0] == 0
+    assert len(json.loads(_run(["log", "--log", str(log), "--json"])[1])["records"]) == 2
