@@ -95,6 +95,8 @@ class _Run:
     erased: list[int | str] = field(default_factory=list)
     written: int = 0
     phase: Phase | None = None
+    reading: Phase = Phase.VERIFY  # what a ReadBlock reports as
+    data: bytearray = field(default_factory=bytearray)  # what ReadBlocks read
 
     def check(self, dev: DfuDevice, next_phase: Phase) -> None:
         """At a safe point: stop when cancelled (ABORT to dfuIDLE, CancelledError)."""
@@ -417,7 +419,7 @@ class DfuDevice:
         """Run ``plan``'s steps: the one loop every verb goes through. Every step
         boundary is a safe point for ``run.cancel``."""
         for step in plan.steps:
-            phase = _PHASES.get(type(step))
+            phase = run.reading if isinstance(step, steps.ReadBlock) else _PHASES.get(type(step))
             run.check(self, phase or Phase.WRITE)
             run.phase = phase or run.phase
             self._step(step, plan, run)
@@ -431,7 +433,18 @@ class DfuDevice:
             run.written += len(step.data)
             run.report.add(Phase.WRITE, len(step.data))
         elif isinstance(step, steps.SetAddress):
-            self.set_address(step.address)
+            self.set_address(step.address, step.purpose)
+        elif isinstance(step, steps.ReadBlock):
+            action = f"reading 0x{step.address:08X} ({step.length} bytes)"
+            data = self._upload_block(step.block, step.length, action)
+            if len(data) != step.length:
+                raise ProtocolError(
+                    f"reading 0x{step.address:08X}: asked for {step.length} bytes "
+                    f"(UPLOAD block {step.block}), the device sent {len(data)}"
+                )
+            run.data += data
+            run.written += step.length if run.reading is Phase.READ else 0
+            run.report.add(run.reading, step.length)
         elif isinstance(step, steps.EraseSector):
             self._command(_erase(step.address), f"erasing sector {step.index} at 0x{step.address:08X}")  # noqa: E501  # fmt: skip
             run.erased.append(step.address)
@@ -722,24 +735,12 @@ class DfuDevice:
     def _upload(self, address: int, length: int, run: _Run, phase: Phase = Phase.VERIFY
                 ) -> bytes:  # fmt: skip
         self._prepare("upload", dfuse=True)
-        out, offset, block = bytearray(length), 0, self.max_block + 1
-        while offset < length:
-            where, n = address + offset, min(self._transfer_size, length - offset)
-            if block > self.max_block:
-                self.set_address(where, f"reading 0x{where:08X} ({length - offset} bytes)")
-                block = FIRST_DATA_BLOCK
-            data = self._upload_block(block, n, f"reading 0x{where:08X} ({n} bytes)")
-            if len(data) != n:
-                raise ProtocolError(f"reading 0x{where:08X}: asked for {n} bytes (UPLOAD block "
-                                    f"{block}), the device sent {len(data)}")  # fmt: skip
-            out[offset : offset + n] = data
-            offset, block = offset + n, block + 1
-            run.written += n if phase is Phase.READ else 0
-            run.report.add(phase, n)
-            if offset < length:
-                run.check(self, phase)
+        mark, run.reading = len(run.data), phase
+        self._run(reading.read_plan(address, length, self._transfer_size, self.max_block), run)
         self._ready(Event.DNLOAD, f"reading 0x{address:08X} ({length} bytes)")
-        return bytes(out)
+        out = bytes(run.data[mark:])
+        del run.data[mark:]
+        return out
 
     def _upload_block(self, block: int, length: int, action: str) -> bytes:
         self._ready(Event.UPLOAD, action)

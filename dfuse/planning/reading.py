@@ -11,7 +11,8 @@ from dfuse.errors import ProtocolError, SafetyError, UsageError, VerifyError
 from dfuse.layout import MemoryLayout, Sector
 from dfuse.planning.download import TargetPlan
 from dfuse.progress import Phase
-from dfuse.protocol.plan import EraseSector, Plan
+from dfuse.protocol.dfuse import FIRST_DATA_BLOCK
+from dfuse.protocol.plan import EraseSector, Plan, ReadBlock, SetAddress, Step
 from dfuse.transport.base import DeviceInfo
 
 __all__ = [
@@ -20,6 +21,7 @@ __all__ = [
     "check_read",
     "compare",
     "erase_plan",
+    "read_plan",
     "readable_runs",
     "totals",
     "transfer_size_for",
@@ -95,6 +97,22 @@ def check_read(layout: MemoryLayout | None, address: int, length: int) -> None:
             value=(address, length),
             expected=f"a range inside {span}",
         )
+
+
+def read_plan(address: int, length: int, transfer_size: int, max_block: int) -> Plan:
+    """Read ``length`` bytes at ``address``: Set Address, then UPLOAD blocks from
+    wBlockNum 2 (the pointer set again past ``max_block``)."""
+    steps: list[Step] = []
+    offset, block = 0, max_block + 1
+    while offset < length:
+        where, n = address + offset, min(transfer_size, length - offset)
+        if block > max_block:
+            purpose = f"reading 0x{where:08X} ({length - offset} bytes)"
+            steps.append(SetAddress(where, purpose))
+            block = FIRST_DATA_BLOCK
+        steps.append(ReadBlock(block, where, n))
+        offset, block = offset + n, block + 1
+    return Plan(tuple(steps), transfer_size, image_size=length, segments=1)
 
 
 def readable_runs(layout: MemoryLayout) -> list[tuple[int, int]]:
