@@ -130,7 +130,7 @@ class DfuDevice:
         clock: Clock | None = None,
         *,
         alt: int | str | None = None,
-        busy_timeout: float = DEFAULT_BUSY_TIMEOUT_S,
+        busy_timeout: float | None = None,
         transfer_size: int | None = None,
         max_block: int = MAX_BLOCK,
         rules: SessionRules | None = None,
@@ -140,8 +140,10 @@ class DfuDevice:
                              f"{max_block}", value=max_block)  # fmt: skip
         self.transport, self.max_block = transport, max_block
         self.clock: Clock = clock if clock is not None else RealClock()
-        base = rules if rules is not None else SessionRules()
-        self._session = Session(dataclasses.replace(base, busy_timeout_s=busy_timeout))
+        rules = rules if rules is not None else SessionRules()
+        if busy_timeout is not None:  # wins over the rules' own
+            rules = dataclasses.replace(rules, busy_timeout_s=busy_timeout)
+        self._session = Session(rules)
         self._transfer_size = reading.transfer_size_for(transport.info, transfer_size)
         self._alt: AltSetting | None = None
         self._closed = self._suspect = False
@@ -181,7 +183,7 @@ class DfuDevice:
         backend: object = None,
         clock: Clock | None = None,
         ids: Iterable[tuple[int | None, int | None]] = (),
-        busy_timeout: float = DEFAULT_BUSY_TIMEOUT_S,
+        busy_timeout: float | None = None,
         rules: SessionRules | None = None,
     ) -> DfuDevice:
         """Find exactly one DFU device matching the selectors, open it and bring it to
@@ -892,4 +894,4 @@ class DfuDevice:
                 _log.debug("reset after DETACH: %s", exc)
         new = self.transport.reopen(wait_s, self.clock)
         self._closed = True
-        return DfuDevice(new, self.clock, rules=self.rules, busy_timeout=self.busy_timeout)
+        return DfuDevice(new, self.clock, rules=self.rules)
