@@ -81,7 +81,7 @@ def test_poll_floor_and_ceiling_shape_the_waits() -> None:
 def test_busy_timeout_rule() -> None:
     chip = Stm32F411(quirks=_BUSY_ANSWERING)
     dev, _backend = _open(chip, SessionRules(busy_timeout_s=0.5))
-    with pytest.raises(TransferTimeoutError, match="more than 0.5 s"):
+    with pytest.raises(TransferTimeoutError, match=r"more than 0\.5 s"):
         dev.mass_erase()
     assert dev.busy_timeout == 0.5
     dev.busy_timeout = 60.0
