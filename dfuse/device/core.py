@@ -305,8 +305,12 @@ class DfuDevice:
         self._session.state = State.dfuIDLE
 
     def _ready(self, event: Event, action: str) -> None:
-        """Send what the session says must come before ``event`` (ABORT, CLRSTATUS)."""
-        for request in self._session.before(event):
+        """Send what the session says must come before ``event`` (ABORT); from a state
+        it has no rule for, bring the device back to dfuIDLE first."""
+        needed = self._session.before(event)
+        if not needed and not self._session.allows(event):
+            self._to_idle()
+        for request in needed:
             try:
                 (self.clear_status if request is Request.CLRSTATUS else self.abort)()
             except TransportError as exc:
@@ -340,8 +344,9 @@ class DfuDevice:
 
     def _fail(self, decision: Fail, cause: BaseException | None = None) -> NoReturn:
         if decision.clear:
+            outside = self.state != State.dfuERROR and not self.rules.clear_status_outside_error
             try:
-                self.clear_status()
+                (self.abort if outside else self.clear_status)()
             except TransportError as exc:
                 _log.debug("CLRSTATUS after an error failed: %s", exc)
         elif not isinstance(decision.error, TransportError) or isinstance(
@@ -369,7 +374,12 @@ class DfuDevice:
             if isinstance(decision, Wait):
                 self.clock.sleep(decision.seconds)
             elif isinstance(decision, Send):
-                (self.clear_status if decision.request is Request.CLRSTATUS else self.abort)()
+                try:
+                    (self.clear_status if decision.request is Request.CLRSTATUS else self.abort)()
+                except TransportError as exc:
+                    if goal is Goal.IDLE:
+                        raise
+                    self._failed(exc, action)
             elif isinstance(decision, Done):
                 return decision
             else:

@@ -254,6 +254,10 @@ class Session:
             return (Request.ABORT,)
         return ()
 
+    def allows(self, event: Event) -> bool:
+        """Whether the table allows ``event`` in the host's state."""
+        return (self.state, event) in HOST_TRANSITIONS
+
     def sent(self, event: Event) -> None:
         """Record that ``event`` went out. A request the table does not allow in the
         host's state is a host bug: :class:`UsageError`."""
