@@ -1,7 +1,7 @@
 """The :class:`DfuDevice` driver: open, close, reconnect and detach; one loop that runs a
 plan's steps through the :class:`~dfuse.protocol.session.Session` and the Transport,
 sleeping on the injected Clock; the public verbs, each of which builds a plan
-(:mod:`dfuse.planning`) and drives it.
+(:mod:`dfuse.planning`) and drives it. It decides nothing itself.
 """
 
 from __future__ import annotations
@@ -19,17 +19,16 @@ from dfuse.errors import (
     CancelledError,
     DeviceGoneError,
     ProtocolError,
-    SafetyError,
     StallError,
     TransferTimeoutError,
     TransportError,
     UsageError,
-    VerifyError,
 )
 from dfuse.file.model import DfuSeFile, Target
 from dfuse.layout import MemoryLayout, Sector
 from dfuse.optionbytes import OTP_SIZE, OptionBytes, OtpArea, RdpLevel
 from dfuse.planning import protection as prot
+from dfuse.planning import reading
 from dfuse.planning.download import (
     DownloadOptions,
     Image,
@@ -44,36 +43,22 @@ from dfuse.planning.download import (
 )
 from dfuse.planning.protection import DEFAULT_RESET_WAIT_S
 from dfuse.progress import Phase, Progress, ProgressCallback
+from dfuse.protocol import plan as steps
 from dfuse.protocol.constants import Request, State
 from dfuse.protocol.descriptors import Attributes, FunctionalDescriptor, StatusReply
 from dfuse.protocol.dfuse import (
     FIRST_DATA_BLOCK,
     MAX_BLOCK,
-    encode_erase,
     encode_mass_erase,
     encode_read_unprotect,
     encode_set_address,
 )
-from dfuse.protocol.plan import (
-    AwaitReset,
-    ConfirmOptions,
-    EraseMode,
-    EraseSector,
-    Leave,
-    MassErase,
-    Plan,
-    ReadUnprotect,
-    SelectAlt,
-    SetAddress,
-    Step,
-    Verify,
-    WriteBlock,
-    WriteOptions,
-)
+from dfuse.protocol.dfuse import encode_erase as _erase
+from dfuse.protocol.plan import EraseMode, Plan, Step
 from dfuse.protocol.session import Done, Event, Fail, Goal, Send, Session, SessionRules, Wait
+from dfuse.protocol.session import status_error as _status_error
 from dfuse.transport.base import AltSetting, DeviceInfo, DeviceMode, Transport
-from dfuse.transport.discovery import find_devices, select_device
-from dfuse.transport.pyusb import PyUsbTransport, get_backend
+from dfuse.transport.discovery import open_one
 
 __all__ = ["DEFAULT_BUSY_TIMEOUT_S", "DEFAULT_ENTRY", "DfuDevice"]
 
@@ -83,10 +68,14 @@ _log = logging.getLogger(__name__)
 DEFAULT_BUSY_TIMEOUT_S = SessionRules().busy_timeout_s
 #: Where the ST bootloader starts an application (used by :meth:`DfuDevice.leave`).
 DEFAULT_ENTRY = 0x08000000
+_BUSY_HINT = (
+    " (the device may still be busy with an earlier operation: wait for it to finish, or "
+    "replug it, and retry)"
+)
 _PHASES: dict[type, Phase] = {
-    EraseSector: Phase.ERASE, MassErase: Phase.ERASE, WriteBlock: Phase.WRITE,
-    WriteOptions: Phase.WRITE, Verify: Phase.VERIFY, ConfirmOptions: Phase.VERIFY,
-    Leave: Phase.LEAVE,
+    steps.EraseSector: Phase.ERASE, steps.MassErase: Phase.ERASE, steps.WriteBlock: Phase.WRITE,
+    steps.WriteOptions: Phase.WRITE, steps.Verify: Phase.VERIFY,
+    steps.ConfirmOptions: Phase.VERIFY, steps.Leave: Phase.LEAVE,
 }  # fmt: skip
 
 
@@ -106,35 +95,33 @@ class _Run:
     erased: list[int | str] = field(default_factory=list)
     written: int = 0
     phase: Phase | None = None
+    reading: Phase = Phase.VERIFY  # what a ReadBlock reports as
+    data: bytearray = field(default_factory=bytearray)  # what ReadBlocks read
 
     def check(self, dev: DfuDevice, next_phase: Phase) -> None:
         """At a safe point: stop when cancelled (ABORT to dfuIDLE, CancelledError)."""
         if self.cancel is None or not self.cancel.is_set():
             return
-        phase = self.phase or next_phase
         if not dev._closed and dev.info.mode is DeviceMode.DFU:
             dev._to_idle()
-        raise CancelledError(erased=tuple(self.erased), written=self.written, phase=phase.value)
+        phase = (self.phase or next_phase).value
+        raise CancelledError(erased=tuple(self.erased), written=self.written, phase=phase)
 
 
 class DfuDevice:
-    """A DFU (DfuSe) device opened for flashing.
+    """A DFU (DfuSe) device opened for flashing; a context manager (closed on exit).
 
     Use :meth:`open` to find and open a USB device, or wrap any
-    :class:`~dfuse.transport.base.Transport`. A context manager: leaving the
-    ``with`` block releases the interface.
+    :class:`~dfuse.transport.base.Transport`. ``rules`` says how to talk to it
+    (:class:`~dfuse.protocol.session.SessionRules`: a part's quirks);
+    ``transfer_size`` overrides wTransferSize (plain DFU only).
 
     Attributes:
         transport: the transport requests go through.
         clock: the clock polls wait on.
-        rules: how the host talks to this device (:class:`SessionRules`).
         max_block: the highest wBlockNum used before the address pointer is set again.
         initial_status: the GETSTATUS reply found when the device was opened
             (``None`` for a device in run-time mode).
-
-    ``transfer_size`` overrides the functional descriptor's wTransferSize for a plain DFU
-    device; a DfuSe device places data blocks wTransferSize bytes apart, so another
-    value is refused with :class:`~dfuse.errors.UsageError`.
     """
 
     def __init__(
@@ -143,74 +130,46 @@ class DfuDevice:
         clock: Clock | None = None,
         *,
         alt: int | str | None = None,
-        busy_timeout: float = DEFAULT_BUSY_TIMEOUT_S,
+        busy_timeout: float | None = None,
         transfer_size: int | None = None,
         max_block: int = MAX_BLOCK,
         rules: SessionRules | None = None,
     ) -> None:
         if not FIRST_DATA_BLOCK <= max_block <= MAX_BLOCK:
-            raise UsageError(
-                f"max_block must be in {FIRST_DATA_BLOCK}..{MAX_BLOCK}, got {max_block}",
-                value=max_block,
-            )
-        self.transport = transport
-        self.max_block = max_block
+            raise UsageError(f"max_block must be in {FIRST_DATA_BLOCK}..{MAX_BLOCK}, got "
+                             f"{max_block}", value=max_block)  # fmt: skip
+        self.transport, self.max_block = transport, max_block
         self.clock: Clock = clock if clock is not None else RealClock()
-        base = rules if rules is not None else SessionRules()
-        self._session = Session(dataclasses.replace(base, busy_timeout_s=busy_timeout))
-        own = transport.info.functional.transfer_size if transport.info.functional else 0
-        if transfer_size and own > 0 and self._dfuse(transport.info) and transfer_size != own:
-            raise UsageError(
-                f"a DfuSe device places data blocks {own} bytes apart (its wTransferSize "
-                f"{own}); transfer_size={transfer_size} would write and read them at the "
-                "wrong addresses",
-                value=transfer_size,
-                expected=str(own),
-            )
-        self._transfer_size = transfer_size or own or 1024
-        if not (transfer_size or own):
-            _log.warning("%s has no wTransferSize: using 1024", transport.info.describe())
+        rules = rules if rules is not None else SessionRules()
+        if busy_timeout is not None:  # wins over the rules' own
+            rules = dataclasses.replace(rules, busy_timeout_s=busy_timeout)
+        self._session = Session(rules)
+        self._transfer_size = reading.transfer_size_for(transport.info, transfer_size)
         self._alt: AltSetting | None = None
-        self._closed = False
-        self._suspect = False
+        self._closed = self._suspect = False
         self.initial_status: StatusReply | None = None
         self._adopt(transport, alt)
 
-    @staticmethod
-    def _dfuse(info: DeviceInfo) -> bool:
-        return info.functional is not None and info.functional.is_dfuse
-
     def _adopt(self, transport: Transport, alt: int | str | None = None) -> None:
-        """Take over ``transport`` (opened, or the same device re-enumerated) and reach
-        dfuIDLE."""
+        """Take over ``transport`` (opened, or the device re-enumerated); reach dfuIDLE."""
         self.transport = transport
         self._closed = self._suspect = False
         self._session.state = State.dfuIDLE
         info = transport.info
         self._alt = info.alt_settings[0] if info.alt_settings else None
         self.initial_status = None
-        if info.mode is DeviceMode.DFU:
-            try:
-                self.initial_status = self._to_idle()
-            except TransportError as exc:
-                raise _with_action(exc, f"opening {info.describe()}") from exc
-            if self._dfuse(info) and any(a.name is None for a in info.alt_settings):
-                self._reread(transport)  # idle now: the strings it could not send before
-            if alt is not None:
-                self.select_alt(alt)
-
-    def _reread(self, transport: Transport) -> None:
+        if info.mode is not DeviceMode.DFU:
+            return
         try:
-            transport.refresh()
+            self.initial_status = self._to_idle()
+            if self.is_dfuse and any(a.name is None for a in info.alt_settings):
+                transport.refresh()  # idle now: the strings it was too busy to send before
         except TransportError as exc:
-            err = type(exc)(
-                f"could not read the memory layout (alternate setting names) of "
-                f"{transport.info.describe()}: the device may still be busy with an earlier "
-                "operation; wait for it to finish (or replug it) and retry",
-                request=exc.request, cause=exc, errno=exc.errno,
-            )  # fmt: skip
-            raise err from exc
+            hint = _BUSY_HINT if self.initial_status is not None else ""
+            raise _with_action(exc, f"opening {info.describe()}{hint}") from exc
         self._alt = transport.info.alt_settings[0] if transport.info.alt_settings else None
+        if alt is not None:
+            self.select_alt(alt)
 
     @classmethod
     def open(
@@ -224,34 +183,14 @@ class DfuDevice:
         backend: object = None,
         clock: Clock | None = None,
         ids: Iterable[tuple[int | None, int | None]] = (),
-        busy_timeout: float = DEFAULT_BUSY_TIMEOUT_S,
+        busy_timeout: float | None = None,
         rules: SessionRules | None = None,
     ) -> DfuDevice:
-        """Find exactly one DFU device matching the selectors, open it and bring it to dfuIDLE.
-
-        ``backend`` is any pyusb backend (e.g. :class:`dfuse.sim.SimBackend`);
-        ``clock`` defaults to the backend's own ``clock`` when it has one, else
-        :class:`~dfuse.clock.RealClock`. Raises
-        :class:`~dfuse.errors.DeviceNotFoundError` when no device or several match
-        (listing them).
-        """
-        be = get_backend(backend)
-        found = find_devices(vid=vid, pid=pid, serial=serial, path=path, backend=be, ids=ids)
-        criteria = ", ".join(
-            f"{k}={v}"
-            for k, v in (
-                ("vid", None if vid is None else f"{vid:04x}"),
-                ("pid", None if pid is None else f"{pid:04x}"),
-                ("serial", serial),
-                ("path", path),
-            )
-            if v is not None
-        )
-        info = select_device(found, criteria or "(any)")
-        if clock is None:
-            own = getattr(be, "clock", None)
-            clock = own if isinstance(own, Clock) else RealClock()
-        transport = PyUsbTransport.open(info, be)
+        """Find exactly one DFU device matching the selectors, open it and bring it to
+        dfuIDLE (:func:`~dfuse.transport.discovery.open_one`: ``backend`` is any pyusb
+        backend, e.g. a :class:`dfuse.sim.SimBackend`; ``clock`` defaults to its own)."""
+        transport, clock = open_one(vid=vid, pid=pid, serial=serial, path=path,
+                                    backend=backend, clock=clock, ids=ids)  # fmt: skip
         try:
             return cls(transport, clock, alt=alt, busy_timeout=busy_timeout, rules=rules)
         except BaseException:
@@ -267,10 +206,8 @@ class DfuDevice:
     def __enter__(self) -> Self:
         return self
 
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:  # fmt: skip
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:  # fmt: skip
         self.close()
 
     def __repr__(self) -> str:
@@ -296,7 +233,7 @@ class DfuDevice:
     @property
     def is_dfuse(self) -> bool:
         """True for an ST DfuSe device (bcdDFUVersion 0x011A)."""
-        return self._dfuse(self.info)
+        return self.functional is not None and self.functional.is_dfuse
 
     @property
     def alt(self) -> int | None:
@@ -320,7 +257,7 @@ class DfuDevice:
 
     @property
     def rules(self) -> SessionRules:
-        """How the host talks to this device."""
+        """How the host talks to this device (settable)."""
         return self._session.rules
 
     @rules.setter
@@ -329,7 +266,7 @@ class DfuDevice:
 
     @property
     def busy_timeout(self) -> float:
-        """Longest total wait (seconds) for one busy operation."""
+        """Longest total wait (seconds) for one busy operation (settable)."""
         return self._session.rules.busy_timeout_s
 
     @busy_timeout.setter
@@ -354,8 +291,7 @@ class DfuDevice:
         data = self.transport.control_in(Request.GETSTATE, 0, 1)
         if len(data) != 1:
             raise ProtocolError(f"GETSTATE reply must be 1 byte, got {len(data)}")
-        code = data[0]
-        self._session.state = State(code) if code in State._value2member_map_ else code
+        self._session.state = State(data[0]) if data[0] in State._value2member_map_ else data[0]
         return self._session.state
 
     def clear_status(self) -> None:
@@ -368,14 +304,15 @@ class DfuDevice:
         self.transport.control_out(Request.ABORT, 0)
         self._session.state = State.dfuIDLE
 
-    def _recovery(self, request: Request) -> None:
-        (self.clear_status if request is Request.CLRSTATUS else self.abort)()
-
     def _ready(self, event: Event, action: str) -> None:
-        """Send what the session says must come before ``event`` (ABORT, CLRSTATUS)."""
-        for request in self._session.before(event):
+        """Send what the session says must come before ``event`` (ABORT); from a state
+        it has no rule for, bring the device back to dfuIDLE first."""
+        needed = self._session.before(event)
+        if not needed and not self._session.allows(event):
+            self._to_idle()
+        for request in needed:
             try:
-                self._recovery(request)
+                (self.clear_status if request is Request.CLRSTATUS else self.abort)()
             except TransportError as exc:
                 self._failed(exc, action)
 
@@ -398,61 +335,61 @@ class DfuDevice:
         self._suspect = True
         if isinstance(exc, StallError):
             try:
-                reply = self.status()
+                reply: StatusReply | None = self.status()
             except TransportError:
                 reply = None
             if reply is not None and not reply.ok:
-                self._fail(Fail(exc), reply, action)
+                self._fail(Fail(_status_error(reply, action), clear=True), exc)
         raise _with_action(exc, action) from exc
 
-    def _fail(self, decision: Fail, reply: StatusReply | None, action: str) -> NoReturn:
-        from dfuse.protocol.session import status_error
-
-        error = decision.error if reply is None else status_error(reply, action)
-        if decision.clear or reply is not None:
+    def _fail(self, decision: Fail, cause: BaseException | None = None) -> NoReturn:
+        if decision.clear:
+            outside = self.state != State.dfuERROR and not self.rules.clear_status_outside_error
             try:
-                self.clear_status()
+                (self.abort if outside else self.clear_status)()
             except TransportError as exc:
                 _log.debug("CLRSTATUS after an error failed: %s", exc)
-        elif not isinstance(error, TransportError) or isinstance(error, TransferTimeoutError):
+        elif not isinstance(decision.error, TransportError) or isinstance(
+            decision.error, TransferTimeoutError
+        ):
             self._suspect = True  # the next operation waits it out first
-        if reply is not None or error is not decision.error:
-            raise error from decision.error
-        raise error
+        raise decision.error from cause
 
     def _await(self, goal: Goal, action: str) -> Done:
         """GETSTATUS until the session says the operation is over (the one poll loop)."""
-        session = self._session
         fd = self.functional
         tolerant = fd is not None and bool(fd.attributes & Attributes.MANIFESTATION_TOLERANT)
-        session.start(goal, action, self.clock.now, dfuse=self.is_dfuse, tolerant=tolerant)
+        self._session.start(goal, action, self.clock.now, dfuse=self.is_dfuse, tolerant=tolerant)
         while True:
             sent = self.clock.now
             try:
-                decision = session.on_status(self.status(), self.clock.now, sent)
+                decision = self._session.on_status(self.status(), self.clock.now, sent)
             except TransportError as exc:
-                stalled = isinstance(exc, StallError)
-                gone = isinstance(exc, DeviceGoneError | TransferTimeoutError)
-                decision = session.on_status_failed(exc, stalled=stalled, gone=gone)
+                decision = self._session.on_status_failed(exc, stalled=isinstance(exc, StallError),
+                    gone=isinstance(exc, DeviceGoneError | TransferTimeoutError))  # fmt: skip
+                if isinstance(decision, Fail) and goal is Goal.IDLE:
+                    raise
                 if isinstance(decision, Fail):
-                    if goal is Goal.IDLE:
-                        raise
                     self._failed(exc, action)
             if isinstance(decision, Wait):
                 self.clock.sleep(decision.seconds)
             elif isinstance(decision, Send):
-                self._recovery(decision.request)
+                try:
+                    (self.clear_status if decision.request is Request.CLRSTATUS else self.abort)()
+                except TransportError as exc:
+                    if goal is Goal.IDLE:
+                        raise
+                    self._failed(exc, action)
             elif isinstance(decision, Done):
                 return decision
             else:
-                self._fail(decision, None, action)
+                self._fail(decision)
 
     def _to_idle(self) -> StatusReply:
-        """Bring the device to dfuIDLE from whatever state it is in; return what was found
-        (CLRSTATUS from dfuERROR, ABORT from a transfer, waiting out dfuDNBUSY)."""
-        done = self._await(Goal.IDLE, "bringing the device to dfuIDLE")
-        assert done.reply is not None
-        return done.reply
+        """Bring the device to dfuIDLE from whatever state it is in; return what was found."""
+        reply = self._await(Goal.IDLE, "bringing the device to dfuIDLE").reply
+        assert reply is not None
+        return reply
 
     def _prepare(self, action: str, *, dfuse: bool = False) -> None:
         if self._closed:
@@ -466,8 +403,8 @@ class DfuDevice:
             _log.info("the last operation failed: bringing the device back to dfuIDLE")
             self._to_idle()
 
-    def _dnload(self, block: int, data: bytes | memoryview, action: str, goal: Goal = Goal.DNLOAD
-                ) -> Done:  # fmt: skip
+    def _dnload(self, block: int, data: bytes | memoryview, action: str,
+                goal: Goal = Goal.DNLOAD) -> Done:  # fmt: skip
         """DNLOAD one block (or command), then poll until the session says it is done."""
         self._ready(Event.DNLOAD, action)
         try:
@@ -483,101 +420,98 @@ class DfuDevice:
         self._prepare(action, dfuse=True)
         return self._dnload(0, payload, action, goal)
 
-    def set_address(self, address: int) -> None:
+    def set_address(self, address: int, why: str = "") -> None:
         """DfuSe Set Address Pointer."""
-        self._command(encode_set_address(address), f"setting the address pointer to 0x{address:08X}")  # noqa: E501  # fmt: skip
+        action = f"setting the address pointer to 0x{address:08X}" + (f" for {why}" if why else "")
+        self._command(encode_set_address(address), action)
 
     # ------------------------------------------------------------------ the step loop
 
-    def _run(self, steps: Iterable[Step], run: _Run, *, dfuse: bool = True, blocks: int = 0
-             ) -> None:  # fmt: skip
-        """Run ``steps``: the one loop every verb goes through."""
-        for step in steps:
-            phase = _PHASES.get(type(step))
-            run.check(self, phase or Phase.WRITE)  # every step boundary is a safe point
+    def _run(self, plan: Plan, run: _Run) -> None:
+        """Run ``plan``'s steps: the one loop every verb goes through. Every step
+        boundary is a safe point for ``run.cancel``."""
+        for step in plan.steps:
+            phase = run.reading if isinstance(step, steps.ReadBlock) else _PHASES.get(type(step))
+            run.check(self, phase or Phase.WRITE)
             run.phase = phase or run.phase
-            if isinstance(step, WriteBlock):
-                where = "" if step.address is None else f" at 0x{step.address:08X}"
-                action = f"writing block {step.block}{where} ({len(step.data)} bytes)"
-                self._prepare(action)
-                self._dnload(step.block, step.data, action)
-                run.written += len(step.data)
-                run.report.add(Phase.WRITE, len(step.data))
-            elif isinstance(step, SetAddress):
-                self.set_address(step.address)
-            elif isinstance(step, EraseSector):
-                self._command(encode_erase(step.address),
-                              f"erasing sector {step.index} at 0x{step.address:08X}")  # fmt: skip
-                run.erased.append(step.address)
-                run.report.add(Phase.ERASE, step.size)
-            elif isinstance(step, MassErase):
-                self.mass_erase()
-                run.erased.append("mass")
-            elif isinstance(step, Verify):
-                if dfuse:
-                    back = self._upload(step.address, step.length, run, Phase.VERIFY)
-                else:  # plain DFU, after the manifestation: the firmware from block 0
-                    try:
-                        back = self._upload_firmware(step.length)
-                    finally:
-                        self.close()  # it has left DFU mode as far as the host is concerned
-                    run.report.add(Phase.VERIFY, step.length)
-                _compare(step.address, step.data, back)
-            elif isinstance(step, Leave):
-                run.report.add(Phase.LEAVE, 0)
-                if dfuse:
-                    self.leave(step.address)
-                else:
-                    self._leave(None, block=blocks & MAX_BLOCK, stay=True)
-                run.report.add(Phase.LEAVE, 1)
-            elif isinstance(step, SelectAlt):
-                self.select_alt(step.alt)
-            elif isinstance(step, ReadUnprotect | WriteOptions):
-                self._reset_request(step)
-                if isinstance(step, WriteOptions):
-                    run.report.add(Phase.WRITE, len(step.data))
-            elif isinstance(step, AwaitReset):
-                self.reconnect(step.wait_s)
-            elif isinstance(step, ConfirmOptions):
-                again = self.read_option_bytes().to_bytes()
-                if OptionBytes.parse(again).optcr != OptionBytes.parse(step.data).optcr:
-                    _compare(step.address, memoryview(step.data), again)
-                run.report.add(Phase.VERIFY, len(step.data))
+            self._step(step, plan, run)
 
-    def _reset_request(self, step: ReadUnprotect | WriteOptions) -> None:
-        """A request after which the device resets: no second GETSTATUS need answer."""
-        if isinstance(step, ReadUnprotect):
-            action = "removing read protection (Read Unprotect)"
-            self._command(encode_read_unprotect(), action, Goal.RESET)
-        else:
+    def _step(self, step: Step, plan: Plan, run: _Run) -> None:
+        if isinstance(step, steps.WriteBlock):
+            where = "" if step.address is None else f" at 0x{step.address:08X}"
+            action = f"writing block {step.block}{where} ({len(step.data)} bytes)"
+            self._prepare(action)
+            self._dnload(step.block, step.data, action)
+            run.written += len(step.data)
+            run.report.add(Phase.WRITE, len(step.data))
+        elif isinstance(step, steps.SetAddress):
+            self.set_address(step.address, step.purpose)
+        elif isinstance(step, steps.ReadBlock):
+            action = f"reading 0x{step.address:08X} ({step.length} bytes)"
+            data = self._upload_block(step.block, step.length, action)
+            if len(data) != step.length:
+                raise ProtocolError(
+                    f"reading 0x{step.address:08X}: asked for {step.length} bytes "
+                    f"(UPLOAD block {step.block}), the device sent {len(data)}"
+                )
+            run.data += data
+            run.written += step.length if run.reading is Phase.READ else 0
+            run.report.add(run.reading, step.length)
+        elif isinstance(step, steps.EraseSector):
+            self._command(_erase(step.address), f"erasing sector {step.index} at 0x{step.address:08X}")  # noqa: E501  # fmt: skip
+            run.erased.append(step.address)
+            run.report.add(Phase.ERASE, step.size)
+        elif isinstance(step, steps.MassErase):
+            self.mass_erase()
+            run.erased.append("mass")
+        elif isinstance(step, steps.Verify) and plan.dfuse:
+            reading.compare(step.address, step.data, self._upload(step.address, step.length, run))
+        elif isinstance(step, steps.Verify):  # plain DFU, after the manifestation: block 0 on
+            try:
+                back = self._upload_firmware(step.length)
+            finally:
+                self.close()  # it has left DFU mode as far as the host is concerned
+            run.report.add(Phase.VERIFY, step.length)
+            reading.compare(step.address, step.data, back)
+        elif isinstance(step, steps.Leave):
+            run.report.add(Phase.LEAVE, 0)
+            if plan.dfuse:
+                self.leave(step.address)
+            else:
+                self._leave(None, block=len(plan.writes) & MAX_BLOCK, stay=bool(plan.verifies))
+            run.report.add(Phase.LEAVE, 1)
+        elif isinstance(step, steps.SelectAlt):
+            self.select_alt(step.alt)
+        elif isinstance(step, steps.ReadUnprotect):
+            self._command(encode_read_unprotect(), "removing read protection", Goal.RESET)
+            self.close()  # the device erases its flash and resets
+        elif isinstance(step, steps.WriteOptions):
             action = f"writing the option bytes at 0x{step.address:08X}"
             self._prepare(action)
             self._dnload(FIRST_DATA_BLOCK, step.data, action, Goal.RESET)
-        _log.debug("%s: the device resets, as expected", action)
-        self.close()
+            self.close()  # the device applies them and resets
+            run.report.add(Phase.WRITE, len(step.data))
+        elif isinstance(step, steps.AwaitReset):
+            self.reconnect(step.wait_s)
+        elif isinstance(step, steps.ConfirmOptions):
+            again = self.read_option_bytes().to_bytes()
+            if OptionBytes.parse(again).optcr != OptionBytes.parse(step.data).optcr:
+                reading.compare(step.address, memoryview(step.data), again)
+            run.report.add(Phase.VERIFY, len(step.data))
 
     def _drive(self, plan: Plan, progress: ProgressCallback | None = None,
-               cancel: threading.Event | None = None, totals: dict[Phase, int] | None = None
-               ) -> None:  # fmt: skip
-        report = Progress(progress, totals if totals is not None else _totals([plan]))
-        self._run(plan.steps, _Run(report, cancel), dfuse=plan.dfuse, blocks=len(plan.writes))
+               cancel: threading.Event | None = None) -> None:  # fmt: skip
+        self._run(plan, _Run(Progress(progress, reading.totals([plan])), cancel))
 
     # ------------------------------------------------------------------ download
 
-    def plan(
-        self, image: Image, options: DownloadOptions | None = None, *,
-        progress: ProgressCallback | None = None, **changes: Unpack[OptionFields],
-    ) -> tuple[TargetPlan, ...]:  # fmt: skip
-        """Plan a download without writing (a dry run: ``print(*dev.plan(img))``).
-
-        Takes :class:`~dfuse.planning.DownloadOptions` (or its fields as keywords).
-        Raises :class:`~dfuse.errors.SafetyError` for a write outside writable memory, a
-        file for another device (unless ``force``) and the guarded memories (see
-        :meth:`download`). With ``incremental=True`` the image's ranges are read back
-        first (UPLOAD only, reported to ``progress`` as :attr:`Phase.READ`).
-        """
-        opts = resolve_options(options, changes)
-        return self._plan(image, opts, Progress(progress))
+    def plan(self, image: Image, options: DownloadOptions | None = None, *,
+             progress: ProgressCallback | None = None, **changes: Unpack[OptionFields],
+             ) -> tuple[TargetPlan, ...]:  # fmt: skip
+        """Plan a download without writing (a dry run: ``print(*dev.plan(img))``); takes
+        what :meth:`download` takes and refuses what it refuses, before any writing.
+        ``incremental=True`` reads the image's ranges back first (:attr:`Phase.READ`)."""
+        return self._plan(image, resolve_options(options, changes), Progress(progress))
 
     def _plan(self, image: Image, opts: DownloadOptions, report: Progress
               ) -> tuple[TargetPlan, ...]:  # fmt: skip
@@ -597,119 +531,66 @@ class DfuDevice:
             return [(lo, self._upload(lo, hi - lo, run, Phase.READ)) for lo, hi in spans]
 
         return plan_targets(
-            jobs, mode=EraseMode(opts.erase),
-            verify=opts.verify, skip_erased=opts.skip_erased, leave=opts.leave,
-            leave_address=opts.leave_address, incremental=opts.incremental,
-            guards=opts.guards, transfer_size=self._transfer_size, max_block=self.max_block,
+            jobs, mode=EraseMode(opts.erase), verify=opts.verify,
+            skip_erased=opts.skip_erased, leave=opts.leave, leave_address=opts.leave_address,
+            incremental=opts.incremental, guards=opts.guards, transfer_size=self._transfer_size,
+            max_block=self.max_block, read_back=read_back, info=self.info,
             check_otp=lambda segs: check_otp_contents(self.read_otp(), segs),
-            read_back=read_back, read_options=self.read_option_bytes, info=self.info,
+            read_options=self.read_option_bytes,
             plain_readback=fd is not None and not fd.is_dfuse and fd.attributes & wanted == wanted,
         )  # fmt: skip
 
-    def download(
-        self, image: Image, options: DownloadOptions | None = None, *,
-        progress: ProgressCallback | None = None, **changes: Unpack[OptionFields],
-    ) -> tuple[TargetPlan, ...]:  # fmt: skip
-        """Write ``image``: plan (all safety checks first), erase, write, verify by
-        read-back, and optionally leave DFU mode. Returns the executed plans.
+    def download(self, image: Image, options: DownloadOptions | None = None, *,
+                 progress: ProgressCallback | None = None, **changes: Unpack[OptionFields],
+                 ) -> tuple[TargetPlan, ...]:  # fmt: skip
+        """Write ``image``: plan (every safety check first), erase, write, verify by
+        read-back, optionally leave DFU mode; returns the executed plans.
 
-        ``image`` is a :class:`~dfuse.file.DfuSeFile` (each target to its alternate
-        setting), a :class:`~dfuse.file.Target`, a plain :class:`~dfuse.file.DfuFile`,
-        or raw bytes (with ``address``). ``options`` is a
-        :class:`~dfuse.planning.DownloadOptions`; its fields may also be given as
-        keywords (``verify=``, ``force=``, ``leave=``, ``cancel=`` ...), which win.
-        ``progress(phase, done, total)`` sees READ (incremental), ERASE, WRITE, VERIFY
-        and LEAVE.
-
-        A device in run-time mode (its application running) is detached first and the
-        bootloader waited for, as dfu-util does. ``cancel`` (a
-        :class:`threading.Event`) stops the download at the next safe point (after the
-        current block or erase): the device is brought back to dfuIDLE and
-        :class:`~dfuse.errors.CancelledError` says what was erased and written.
-
-        ``incremental=True`` reads the image's ranges back first and rewrites only the
-        sectors that differ (:attr:`~dfuse.protocol.plan.Plan.sectors` lists why).
-
-        Guarded memories (:class:`~dfuse.errors.SafetyError` before any writing; its
-        ``override`` names the keyword): option bytes need ``allow_option_bytes=True``
-        (the whole 16-byte block; level 2 also ``allow_permanent_rdp2=True``; lowering
-        1 → 0 is refused here, use :meth:`change_option_bytes` with ``confirm=True``);
-        they are written last, the device resets, is reopened in place and the block is
-        confirmed. OTP needs ``allow_otp=True`` and a lock byte ``allow_otp_lock=True``;
-        the OTP area is read first and data for a locked block, or needing a 0 bit back
-        to 1, is refused.
+        ``image``: a :class:`~dfuse.file.DfuSeFile` (each target to its alternate
+        setting), a :class:`~dfuse.file.Target`, a :class:`~dfuse.file.DfuFile`, or
+        raw bytes (with ``address``). ``options``: a
+        :class:`~dfuse.planning.DownloadOptions`, whose fields may also be given as
+        keywords (``verify=``, ``force=``, ``leave=``, ``incremental=``, ``cancel=``,
+        ...), which win. ``progress(phase, done, total)`` sees READ (incremental), ERASE,
+        WRITE, VERIFY and LEAVE. A device running its application is detached first.
+        Once ``cancel`` is set, the download stops at the next step (after the current
+        block or erase), the device is brought back to dfuIDLE and
+        :class:`~dfuse.errors.CancelledError` says what was erased and written. Guarded
+        memories (option bytes, OTP) are refused with :class:`~dfuse.errors.SafetyError`
+        (its ``override`` names the keyword that allows them); see docs/api.md.
         """
         opts = resolve_options(options, changes)
-        self._runtime_detach()
+        if not self._closed and self.info.mode is DeviceMode.RUNTIME:
+            _log.info("%s runs its application: detaching", self.info.describe())
+            self._adopt(self.detach().transport)
         self._prepare("download")
         plans = self._plan(image, opts, Progress(progress))
-        report = Progress(progress, _totals([p.plan for p in plans]))
-        run = _Run(report, opts.cancel)
+        run = _Run(Progress(progress, reading.totals(p.plan for p in plans)), opts.cancel)
         for target in plans:
             if target.alt is not None and target.alt != self.alt:
                 self.select_alt(target.alt)
-            plan = target.plan
-            self._run(plan.steps, run, dfuse=plan.dfuse, blocks=len(plan.writes))
+            self._run(target.plan, run)
         return plans
-
-    def _runtime_detach(self) -> None:
-        """Detach a device running its application (DFU run-time interface) and adopt
-        the bootloader in its place, as dfu-util does."""
-        if not self._closed and self.info.mode is DeviceMode.RUNTIME:
-            _log.info("%s runs its application: detaching", self.info.describe())
-            new = self.detach()
-            self._adopt(new.transport)
-            self._closed = False
 
     def execute(self, plan: Plan, *, progress: ProgressCallback | None = None,
                 cancel: threading.Event | None = None) -> None:  # fmt: skip
-        """Run a plan's steps on the selected alternate setting.
-
-        A DfuSe plan must be cut to the device's transfer size, and a plain DFU plan
-        needs a plain DFU device: anything else is refused with
-        :class:`~dfuse.errors.UsageError` before any USB traffic.
-        """
-        if plan.dfuse != self.is_dfuse:
-            kind, other = ("DfuSe", "plain DFU") if plan.dfuse else ("plain DFU", "DfuSe")
-            raise UsageError(f"a {kind} plan cannot run on a {other} device")
-        if plan.dfuse and plan.transfer_size != self._transfer_size:
-            raise UsageError(
-                f"the plan's blocks are cut to {plan.transfer_size} bytes; this device places "
-                f"them {self._transfer_size} bytes apart (its wTransferSize): they would land "
-                "at the wrong addresses",
-                value=plan.transfer_size,
-                expected=str(self._transfer_size),
-            )
+        """Run a plan's steps on the selected alternate setting (a plan for another kind
+        of device, or cut to another transfer size: UsageError before any traffic)."""
+        reading.check_plan(plan, is_dfuse=self.is_dfuse, transfer_size=self._transfer_size)
         self._prepare("download")
         self._drive(plan, progress, cancel)
 
-    # ------------------------------------------------------------------ erase
-
     def erase(self, sectors: Iterable[Sector | int] | str, *,
               progress: ProgressCallback | None = None) -> None:  # fmt: skip
-        """Erase sectors (``Sector`` objects, or addresses inside them) of the selected
-        alternate setting, each once in address order; ``"all"`` mass-erases. Sectors
-        the layout does not mark erasable are refused (SafetyError) before any traffic."""
+        """Erase sectors (``Sector`` objects, or addresses in them) of the selected
+        alternate setting, each once in address order, or ``"all"`` (mass erase). Sectors
+        not erasable are refused (SafetyError) before any traffic."""
+        if isinstance(sectors, str) and sectors != "all":
+            raise UsageError(f"erase() takes sectors or 'all', got {sectors!r}", value=sectors)
         if isinstance(sectors, str):
-            if sectors != "all":
-                raise UsageError(f"erase() takes sectors or 'all', got {sectors!r}", value=sectors)
             self.mass_erase()
-            return
-        layout = self.layout
-        label = layout.label if layout is not None else "the selected alternate setting"
-        chosen: dict[int, Sector] = {}
-        for which in sectors:
-            address = which.address if isinstance(which, Sector) else which
-            s = layout.sector_at(address) if layout is not None else None
-            if s is None or (isinstance(which, Sector) and s != which):
-                raise SafetyError(f"refusing to erase 0x{address:08X}: it is in no sector of "
-                                  f"{label}")  # fmt: skip
-            if not s.erasable:
-                raise SafetyError(f"refusing to erase sector {s.index} at 0x{s.address:08X}: "
-                                  "the layout marks it not erasable")  # fmt: skip
-            chosen[s.address] = s
-        steps = [EraseSector(s.index, s.address, s.size) for _a, s in sorted(chosen.items())]
-        self._drive(Plan(tuple(steps), self._transfer_size), progress)
+        else:
+            self._drive(reading.erase_plan(self.layout, sectors, self._transfer_size), progress)
 
     def mass_erase(self) -> None:
         """Erase the whole flash (DfuSe ``0x41`` without an address)."""
@@ -719,10 +600,10 @@ class DfuDevice:
 
     def read_unprotect(self, *, confirm: bool = False, reconnect: bool = False,
                        wait_s: float = DEFAULT_RESET_WAIT_S) -> OptionBytes | None:  # fmt: skip
-        """Remove read protection (DfuSe ``0x92``): the device mass-erases its flash and
-        resets. This object is closed afterwards, unless ``reconnect=True``: then it waits
-        (up to ``wait_s``), reopens the device in place and returns the option bytes
-        (RDP level 0). Refused (SafetyError) unless ``confirm=True``."""
+        """Remove read protection (DfuSe ``0x92``; needs ``confirm=True``): the device
+        erases its flash and resets. This object is closed afterwards, unless
+        ``reconnect``: then the device is waited for (``wait_s``), reopened in place, and
+        its option bytes (RDP level 0) returned."""
         plan = prot.plan_read_unprotect(confirm=confirm, reconnect=reconnect, wait_s=wait_s)
         self._prepare("remove read protection", dfuse=True)
         self._drive(plan)
@@ -730,19 +611,15 @@ class DfuDevice:
             return None
         options = self.read_option_bytes()
         if options.rdp_level is not RdpLevel.LEVEL_0:
-            raise ProtocolError(
-                "after Read Unprotect the device reports read protection level "
-                f"{int(options.rdp_level)}, expected 0"
-            )
+            raise ProtocolError("after Read Unprotect the device reports read protection "
+                                f"level {int(options.rdp_level)}, expected 0")  # fmt: skip
         return options
 
     def reconnect(self, wait_s: float = DEFAULT_RESET_WAIT_S) -> None:
-        """After the device reset itself: wait up to ``wait_s`` for it to re-enumerate
-        (same bus path or serial number), reopen it in place and bring it to dfuIDLE;
-        the alternate setting selected before is selected again when the device still
-        has it. :class:`~dfuse.errors.DeviceGoneError` when it does not come back."""
-        previous = self.alt
-        deadline = self.clock.now + wait_s
+        """After the device reset itself: wait up to ``wait_s`` for it to re-enumerate,
+        reopen it in place, reach dfuIDLE and select the same alternate setting again
+        (:class:`~dfuse.errors.DeviceGoneError` when it does not come back)."""
+        previous, deadline = self.alt, self.clock.now + wait_s
         self.close()
         while True:
             transport = self.transport.reopen(max(deadline - self.clock.now, 0.0), self.clock)
@@ -757,12 +634,11 @@ class DfuDevice:
                         request=f"waiting for {self.info.describe()} to re-enumerate",
                     ) from exc
                 self.clock.sleep(0.05)
-        known = {a.number for a in self.info.alt_settings}
-        if previous is not None and previous in known and previous != self.alt:
+        if previous in {a.number for a in self.info.alt_settings} - {self.alt, None}:
             self.select_alt(previous)
 
     def _read_setting(self, setting: AltSetting, length: int) -> bytes:
-        """Upload from the start of ``setting``; the previous alternate setting again after."""
+        """Upload from the start of ``setting``, then select the previous one again."""
         assert setting.layout is not None
         previous = self.alt
         self.select_alt(setting.number)
@@ -779,30 +655,23 @@ class DfuDevice:
 
     def write_option_bytes(self, options: OptionBytes, *, confirm: bool = False,
                            allow_permanent_rdp2: bool = False) -> None:  # fmt: skip
-        """Write the option-byte block; the device applies it and resets (this object is
-        closed afterwards; :meth:`change_option_bytes` also waits and confirms).
-        Refused: level 2 without ``allow_permanent_rdp2``, lowering to 0 without
-        ``confirm``."""
+        """Write the option-byte block; the device applies it and resets (closed after;
+        :meth:`change_option_bytes` waits and confirms). Level 2 needs
+        ``allow_permanent_rdp2``, lowering to 0 ``confirm``."""
         prot.guard_rdp2(options.rdp_level, allow_permanent_rdp2)
         self._prepare("write the option bytes")
-        plan = prot.plan_option_bytes(
-            self.info, self.read_option_bytes(), options, confirm=confirm,
-            allow_permanent_rdp2=allow_permanent_rdp2, reconnect=False, always=True,
-        )  # fmt: skip
-        self._drive(plan)
+        self._drive(prot.plan_option_bytes(self.info, self.read_option_bytes(), options,
+                    confirm=confirm, allow_permanent_rdp2=allow_permanent_rdp2,
+                    reconnect=False, always=True))  # fmt: skip
 
     def change_option_bytes(self, options: OptionBytes, *, confirm: bool = False,
                             allow_permanent_rdp2: bool = False,
                             wait_s: float = DEFAULT_RESET_WAIT_S) -> OptionBytes:  # fmt: skip
-        """Write the option bytes, wait for the device to reset and come back (up to
-        ``wait_s``), reopen it in place and confirm them; returns what the device reports
-        (nothing is written when it already holds ``options``).
-
-        Refused before any traffic: level 2 without ``allow_permanent_rdp2`` (after a
-        level 2 write the device never comes back: ``options`` is returned
-        unconfirmed); lowering 1 → 0 without ``confirm``.
-        :class:`~dfuse.errors.VerifyError` when the device comes back with other option
-        bytes, :class:`~dfuse.errors.DeviceGoneError` when it does not come back."""
+        """Write the option bytes, wait for the device to come back (``wait_s``), reopen
+        it and confirm them; returns them (nothing is written when the device holds them
+        already). Level 2 needs ``allow_permanent_rdp2`` (the device never comes back:
+        returned unconfirmed), lowering 1 → 0 ``confirm``; VerifyError when it comes
+        back with other values, DeviceGoneError when it does not come back."""
         prot.guard_rdp2(options.rdp_level, allow_permanent_rdp2)
         self._prepare("change the option bytes")
         return self._apply(self.read_option_bytes(), options, confirm, allow_permanent_rdp2, wait_s)
@@ -814,36 +683,28 @@ class DfuDevice:
         if not plan.steps:
             return current
         self._drive(plan)
-        if new.rdp_level is RdpLevel.LEVEL_2:
-            _log.warning("read protection level 2 set: the device will not come back")
-            return new
-        return self.read_option_bytes()
+        return new if new.rdp_level is RdpLevel.LEVEL_2 else self.read_option_bytes()
 
     def protect_sectors(self, sectors: Iterable[int], *,
                         wait_s: float = DEFAULT_RESET_WAIT_S) -> OptionBytes:  # fmt: skip
-        """Write-protect flash ``sectors`` in addition to those already protected (an
-        option-byte change: see :meth:`change_option_bytes`)."""
-        chosen = prot.flash_sector_numbers(self.info, sectors)
-        current = self.read_option_bytes()
+        """Write-protect flash ``sectors`` too (an option-byte change, confirmed)."""
+        chosen, current = prot.flash_sector_numbers(self.info, sectors), self.read_option_bytes()
         return self._apply(current, current.with_sectors_protected(chosen), False, False, wait_s)
 
     def unprotect_sectors(self, sectors: Iterable[int], *,
                           wait_s: float = DEFAULT_RESET_WAIT_S) -> OptionBytes:  # fmt: skip
         """Remove write protection from flash ``sectors`` (an option-byte change)."""
-        chosen = prot.flash_sector_numbers(self.info, sectors)
-        current = self.read_option_bytes()
+        chosen, current = prot.flash_sector_numbers(self.info, sectors), self.read_option_bytes()
         return self._apply(current, current.with_sectors_unprotected(chosen), False, False, wait_s)
 
     def set_read_protection(self, level: int, *, confirm: bool = False,
                             allow_permanent_rdp2: bool = False,
                             wait_s: float = DEFAULT_RESET_WAIT_S) -> OptionBytes:  # fmt: skip
-        """Set the read-protection level (0, 1 or 2) through the option bytes; see
-        :meth:`change_option_bytes` for the safety rules."""
-        wanted = RdpLevel(level)
-        prot.guard_rdp2(wanted, allow_permanent_rdp2)
+        """Set the read-protection level (0, 1 or 2): see :meth:`change_option_bytes`."""
+        prot.guard_rdp2(RdpLevel(level), allow_permanent_rdp2)
         self._prepare("set read protection")
         current = self.read_option_bytes()
-        new = current.with_rdp(wanted, allow_level_2=allow_permanent_rdp2)
+        new = current.with_rdp(RdpLevel(level), allow_level_2=allow_permanent_rdp2)
         return self._apply(current, new, confirm, allow_permanent_rdp2, wait_s)
 
     def read_otp(self) -> OtpArea:
@@ -852,9 +713,9 @@ class DfuDevice:
 
     def write_otp(self, block: int, data: bytes, *, lock: bool = False,
                   confirm: bool = False) -> OtpArea:  # fmt: skip
-        """Program OTP ``block`` (0-15) with ``data`` (32 bytes), optionally lock it, read
-        the area back to confirm and return it. Refused (SafetyError) before anything is
-        written: a locked block, a 0 bit back to 1, ``lock`` without ``confirm``."""
+        """Program OTP ``block`` (0-15) with 32 bytes, optionally lock it (``confirm``),
+        and return the area read back. A locked block, or a 0 bit back to 1, is refused
+        (SafetyError) before anything is written."""
         prot.check_otp_block(block, lock=lock, confirm=confirm, data=bytes(data))
         return self._otp(block, bytes(data), lock)
 
@@ -875,51 +736,23 @@ class DfuDevice:
     def upload(self, address: int, length: int, *, progress: ProgressCallback | None = None,
                cancel: threading.Event | None = None) -> bytes:  # fmt: skip
         """Read ``length`` bytes at ``address`` (DfuSe: Set Address, ABORT, UPLOAD blocks).
-
-        Refused before any request (:class:`~dfuse.errors.UsageError`): a negative
-        length, a range past the end of the selected memory. ``cancel`` stops it
-        between blocks (:class:`~dfuse.errors.CancelledError`)."""
-        if not isinstance(length, int) or length < 0:
-            raise UsageError(f"length must not be negative, got {length}", value=length)
+        A negative length, or a range past the end of the selected memory, is refused
+        (UsageError) before any request; ``cancel`` stops it between blocks."""
+        reading.check_read(self.layout, address, length)
         if not self.is_dfuse:
             raise UsageError("upload(address, length) needs a DfuSe device; use upload_dfu()")
-        layout = self.layout
-        if layout is not None and layout.address <= address < layout.end < address + length:
-            raise UsageError(
-                f"reading {length} bytes at 0x{address:08X} goes past the memory "
-                f"{layout.label!r} (0x{layout.address:08X}..0x{layout.end - 1:08X})",
-                value=(address, length),
-                expected=f"a range inside 0x{layout.address:08X}..0x{layout.end - 1:08X}",
-            )
-        return self._upload(address, length, _Run(Progress(progress, {Phase.READ: length}),
-                                                  cancel), Phase.READ)  # fmt: skip
+        run = _Run(Progress(progress, {Phase.READ: length}), cancel)
+        return self._upload(address, length, run, Phase.READ)
 
-    def _upload(self, address: int, length: int, run: _Run, phase: Phase) -> bytes:
+    def _upload(self, address: int, length: int, run: _Run, phase: Phase = Phase.VERIFY
+                ) -> bytes:  # fmt: skip
         self._prepare("upload", dfuse=True)
-        out = bytearray(length)
-        block = self.max_block + 1
-        offset = 0
-        while offset < length:
-            where = address + offset
-            if block > self.max_block:
-                self._command(encode_set_address(where),
-                              f"setting the address pointer to 0x{where:08X} for reading "
-                              f"0x{where:08X} ({length - offset} bytes)")  # fmt: skip
-                block = FIRST_DATA_BLOCK
-            n = min(self._transfer_size, length - offset)
-            data = self._upload_block(block, n, f"reading 0x{where:08X} ({n} bytes)")
-            if len(data) != n:
-                raise ProtocolError(f"reading 0x{where:08X}: asked for {n} bytes (UPLOAD block "
-                                    f"{block}), the device sent {len(data)}")  # fmt: skip
-            out[offset : offset + n] = data
-            offset += n
-            block += 1
-            run.written += n if phase is Phase.READ else 0
-            run.report.add(phase, n)
-            if offset < length:
-                run.check(self, phase)
+        mark, run.reading = len(run.data), phase
+        self._run(reading.read_plan(address, length, self._transfer_size, self.max_block), run)
         self._ready(Event.DNLOAD, f"reading 0x{address:08X} ({length} bytes)")
-        return bytes(out)
+        out = bytes(run.data[mark:])
+        del run.data[mark:]
+        return out
 
     def _upload_block(self, block: int, length: int, action: str) -> bytes:
         self._ready(Event.UPLOAD, action)
@@ -933,8 +766,7 @@ class DfuDevice:
     def upload_dfu(self, max_length: int = 1 << 24) -> bytes:
         """Plain DFU 1.1 upload: blocks from 0 until a short one (or ``max_length`` bytes)."""
         self._prepare("upload")
-        out = bytearray()
-        block = 0
+        out, block = bytearray(), 0
         while len(out) < max_length:
             n = min(self._transfer_size, max_length - len(out))
             data = self._upload_block(block & MAX_BLOCK, n, f"reading block {block}")
@@ -951,45 +783,23 @@ class DfuDevice:
         into a :class:`~dfuse.file.Target` (one element per contiguous readable run)."""
         if alt is not None:
             self.select_alt(alt)
-        layout = self.layout
-        if layout is None or self._alt is None:
-            raise ProtocolError(
-                f"alternate setting {self.alt} has no memory layout to read "
-                f"(its name is {self._alt.name if self._alt else None!r})"
-            )
-        runs: list[tuple[int, int]] = []
-        for s in layout.sectors:
-            if s.readable and runs and runs[-1][0] + runs[-1][1] == s.address:
-                runs[-1] = (runs[-1][0], runs[-1][1] + s.size)
-            elif s.readable:
-                runs.append((s.address, s.size))
+        layout, setting = self.layout, self._alt
+        if layout is None or setting is None:
+            raise ProtocolError(f"alternate setting {self.alt} has no memory layout to read "
+                                f"(its name is {setting.name if setting else None!r})")  # fmt: skip
+        runs = reading.readable_runs(layout)
         run = _Run(Progress(progress, {Phase.READ: sum(n for _a, n in runs)}))
         segments = [(a, self._upload(a, n, run, Phase.READ)) for a, n in runs]
-        return Target.from_segments(segments, alt_setting=self._alt.number, name=layout.label)
+        return Target.from_segments(segments, alt_setting=setting.number, name=layout.label)
 
     def backup(self, plans: Iterable[TargetPlan], *,
                progress: ProgressCallback | None = None) -> DfuSeFile:  # fmt: skip
         """Read what ``plans`` will erase, before running them (``dfuse flash --backup``):
-        one target per plan (a mass erase: the whole memory), with the device's IDs.
+        one target per plan, with the device's IDs, to flash back to undo them.
 
         >>> # plans = dev.plan(image); dev.backup(plans).save("before.dfu"); dev.download(image)
         """
-        jobs: list[tuple[TargetPlan, list[tuple[int, int]]]] = []
-        for plan in plans:
-            if plan.alt is None:
-                raise UsageError("backup needs a DfuSe device: a plain DFU plan has no "
-                                 "addresses to read")  # fmt: skip
-            layout = self.info.alt(plan.alt).layout
-            ranges = []
-            for erase in plan.plan.erases:
-                if isinstance(erase, EraseSector):
-                    ranges.append((erase.address, erase.size))
-                elif layout is None:
-                    raise ProtocolError(f"alternate setting {plan.alt} has no memory layout "
-                                        "to back up")  # fmt: skip
-                else:  # a mass erase: the alternate setting's whole memory
-                    ranges.append((layout.address, layout.size))
-            jobs.append((plan, ranges))
+        jobs = reading.backup_ranges(plans, self.info)
         run = _Run(Progress(progress, {Phase.READ: sum(n for _p, r in jobs for _a, n in r)}))
         targets = []
         for plan, ranges in jobs:
@@ -1003,10 +813,8 @@ class DfuDevice:
     def _upload_firmware(self, length: int) -> bytes:
         """Plain DFU: ``length`` bytes of firmware from block 0, to verify."""
         if self._closed:
-            raise ProtocolError(
-                "verifying: the device left after manifesting the firmware (it is closed): "
-                "nothing could be read back"
-            )
+            raise ProtocolError("verifying: the device left after manifesting the firmware (it "
+                                "is closed): nothing could be read back")  # fmt: skip
         back = self.upload_dfu(length)
         if len(back) < length:
             raise ProtocolError(f"verifying: the device uploaded {len(back)} bytes of "
@@ -1020,8 +828,8 @@ class DfuDevice:
         DownloadOptions(address=address)  # checks the address
         jobs = image_jobs(image, self.info, is_dfuse=self.is_dfuse, alt=self.alt,
                           layout=self.layout, address=address, check_ids=False)  # fmt: skip
-        run = _Run(Progress(progress, {Phase.VERIFY: sum(len(d) for *_x, s in jobs
-                                                         for _a, d in s)}))  # fmt: skip
+        total = sum(len(d) for _alt, _layout, segs in jobs for _a, d in segs)
+        run = _Run(Progress(progress, {Phase.VERIFY: total}))
         for alt, _layout, segs in jobs:
             if alt is not None and alt != self.alt:
                 self.select_alt(alt)
@@ -1031,27 +839,23 @@ class DfuDevice:
                     back = self._upload_firmware(len(view))
                     run.report.add(Phase.VERIFY, len(view))
                 else:
-                    back = self._upload(where, len(view), run, Phase.VERIFY)
-                _compare(where, view, back)
+                    back = self._upload(where, len(view), run)
+                reading.compare(where, view, back)
 
     # ------------------------------------------------------------------ leave / detach
 
     def leave(self, address: int | None = None) -> None:
-        """Leave DFU mode and start the application.
+        """Leave DFU mode and start the application; the device is closed afterwards.
 
-        DfuSe: set the address pointer to ``address`` (default: the start of the first
-        memory, 0x08000000 on an STM32; :attr:`SessionRules.set_address_before_leave`),
-        then a zero-length DNLOAD and GETSTATUS (dfuMANIFEST). A device that drops off
-        the bus or stalls after that has left: success. The device is closed afterwards.
-        """
+        DfuSe: Set Address to ``address`` (default: the start of the first memory,
+        0x08000000 on an STM32: :attr:`SessionRules.set_address_before_leave`), a
+        zero-length DNLOAD and GETSTATUS (dfuMANIFEST). A device that drops off the bus
+        or stalls after that has left: success."""
         self._prepare("leave DFU mode")
-        if not self.is_dfuse:
-            self._leave(None, block=0)
-            return
-        if address is None and self.rules.set_address_before_leave:
+        if self.is_dfuse and address is None and self.rules.set_address_before_leave:
             layouts = [a.layout for a in self.info.alt_settings if a.layout is not None]
             address = layouts[0].address if layouts else DEFAULT_ENTRY
-        self._leave(address, block=FIRST_DATA_BLOCK)
+        self._leave(address, block=FIRST_DATA_BLOCK if self.is_dfuse else 0)
 
     def _leave(self, address: int | None, *, block: int, stay: bool = False) -> None:
         """The zero-length DNLOAD and the manifestation; the device is closed afterwards,
@@ -1084,9 +888,7 @@ class DfuDevice:
     def detach(self, *, timeout_ms: int | None = None, wait_s: float = 5.0) -> DfuDevice:
         """Switch a run-time device to DFU mode: DETACH, a USB reset unless the device
         detaches by itself, then wait (up to ``wait_s``) for it to re-enumerate.
-
-        Returns a new :class:`DfuDevice` for the device in DFU mode; this one is closed.
-        """
+        Returns a new :class:`DfuDevice` for the device in DFU mode; this one is closed."""
         if self.info.mode is not DeviceMode.RUNTIME:
             raise UsageError("detach(): the device is already in DFU mode")
         fd = self.functional
@@ -1102,23 +904,4 @@ class DfuDevice:
                 _log.debug("reset after DETACH: %s", exc)
         new = self.transport.reopen(wait_s, self.clock)
         self._closed = True
-        return DfuDevice(new, self.clock, rules=self.rules, busy_timeout=self.busy_timeout)
-
-
-def _totals(plans: Iterable[Plan]) -> dict[Phase, int]:
-    plans = list(plans)
-    return {
-        Phase.ERASE: sum(p.erase_bytes for p in plans),
-        Phase.WRITE: sum(p.write_bytes for p in plans),
-        Phase.VERIFY: sum(p.verify_bytes for p in plans),
-        Phase.LEAVE: 1,
-    }
-
-
-def _compare(address: int, expected: memoryview, found: bytes) -> None:
-    if expected == found:
-        return
-    n = len(expected)
-    first = next(i for i in range(n) if expected[i] != found[i])
-    mismatches = sum(1 for i in range(first, n) if expected[i] != found[i])
-    raise VerifyError(address + first, expected[first], found[first], mismatches=mismatches)
+        return DfuDevice(new, self.clock, rules=self.rules)

@@ -210,8 +210,7 @@ class OptionFields(TypedDict, total=False):
 def resolve_options(options: DownloadOptions | None, changes: OptionFields) -> DownloadOptions:
     """``options`` (default: :class:`DownloadOptions`) with the keywords given as well."""
     base = options if options is not None else DownloadOptions()
-    given = {k: v for k, v in changes.items() if v is not None or k in ("address", "cancel")}
-    return base.replace(**given) if given else base
+    return base.replace(**changes) if changes else base
 
 
 def is_option_layout(layout: MemoryLayout | None) -> bool:

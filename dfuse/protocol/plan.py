@@ -46,6 +46,7 @@ __all__ = [
     "MassErase",
     "Plan",
     "PlanOptions",
+    "ReadBlock",
     "ReadUnprotect",
     "SectorAction",
     "SectorDecision",
@@ -149,13 +150,28 @@ class MassErase:
 
 @dataclass(frozen=True, slots=True)
 class SetAddress:
-    """Set the DfuSe address pointer (``0x21`` + address); data blocks count from it."""
+    """Set the DfuSe address pointer (``0x21`` + address); data blocks count from it.
+    ``purpose`` says what for, in error messages (``"reading 0x08000000 (16 bytes)"``)."""
 
     address: int
+    purpose: str = field(default="", compare=False)
 
     def describe(self) -> str:
         """One line for a dry run."""
         return f"set address pointer to 0x{self.address:08X}"
+
+
+@dataclass(frozen=True, slots=True)
+class ReadBlock:
+    """Read one block (UPLOAD with ``wBlockNum = block``, ``length`` bytes at ``address``)."""
+
+    block: int
+    address: int
+    length: int
+
+    def describe(self) -> str:
+        """One line for a dry run."""
+        return f"read block {self.block} at 0x{self.address:08X} ({self.length} bytes)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,6 +303,7 @@ Step = (
     | Verify
     | Leave
     | SelectAlt
+    | ReadBlock
     | ReadUnprotect
     | WriteOptions
     | AwaitReset

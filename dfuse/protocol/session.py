@@ -66,6 +66,7 @@ class Event(Enum):
 
 
 _S = State
+_EPSILON_S = 1e-6
 #: ``(state, event) -> state`` the device is in right after the request, before the
 #: next GETSTATUS (DFU 1.1 appendix A; AN3156). A pair that is not here stalls on the
 #: device and puts it in dfuERROR: the host never sends it.
@@ -253,6 +254,10 @@ class Session:
             return (Request.ABORT,)
         return ()
 
+    def allows(self, event: Event) -> bool:
+        """Whether the table allows ``event`` in the host's state."""
+        return (self.state, event) in HOST_TRANSITIONS
+
     def sent(self, event: Event) -> None:
         """Record that ``event`` went out. A request the table does not allow in the
         host's state is a host bug: :class:`UsageError`."""
@@ -318,7 +323,9 @@ class Session:
             )
         if poll.deadline is None:
             poll.deadline = now + self.rules.busy_timeout_s
-        elif now >= poll.deadline:
+        elif (
+            now >= poll.deadline - _EPSILON_S
+        ):  # a sleep of (deadline - now) may fall short by rounding
             return Fail(
                 TransferTimeoutError(
                     f"the device stayed {_name(reply.state)} for more than "

@@ -16,9 +16,16 @@ from typing import Any
 from dfuse.clock import Clock, RealClock, VirtualClock
 from dfuse.errors import CancelledError, DeviceNotFoundError
 from dfuse.transport.base import DeviceInfo, DeviceMode
-from dfuse.transport.pyusb import enumerate_devices
+from dfuse.transport.pyusb import PyUsbTransport, enumerate_devices, get_backend
 
-__all__ = ["DEFAULT_POLL_INTERVAL_S", "BusWatcher", "find_devices", "select_device", "wait_for"]
+__all__ = [
+    "DEFAULT_POLL_INTERVAL_S",
+    "BusWatcher",
+    "find_devices",
+    "open_one",
+    "select_device",
+    "wait_for",
+]
 
 #: How often the bus is enumerated while waiting, when it offers no hotplug events.
 DEFAULT_POLL_INTERVAL_S = 0.1
@@ -213,3 +220,33 @@ def wait_for(
                     f"no {what.removeprefix('a ')} appeared within {timeout:g} s"
                 )
             watcher.wait(remaining, cancel=cancel)
+
+
+def open_one(
+    *,
+    vid: int | None = None,
+    pid: int | None = None,
+    serial: str | None = None,
+    path: str | None = None,
+    backend: object = None,
+    clock: Clock | None = None,
+    ids: Iterable[tuple[int | None, int | None]] = (),
+) -> tuple[PyUsbTransport, Clock]:
+    """Find exactly one DFU device matching the selectors and open it: its transport,
+    and ``clock`` (default: the backend's own ``clock`` when it has one, else
+    :class:`~dfuse.clock.RealClock`). :class:`DeviceNotFoundError` when none or several
+    match (listing them)."""
+    be = get_backend(backend)
+    found = find_devices(vid=vid, pid=pid, serial=serial, path=path, backend=be, ids=ids)
+    given = (
+        ("vid", None if vid is None else f"{vid:04x}"),
+        ("pid", None if pid is None else f"{pid:04x}"),
+        ("serial", serial),
+        ("path", path),
+    )
+    criteria = ", ".join(f"{k}={v}" for k, v in given if v is not None)
+    info = select_device(found, criteria or "(any)")
+    if clock is None:
+        own = getattr(be, "clock", None)
+        clock = own if isinstance(own, Clock) else RealClock()
+    return PyUsbTransport.open(info, be), clock

@@ -99,9 +99,10 @@ def test_read_protected_board_names_unprotect() -> None:
 def test_download_on_a_running_application_detaches_first() -> None:
     app = Stm32F411App(serial="APP7")
     dev = DfuDevice.open(backend=SimBackend([app]))
-    assert dev.info.mode is DeviceMode.RUNTIME
+    modes = [dev.info.mode]
     dev.download(IMAGE, address=BASE)
-    assert dev.info.mode is DeviceMode.DFU
+    modes.append(dev.info.mode)
+    assert modes == [DeviceMode.RUNTIME, DeviceMode.DFU]
     assert app.bootloader is not None
     assert app.bootloader.peek(BASE, len(IMAGE)) == IMAGE
 

@@ -316,3 +316,8 @@ def test_rules_are_checked() -> None:
         SessionRules(busy_timeout_s=0)
     with pytest.raises(UsageError, match="no poll in progress"):
         Session().on_status(reply(S.dfuIDLE), 0.0, 0.0)
+
+
+@pytest.mark.parametrize(("state", "event"), list(itertools.product(State, Event)))
+def test_allows_is_the_table(state: State, event: Event) -> None:
+    assert Session(state=state).allows(event) is ((state, event) in EXPECTED)
