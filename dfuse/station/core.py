@@ -178,6 +178,29 @@ class _Tracker:
         self.enter(phase.value, 100.0 * done / total if total > 0 else 100.0)
 
 
+class _Either(threading.Event):
+    """Set when set itself or when ``other`` is set (what a download's cancel token is
+    asked through :meth:`is_set`): the station's own stop, joined to the caller's cancel."""
+
+    def __init__(self, other: threading.Event | None) -> None:
+        super().__init__()
+        self.other = other
+
+    def is_set(self) -> bool:
+        return super().is_set() or (self.other is not None and self.other.is_set())
+
+    def wait(self, timeout: float | None = None) -> bool:
+        if self.other is None:
+            return super().wait(timeout)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self.is_set():
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                return False
+            self.other.wait(0.01 if left is None else min(0.01, left))
+        return True
+
+
 class _Fatal(Exception):
     """A station-wide error in a worker (configuration, record store): stop the station."""
 
@@ -258,7 +281,7 @@ class Station:
         # serial (else path) -> (the board as its insertion enumerated, its worker); kept
         # across runs, so a board still plugged in is not flashed again by the next run
         self._present: dict[str, tuple[DeviceInfo, threading.Thread]] = {}
-        self._stop = threading.Event()
+        self._stop: threading.Event = threading.Event()
 
     # ------------------------------------------------------------------ events
 
@@ -302,8 +325,12 @@ class Station:
         """
         if count is not None and count < 1:
             raise ValueError(f"count must be at least 1, got {count}")
-        stop = cancel if cancel is not None else threading.Event()
+        # the workers stop on this: the caller's cancel, or a station-wide error (the
+        # caller's event itself is never set by the station)
+        stop = _Either(cancel)
         self._stop = stop
+        self._fatal = None
+
         summary = self._summary = StationSummary()
         start = self.clock.now
         deadline = None if timeout is None else start + timeout
@@ -364,7 +391,7 @@ class Station:
                 while thread.is_alive():
                     thread.join(0.05)
         summary.duration = self.clock.now - start
-        summary.cancelled = stop.is_set() and cancel is not None
+        summary.cancelled = cancel is not None and cancel.is_set()
         if self._fatal is not None:
             raise self._fatal
         return summary
