@@ -117,12 +117,12 @@ def throwaway_postgres() -> Iterator[str | None]:
         return
     bindir = bins[-1].parent
     root = Path(tempfile.mkdtemp(prefix="dfuse-bench-pg-"))
-    as_user: dict[str, str] = {}
+    as_user: dict[str, str] = {"cwd": str(root)}
     if os.geteuid() == 0:
         entry = pwd.getpwnam("nobody")
         os.chmod(root, 0o755)
         os.chown(root, entry.pw_uid, entry.pw_gid)
-        as_user = {"user": "nobody"}
+        as_user["user"] = "nobody"
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]

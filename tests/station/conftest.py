@@ -130,7 +130,10 @@ def pg_cluster() -> Iterator[PgCluster]:
         for path in (root, sockets):
             os.chown(path, entry.pw_uid, entry.pw_gid)
     port = _free_port()
-    run_as: dict[str, Any] = {"user": user} if user is not None else {}
+    # run from the cluster's directory: the checkout may not be readable by that user
+    run_as: dict[str, Any] = {"cwd": str(root)}
+    if user is not None:
+        run_as["user"] = user
     try:
         subprocess.run(
             [str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust",
