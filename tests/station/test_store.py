@@ -9,6 +9,8 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dfuse.errors import RecordStoreError, UsageError
 from dfuse.station.store import SCHEMA_VERSION, FlashRecord, RecordStore, default_store_path
@@ -230,3 +232,47 @@ def test_an_older_schema_is_migrated_on_open(
     with sqlite3.connect(path) as conn:
         names = {row[1] for row in conn.execute("PRAGMA index_list(dfuse_flash_records)")}
     assert "ix_station_time" in names
+
+
+_text = st.text(
+    st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=40
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    serial=st.none() | _text,
+    error=st.none() | _text,
+    stamps=st.lists(
+        st.fixed_dictionaries(
+            {
+                "address": st.integers(0, 0xFFFF_FFFF),
+                "spec": st.sampled_from(["serial", "uid", "counter:1:4", "sha256", "time"]),
+                "value": st.integers(0, 2**63 - 1) | _text,
+            }
+        ),
+        max_size=5,
+    ),
+    durations=st.dictionaries(
+        st.sampled_from(["open", "erase", "write", "verify", "leave"]),
+        st.floats(0, 1e6, allow_nan=False).map(lambda x: round(x, 6)),
+    ),
+)
+def test_any_record_round_trips(
+    serial: str | None,
+    error: str | None,
+    stamps: list[dict[str, object]],
+    durations: dict[str, float],
+) -> None:
+    record = replace(
+        RECORD,
+        serial=serial,
+        error=error,
+        stamps=tuple(stamps),
+        durations=durations,
+        result="ok" if error is None else "failed",
+    )
+    with RecordStore.open(":memory:") as store:
+        record_id = store.add(record)
+        [back] = store.query()
+    assert back == replace(record, id=record_id)
