@@ -15,6 +15,10 @@ interface held by another handle EBUSY (-6).
 Like the host controller, the backend assigns bus addresses: each device gets a
 fresh address when it is added and each time it comes back on the bus, and the
 kernel's part of enumeration (SET_CONFIGURATION 1) is done for it then.
+
+Boards come and go at any time, from any thread: :meth:`SimBackend.plug`,
+:meth:`SimBackend.unplug` (a yanked cable: ENODEV), :meth:`SimBackend.schedule` (an
+arrival at a clock time), and :meth:`SimBackend.add_hotplug_callback` to hear of it.
 """
 
 from __future__ import annotations
