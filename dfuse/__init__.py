@@ -6,7 +6,7 @@ The public API is re-exported here; see the documentation in ``docs/``.
 from __future__ import annotations
 
 from dfuse.clock import Clock, RealClock, ScaledClock, VirtualClock
-from dfuse.device import DfuDevice, Phase
+from dfuse.device import DfuDevice, DownloadOptions, Phase
 from dfuse.errors import (
     CancelledError,
     CrcMismatchError,
@@ -21,6 +21,7 @@ from dfuse.errors import (
     LibusbNotFoundError,
     OptionBytesError,
     ProtocolError,
+    ReadProtectedError,
     RecordStoreError,
     SafetyError,
     SelectorError,
@@ -62,6 +63,7 @@ __all__ = [
     "DfuFile",
     "DfuSeFile",
     "DfuseError",
+    "DownloadOptions",
     "Element",
     "FileFormatError",
     "FileKind",
@@ -78,6 +80,7 @@ __all__ = [
     "Phase",
     "ProtocolError",
     "RdpLevel",
+    "ReadProtectedError",
     "RealClock",
     "RecordStoreError",
     "Region",
