@@ -10,8 +10,7 @@ from hypothesis import strategies as st
 
 from dfuse.errors import SafetyError
 from dfuse.file import DfuFile, DfuSeFile, Element, Target
-from dfuse.layout import MemoryLayout
-from dfuse.sim.stm32f411 import STM32F411XE_ALT_STRINGS
+from dfuse.layout import STM32F411XE_ALT_STRINGS, MemoryLayout
 from dfuse.station.stamps import (
     SERIAL_FIELD,
     BoardFacts,
