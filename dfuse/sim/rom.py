@@ -223,9 +223,12 @@ class RomBootloader(DfuModel):
             after a change (:meth:`save_state`).
 
     Attributes:
-        part: the row. flash, option_area, otp, feature_area, signature, sram, areas: the
-        memories. pointer: the DfuSe address pointer. app_starts: every jump to the
-        application.
+        part: the row.
+        flash: the main flash (:class:`NorFlash` in the row's erase units).
+        areas: every memory (flash, option bytes, OTP, feature area, EEPROM, signature,
+            SRAM), for :meth:`peek` and :meth:`poke`.
+        pointer: the DfuSe address pointer.
+        app_starts: every jump to the application.
     """
 
     def __init__(
