@@ -21,7 +21,7 @@ from typing import Any
 from dfuse.cli.cmd_files import load_firmware
 from dfuse.cli.exitcodes import ExitCode, UsageError
 from dfuse.cli.output import ProgressSink, Ui
-from dfuse.cli.selector import parse_int, parse_size
+from dfuse.cli.selector import parse_address, parse_int, parse_size
 from dfuse.cli.session import open_bench
 from dfuse.device import DfuDevice, Phase, TargetPlan
 from dfuse.errors import DeviceNotFoundError, SafetyError
@@ -152,7 +152,7 @@ def cmd_list(args: argparse.Namespace, ui: Ui) -> int:
 
 
 def _load_image(path: str, address_text: str | None) -> tuple[DfuSeFile | DfuFile, int | None]:
-    address = None if address_text is None else parse_int(address_text, what="address")
+    address = None if address_text is None else parse_address(address_text)
     kind, firmware = load_firmware(path, address=address)
     if address is not None and kind in (FileKind.IHEX, FileKind.SREC, FileKind.DFUSE):
         raise UsageError(
@@ -322,7 +322,7 @@ def cmd_read(args: argparse.Namespace, ui: Ui) -> int:
     """``dfuse read OUTPUT``: upload memory to a file."""
     if (args.address is None) != (args.length is None):
         raise UsageError("give both --address and --length, or neither (the whole memory)")
-    address = None if args.address is None else parse_int(args.address, what="address")
+    address = None if args.address is None else parse_address(args.address)
     length = None if args.length is None else parse_size(args.length, what="length")
     with _device(args, ui) as (dev, _bench):
         start = time.perf_counter()
@@ -387,7 +387,7 @@ def _sectors(specs: list[str], layout: MemoryLayout | None) -> list[Sector | int
         for part in filter(None, spec.split(",")):
             first, dash, last = part.partition("-")
             if part.lower().startswith("0x") and not dash:
-                chosen.append(parse_int(part, what="address"))
+                chosen.append(parse_address(part))
                 continue
             lo = parse_int(first, what="sector number")
             hi = parse_int(last, what="sector number") if dash else lo
@@ -451,7 +451,7 @@ def cmd_unprotect(args: argparse.Namespace, ui: Ui) -> int:
 
 def cmd_leave(args: argparse.Namespace, ui: Ui) -> int:
     """``dfuse leave``: start the application."""
-    address = None if args.address is None else parse_int(args.address, what="address")
+    address = None if args.address is None else parse_address(args.address)
     with _device(args, ui) as (dev, _bench):
         dev.leave(address)
     ui.emit({"ok": True, "left": True, "address": address})

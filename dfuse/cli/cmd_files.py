@@ -11,7 +11,7 @@ from typing import Any
 
 from dfuse.cli.exitcodes import ExitCode, UsageError
 from dfuse.cli.output import Ui
-from dfuse.cli.selector import parse_int
+from dfuse.cli.selector import parse_address, parse_int
 from dfuse.errors import FileFormatError
 from dfuse.file import DfuFile, DfuSeFile, FileKind, Target, detect_kind, load_bytes
 
@@ -61,7 +61,7 @@ def load_firmware(
 
 
 def _address(text: str | None) -> int | None:
-    return None if text is None else parse_int(text, what="address")
+    return None if text is None else parse_address(text)
 
 
 def cmd_info(args: argparse.Namespace, ui: Ui) -> int:
@@ -106,11 +106,8 @@ def cmd_info(args: argparse.Namespace, ui: Ui) -> int:
 def _split_input(spec: str, default_address: int | None) -> tuple[str, int | None]:
     """``FILE@ADDRESS`` → (FILE, ADDRESS); a path with '@' but no number stays whole."""
     head, at, tail = spec.rpartition("@")
-    if at and head and tail:
-        try:
-            return head, int(tail.replace("_", ""), 0)
-        except ValueError:
-            pass
+    if at and head and tail and not Path(spec).exists():
+        return head, parse_address(tail, what=f"address in {spec!r}")
     return spec, default_address
 
 
@@ -134,7 +131,11 @@ def cmd_build(args: argparse.Namespace, ui: Ui) -> int:
                 expected="a .hex, .s19, .bin or DfuSe .dfu",
                 found=_KIND_NAMES[kind],
             )
-        alt = parse_int(alts[index], what="alternate setting") if index < len(alts) else None
+        alt = (
+            parse_int(alts[index], what="alternate setting", maximum=255)
+            if index < len(alts)
+            else None
+        )
         name = names[index] if index < len(names) else None
         for target in firmware.targets:
             targets.append(

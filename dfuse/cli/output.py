@@ -14,21 +14,14 @@ import json
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any, Protocol, TextIO
+from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TaskID,
-    TaskProgressColumn,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
 
 from dfuse.cli.exitcodes import Failure
+
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
 
 __all__ = ["NullProgress", "PlainProgress", "ProgressSink", "RichProgress", "Ui"]
 
@@ -226,6 +219,16 @@ class Ui:
         if not self._bars:
             yield PlainProgress(self._stderr)
             return
+        from rich.progress import (  # only a terminal with bars needs them (start-up time)
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            TaskProgressColumn,
+            TextColumn,
+            TimeRemainingColumn,
+            TransferSpeedColumn,
+        )
+
         if boards:
             bars = Progress(
                 TextColumn("{task.description:<24}"),
