@@ -106,10 +106,12 @@ def parse_alt(value: str) -> int | str:
     """An alternate setting: a number (0-255, ASCII digits), or a name (``"@Option Bytes"``
     or ``"Option Bytes"``).
 
-    >>> parse_alt("1"), parse_alt(" Option Bytes ")
-    (1, 'Option Bytes')
+    >>> parse_alt("1"), parse_alt(" Option Bytes "), parse_alt("@Option Bytes")
+    (1, 'Option Bytes', 'Option Bytes')
     """
     value = value.strip()
+    if value.startswith("@"):  # as the alt string spells it ("@Option Bytes  /0x1FFFC000/...")
+        value = value[1:].strip()
     if not value:
         raise SelectorError("empty alternate setting", text=value, expected="a number or a name")
     if not (value.isascii() and value.isdigit()):

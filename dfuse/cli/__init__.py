@@ -107,6 +107,7 @@ def _configure_logging(verbose: int, stream: TextIO) -> logging.Handler | None:
     if not verbose:
         return None
     import logging
+
     handler = logging.StreamHandler(stream)
     handler.setFormatter(logging.Formatter("%(relativeCreated)8.1f ms %(name)s: %(message)s"))
     logger = logging.getLogger("dfuse")
