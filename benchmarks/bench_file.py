@@ -7,6 +7,12 @@
 3. Intel HEX of 4,000 disjoint 2-byte records (each its own segment) -> segments, against
    bincopy's load of the same text, whose segment insert is linear per record, so
    quadratic overall (goal: ratio <= 0.5; ours is linear: see ``scaling`` in the JSON).
+4. parse + CRC-verify of 1 MiB in 2,000 elements (one target), against ``zlib.crc32`` of
+   the same bytes (goal: ratio <= 10): the per-element cost of the header parsing.
+5. ``to_bytes()`` of that file, against ``zlib.crc32`` (goal: ratio <= 10), and against
+   dfu-util's ``dfuse-pack`` building the same images (``/usr/bin/dfuse-pack``, Debian's
+   dfu-util; skipped when absent) for 1, 2,000 and 20,000 elements (goal: ratio < 1 for
+   every count).
 
 Run ``python3 benchmarks/bench_file.py`` (``--json`` prints JSON only; results are also
 written to ``benchmarks/results/file.json``; ``--quick`` for fewer repetitions).
@@ -17,6 +23,9 @@ from __future__ import annotations
 import argparse
 import functools
 import hashlib
+import importlib.machinery
+import importlib.util
+import io
 import json
 import sys
 import tempfile
@@ -88,6 +97,68 @@ def bench_parse(repeat: int) -> dict[str, float]:
     }
 
 
+def many_elements(count: int, total: int = MIB) -> DfuSeFile:
+    """``total`` bytes in ``count`` elements of one target, 16 bytes apart."""
+    size = total // count
+    noise = _noise(b"many", size * count)
+    elements = [
+        Element(0x08000000 + i * (size + 16), noise[i * size : (i + 1) * size])
+        for i in range(count)
+    ]
+    return DfuSeFile([Target(0, "Internal Flash", elements)], vendor_id=0x0483, product_id=0xDF11)
+
+
+def bench_many_elements(repeat: int) -> dict[str, Any]:
+    model = many_elements(2000)
+    data = model.to_bytes()
+    assert DfuSeFile.parse(data) == model
+    parse, crc = best_of_pair(lambda: DfuSeFile.parse(data), lambda: zlib.crc32(data), repeat, 5)
+    build, crc2 = best_of_pair(model.to_bytes, lambda: zlib.crc32(data), repeat, 5)
+    return {
+        "elements": 2000,
+        "file_bytes": len(data),
+        "parse_s": parse,
+        "to_bytes_s": build,
+        "zlib_crc32_s": min(crc, crc2),
+        "parse_ratio": parse / min(crc, crc2),
+        "to_bytes_ratio": build / min(crc, crc2),
+        "goal": 10.0,
+    }
+
+
+DFUSE_PACK = Path("/usr/bin/dfuse-pack")
+
+
+def _dfuse_pack() -> Any:
+    """dfu-util's dfuse-pack.py as a module, its output file replaced by a memory buffer."""
+    loader = importlib.machinery.SourceFileLoader("dfuse_pack", str(DFUSE_PACK))
+    spec = importlib.util.spec_from_loader("dfuse_pack", loader)
+    assert spec is not None
+    module = importlib.util.module_from_spec(spec)
+    loader.exec_module(module)
+    module.open = lambda *_args: io.BytesIO()  # build() writes its result to a file
+    return module
+
+
+def bench_vs_dfuse_pack(repeat: int) -> dict[str, Any]:
+    """``to_bytes()`` against dfuse-pack's ``build()`` of the same targets."""
+    if not DFUSE_PACK.exists():
+        return {"skipped": f"{DFUSE_PACK} not installed (Debian: apt-get install dfu-util)"}
+    pack = _dfuse_pack()
+    out: dict[str, Any] = {"goal": 1.0}
+    for count in (1, 2000, 20000):
+        model = many_elements(count)
+        [target] = model.targets
+        images = [[{"address": e.address, "alt": 0, "data": e.data} for e in target.elements]]
+        ours, theirs = best_of_pair(
+            model.to_bytes,
+            lambda images=images: pack.build("x.dfu", images, b"Internal Flash", "0x0483:0xdf11"),
+            repeat,
+        )
+        out[str(count)] = {"to_bytes_s": ours, "dfuse_pack_s": theirs, "ratio": ours / theirs}
+    return out
+
+
 def bench_hex(repeat: int) -> dict[str, float]:
     segments = [
         (0x08000000, _noise(b"hex-a", 192 * 1024)),
@@ -150,10 +221,14 @@ def main(argv: list[str] | None = None) -> int:
     parse = bench_parse(repeat)
     hexed = bench_hex(max(3, repeat // 3))
     scattered = bench_scattered(1 if args.quick else 3)
+    many = bench_many_elements(max(3, repeat // 3))
+    pack = bench_vs_dfuse_pack(1 if args.quick else 5)
     results = {
         "parse_1mib_4_targets_vs_zlib_crc32": parse,
         "hex_to_dfu_vs_bincopy_load": hexed,
         "scattered_records_vs_bincopy": scattered,
+        "1mib_2000_elements_vs_zlib_crc32": many,
+        "to_bytes_vs_dfuse_pack": pack,
         "python": sys.version.split()[0],
     }
     args.output.parent.mkdir(parents=True, exist_ok=True)
@@ -178,6 +253,19 @@ def main(argv: list[str] | None = None) -> int:
         f"{c['bincopy_add_ihex_s'] * 1e3:.1f} ms -> ratio {c['ratio']:.2f} "
         f"(goal <= {c['goal']}); ours by record count: {steps}"
     )
+    m = many
+    print(
+        f"1 MiB in 2000 elements: parse {m['parse_s'] * 1e3:.2f} ms, to_bytes "
+        f"{m['to_bytes_s'] * 1e3:.2f} ms vs zlib.crc32 {m['zlib_crc32_s'] * 1e3:.3f} ms -> "
+        f"ratios {m['parse_ratio']:.1f} and {m['to_bytes_ratio']:.1f} (goal <= {m['goal']:g})"
+    )
+    if "skipped" in pack:
+        print(f"to_bytes vs dfuse-pack: skipped ({pack['skipped']})")
+    else:
+        steps = ", ".join(
+            f"{n} elements: {v['ratio']:.2f}" for n, v in pack.items() if isinstance(v, dict)
+        )
+        print(f"to_bytes vs dfuse-pack build (1 MiB): ratios {steps} (goal < {pack['goal']:g})")
     print(f"saved to {args.output}")
     return 0
 

@@ -178,12 +178,10 @@ def cmd_list(args: argparse.Namespace, ui: Ui) -> int:
     )
     if not devices:
         ui.print("no DFU devices found")
-        if not ui.json_mode:
-            ui.err.print(
-                "hint: put the board in DFU mode (BOOT0 high, then reset); on Linux install the"
-                " udev rule (`dfuse udev-rules --help`); or try `dfuse list -d sim:stm32f411`",
-                markup=False,
-            )
+        ui.hint(
+            "hint: put the board in DFU mode (BOOT0 high, then reset); on Linux install the"
+            " udev rule (`dfuse udev-rules --help`); or try `dfuse list -d sim:stm32f411`"
+        )
         return ExitCode.OK
     for info, level in zip(devices, levels, strict=True):
         name = " ".join(x for x in (info.manufacturer, info.product) if x) or "?"
