@@ -82,14 +82,14 @@ class StructInfo:
 SUFFIX = StructInfo(
     "DFU suffix",
     ("bcdDevice", "idProduct", "idVendor", "bcdDFU", "ucDfuSignature", "bLength", "dwCRC"),
-    "<HHHH3sBI",
+    "<HHHH3sBL",
     ((8, "ucDfuSignature", DFU_SUFFIX_SIGNATURE), (11, "bLength", bytes([SUFFIX_LENGTH]))),
 )
 """The DFU suffix: the last 16 bytes of every .dfu file (DFU 1.1 appendix B)."""
 PREFIX = StructInfo(
     "DfuSe prefix",
     ("szSignature", "bVersion", "DFUImageSize", "bTargets"),
-    "<5sBIB",
+    "<5sBLB",
     ((0, "szSignature", DFUSE_SIGNATURE), (5, "bVersion", bytes([DFUSE_VERSION]))),
 )
 """The DfuSe prefix: the first 11 bytes of a DfuSe file (UM0391 §2.1)."""
@@ -103,11 +103,11 @@ TARGET = StructInfo(
         "dwTargetSize",
         "dwNbElements",
     ),
-    f"<6sBI{NAME_FIELD_SIZE}sII",
+    f"<6sBL{NAME_FIELD_SIZE}sLL",
     ((0, "szSignature", TARGET_SIGNATURE),),
 )
 """A target prefix, 274 bytes, followed by its elements (UM0391 §2.2)."""
-ELEMENT = StructInfo("element header", ("dwElementAddress", "dwElementSize"), "<II")
+ELEMENT = StructInfo("element header", ("dwElementAddress", "dwElementSize"), "<LL")
 """An element header, 8 bytes, followed by dwElementSize bytes of data (UM0391 §2.3)."""
 
 

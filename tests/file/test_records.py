@@ -169,6 +169,8 @@ def test_overlap_names_both_lines(same: bool) -> None:
 def test_srec_overlap_and_32_bit_limit() -> None:
     with pytest.raises(ImageError, match="S-record records overlap"):
         read_srec("\n".join([_srec("3", 0x10, b"abc"), _srec("3", 0x0E, b"abc")]))
-    with pytest.raises(ImageError, match=r"beyond 32-bit .* line 2 at 0xFFFFFFFF with 2 bytes, up to 0x100000001"):
+    with pytest.raises(
+        ImageError, match=r"beyond 32-bit .* line 2 at 0xFFFFFFFF with 2 bytes, up to 0x100000001"
+    ):
         read_srec("\n".join([_srec("3", 0, b"a"), _srec("3", 0xFFFFFFFF, b"ab")]))
     assert read_srec(_srec("3", 0xFFFFFFFE, b"ab") + "\n") == [(0xFFFFFFFE, b"ab")]
