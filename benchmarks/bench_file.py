@@ -108,14 +108,14 @@ def many_elements(count: int, total: int = MIB) -> DfuSeFile:
     return DfuSeFile([Target(0, "Internal Flash", elements)], vendor_id=0x0483, product_id=0xDF11)
 
 
-def bench_many_elements(repeat: int) -> dict[str, Any]:
-    model = many_elements(2000)
+def bench_many_elements(repeat: int, count: int = 2000) -> dict[str, Any]:
+    model = many_elements(count)
     data = model.to_bytes()
     assert DfuSeFile.parse(data) == model
     parse, crc = best_of_pair(lambda: DfuSeFile.parse(data), lambda: zlib.crc32(data), repeat, 5)
     build, crc2 = best_of_pair(model.to_bytes, lambda: zlib.crc32(data), repeat, 5)
     return {
-        "elements": 2000,
+        "elements": count,
         "file_bytes": len(data),
         "parse_s": parse,
         "to_bytes_s": build,
@@ -140,13 +140,13 @@ def _dfuse_pack() -> Any:
     return module
 
 
-def bench_vs_dfuse_pack(repeat: int) -> dict[str, Any]:
+def bench_vs_dfuse_pack(repeat: int, counts: tuple[int, ...] = (1, 2000, 20000)) -> dict[str, Any]:
     """``to_bytes()`` against dfuse-pack's ``build()`` of the same targets."""
     if not DFUSE_PACK.exists():
         return {"skipped": f"{DFUSE_PACK} not installed (Debian: apt-get install dfu-util)"}
     pack = _dfuse_pack()
     out: dict[str, Any] = {"goal": 1.0}
-    for count in (1, 2000, 20000):
+    for count in counts:
         model = many_elements(count)
         [target] = model.targets
         images = [[{"address": e.address, "alt": 0, "data": e.data} for e in target.elements]]
@@ -185,9 +185,9 @@ def _scattered_hex(records: int) -> str:
     return write_hex([(0x08000000 + i * 32, b"\x01\x02") for i in range(records)])
 
 
-def bench_scattered(repeat: int) -> dict[str, Any]:
-    text = _scattered_hex(4000)
-    assert len(read_hex(text)) == 4000
+def bench_scattered(repeat: int, records: int = 4000) -> dict[str, Any]:
+    text = _scattered_hex(records)
+    assert len(read_hex(text)) == records
 
     def theirs() -> object:
         binfile = bincopy.BinFile()
@@ -196,12 +196,12 @@ def bench_scattered(repeat: int) -> dict[str, Any]:
 
     ours, base = best_of_pair(lambda: read_hex(text), theirs, repeat)
     scaling = {}
-    for n in (1000, 4000, 16000):
+    for n in (records // 4, records, records * 4):
         scaling[str(n)] = best_of_pair(
             functools.partial(read_hex, _scattered_hex(n)), lambda: None, repeat
         )[0]
     return {
-        "records": 4000,
+        "records": records,
         "read_hex_s": ours,
         "bincopy_add_ihex_s": base,
         "ratio": ours / base,
@@ -215,14 +215,21 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--json", action="store_true", help="print JSON only")
     parser.add_argument("--quick", action="store_true", help="fewer repetitions")
+    parser.add_argument(
+        "--smoke", action="store_true", help="one repetition of small inputs (a test that it runs)"
+    )
     parser.add_argument("--output", type=Path, default=RESULTS, help="where to write the JSON")
     args = parser.parse_args(argv)
-    repeat = 3 if args.quick else 30
+    repeat = 1 if args.smoke else 3 if args.quick else 30
     parse = bench_parse(repeat)
-    hexed = bench_hex(max(3, repeat // 3))
-    scattered = bench_scattered(1 if args.quick else 3)
-    many = bench_many_elements(max(3, repeat // 3))
-    pack = bench_vs_dfuse_pack(1 if args.quick else 5)
+    hexed = bench_hex(max(1 if args.smoke else 3, repeat // 3))
+    scattered = bench_scattered(1 if args.quick or args.smoke else 3, 400 if args.smoke else 4000)
+    many = bench_many_elements(
+        max(1 if args.smoke else 3, repeat // 3), 200 if args.smoke else 2000
+    )
+    pack = bench_vs_dfuse_pack(
+        1 if args.quick or args.smoke else 5, (1, 200) if args.smoke else (1, 2000, 20000)
+    )
     results = {
         "parse_1mib_4_targets_vs_zlib_crc32": parse,
         "hex_to_dfu_vs_bincopy_load": hexed,
@@ -249,13 +256,13 @@ def main(argv: list[str] | None = None) -> int:
     c = scattered
     steps = ", ".join(f"{n}: {t * 1e3:.1f} ms" for n, t in c["scaling"].items())
     print(
-        f"4000 scattered hex records: {c['read_hex_s'] * 1e3:.1f} ms vs bincopy "
+        f"{c['records']} scattered hex records: {c['read_hex_s'] * 1e3:.1f} ms vs bincopy "
         f"{c['bincopy_add_ihex_s'] * 1e3:.1f} ms -> ratio {c['ratio']:.2f} "
         f"(goal <= {c['goal']}); ours by record count: {steps}"
     )
     m = many
     print(
-        f"1 MiB in 2000 elements: parse {m['parse_s'] * 1e3:.2f} ms, to_bytes "
+        f"1 MiB in {m['elements']} elements: parse {m['parse_s'] * 1e3:.2f} ms, to_bytes "
         f"{m['to_bytes_s'] * 1e3:.2f} ms vs zlib.crc32 {m['zlib_crc32_s'] * 1e3:.3f} ms -> "
         f"ratios {m['parse_ratio']:.1f} and {m['to_bytes_ratio']:.1f} (goal <= {m['goal']:g})"
     )

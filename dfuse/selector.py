@@ -106,12 +106,10 @@ def parse_alt(value: str) -> int | str:
     """An alternate setting: a number (0-255, ASCII digits), or a name (``"@Option Bytes"``
     or ``"Option Bytes"``).
 
-    >>> parse_alt("1"), parse_alt(" Option Bytes "), parse_alt("@Option Bytes")
-    (1, 'Option Bytes', 'Option Bytes')
+    >>> parse_alt("1"), parse_alt(" Option Bytes ")
+    (1, 'Option Bytes')
     """
     value = value.strip()
-    if value.startswith("@"):  # as the alt string spells it ("@Option Bytes  /0x1FFFC000/...")
-        value = value[1:].strip()
     if not value:
         raise SelectorError("empty alternate setting", text=value, expected="a number or a name")
     if not (value.isascii() and value.isdigit()):
@@ -490,7 +488,7 @@ def open_device(
     clock: Clock | None = None,
     backend: object = None,
 ) -> DfuDevice:
-    """Open the one DFU device a selector names, brought to dfuIDLE.
+    """Open the one DFU device a selector names, brought to dfuIDLE: ``dfuse.open``.
 
     ``open_device("usb:0483:df11")`` opens a real board (as
     :meth:`DfuDevice.open(vid=0x0483, pid=0xDF11) <dfuse.device.DfuDevice.open>` does);
@@ -508,7 +506,7 @@ def open_device(
 def list_devices(
     selector: str | DeviceSelector = "usb:", *, backend: object = None
 ) -> list[DeviceInfo]:
-    """Every DFU device a selector matches (``dfuse list``), sorted by bus path.
+    """Every DFU device a selector matches (``dfuse list``), sorted by bus path: ``dfuse.list``.
 
     >>> " ".join(d.path for d in list_devices("sim:stm32f411?count=3"))
     '1-1 1-2 1-3'

@@ -71,7 +71,11 @@ def parse_size(text: str, *, what: str = "size", maximum: int = LENGTH_MAX) -> i
 
 
 def parse_alt(value: str) -> int | str:
-    """An alternate setting: a number (0-255) or a name (:func:`dfuse.selector.parse_alt`)."""
+    """An alternate setting: a number (0-255) or a name (:func:`dfuse.selector.parse_alt`),
+    also as the alt string spells it: ``-a "@Option Bytes"`` is ``-a "Option Bytes"``."""
     from dfuse.selector import parse_alt as library_parse_alt
 
-    return library_parse_alt(value)
+    alt = library_parse_alt(value)
+    if isinstance(alt, str) and alt.startswith("@"):
+        alt = library_parse_alt(alt[1:])
+    return alt
