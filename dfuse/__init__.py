@@ -34,6 +34,7 @@ from dfuse.errors import (
     LibusbNotFoundError,
     OptionBytesError,
     ProtocolError,
+    ReadProtectedError,
     RecordStoreError,
     SafetyError,
     SelectorError,
@@ -50,7 +51,7 @@ from dfuse.errors import (
 
 if TYPE_CHECKING:
     from dfuse.clock import Clock, RealClock, ScaledClock, VirtualClock
-    from dfuse.device import DfuDevice, Phase
+    from dfuse.device import DfuDevice, DownloadOptions, Phase
     from dfuse.file import DfuFile, DfuSeFile, Element, FileKind, Target
     from dfuse.file.load import load
     from dfuse.file.save import save
@@ -71,7 +72,7 @@ __version__ = "0.1.0"
 #: Where each lazily imported name lives: ``name -> (module, attribute)``.
 _LAZY: dict[str, tuple[str, str]] = {
     **{n: ("dfuse.clock", n) for n in ("Clock", "RealClock", "ScaledClock", "VirtualClock")},
-    **{n: ("dfuse.device", n) for n in ("DfuDevice", "Phase")},
+    **{n: ("dfuse.device", n) for n in ("DfuDevice", "DownloadOptions", "Phase")},
     **{
         n: ("dfuse.file", n)
         for n in ("DfuFile", "DfuSeFile", "Element", "FileKind", "Target", "load", "save")
@@ -108,6 +109,7 @@ __all__ = [
     "DfuFile",
     "DfuSeFile",
     "DfuseError",
+    "DownloadOptions",
     "Element",
     "FileFormatError",
     "FileKind",
@@ -124,6 +126,7 @@ __all__ = [
     "Phase",
     "ProtocolError",
     "RdpLevel",
+    "ReadProtectedError",
     "RealClock",
     "RecordStoreError",
     "Region",

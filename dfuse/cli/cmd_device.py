@@ -25,9 +25,7 @@ from dfuse.cli.session import open_bench
 from dfuse.device import DfuDevice, Phase, TargetPlan
 from dfuse.errors import (
     DeviceNotFoundError,
-    DeviceStatusError,
     DfuseError,
-    ReadProtectedError,
     SafetyError,
 )
 from dfuse.file import DfuFile, DfuSeFile, FileKind, Target, kind_for_path, save
@@ -35,7 +33,6 @@ from dfuse.file.convert import read_file
 from dfuse.gang import GangPhase, flash_many
 from dfuse.layout import MemoryLayout, Sector
 from dfuse.optionbytes import OTP_BLOCK_SIZE, OTP_BLOCKS, WRP_SECTORS, BorLevel
-from dfuse.protocol.constants import Status
 from dfuse.protocol.plan import EraseSector
 from dfuse.selector import Bench
 from dfuse.transport.base import DeviceInfo, DeviceMode
@@ -75,28 +72,12 @@ def _device(args: argparse.Namespace, ui: Ui) -> Iterator[tuple[DfuDevice, Bench
         warnings.simplefilter("always")
         try:
             with bench.open() as dev:
-                try:
-                    yield dev, bench
-                except DeviceStatusError as exc:
-                    protected = _read_protected(exc, dev)
-                    if protected is None:
-                        raise
-                    raise protected from exc
+                yield dev, bench
             # a simulated board finishes what it started (manifesting after a leave)
             bench.settle()
         finally:
             for w in caught:
                 ui.warn(str(w.message))
-
-
-def _read_protected(exc: DeviceStatusError, dev: DfuDevice) -> ReadProtectedError | None:
-    """TRANSITIONAL, the one place to switch once the device layer raises
-    :class:`~dfuse.errors.ReadProtectedError` itself (the session redesign does): an STM32
-    ROM answers errVENDOR to every read, write and erase while read protection is on
-    (AN3156), so on a DfuSe device that status means a read-protected chip."""
-    if isinstance(exc, ReadProtectedError) or exc.status != Status.errVENDOR or not dev.is_dfuse:
-        return None
-    return ReadProtectedError(exc.status, exc.state, action=exc.action, istring=exc.istring)
 
 
 def _size(n: int) -> str:

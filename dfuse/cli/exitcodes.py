@@ -140,27 +140,10 @@ OVERRIDE_FLAGS: dict[str, str] = {
 }
 
 
-def _override(exc: SafetyError) -> str:
-    """The library keyword that would allow the refused operation (``exc.override``)."""
-    if exc.override:
-        return exc.override
-    return _legacy_override(exc)
-
-
-def _legacy_override(exc: SafetyError) -> str:
-    """TRANSITIONAL, delete once every ``SafetyError`` in dfuse/device carries ``override=``
-    (the session redesign sets it): the keyword named by the "pass KEY=True" advice."""
-    text = str(exc)
-    for key in OVERRIDE_FLAGS:
-        if f"pass {key}=True" in text:
-            return key
-    return ""
-
-
 def _safety_message(exc: BaseException) -> str:
     """The refusal in command-line terms: "add --allow-option-bytes", not the keyword."""
     assert isinstance(exc, SafetyError)
-    key = _override(exc)
+    key = exc.override
     text = str(exc)
     if key in OVERRIDE_FLAGS:
         text = text.replace(f"pass {key}=True", f"add {OVERRIDE_FLAGS[key]}")
@@ -169,7 +152,7 @@ def _safety_message(exc: BaseException) -> str:
 
 def _safety_hint(exc: BaseException) -> str:
     assert isinstance(exc, SafetyError)
-    key = _override(exc)
+    key = exc.override
     if key == "force":
         return "add --force if you are sure the file is for this device"
     flag = OVERRIDE_FLAGS.get(key)
@@ -187,6 +170,10 @@ def _os_message(exc: BaseException) -> str:
     assert isinstance(exc, OSError)
     where = f"{exc.filename}: " if exc.filename else ""
     return f"{where}{exc.strerror or exc}"
+
+
+def _value(exc: BaseException) -> object:
+    return getattr(exc, "value", None)
 
 
 class Rule(NamedTuple):
@@ -208,7 +195,10 @@ _PERMISSION = _errno_in(errno.EACCES, errno.EPERM)
 #: match an exception decides how it is reported. No row looks at message text.
 RULES: tuple[Rule, ...] = (
     Rule(UsageError, ExitCode.USAGE, "usage"),
-    Rule(errors.UsageError, ExitCode.USAGE, "usage"),
+    # the library refused locally: a bad value (exit 2), or an operation the device cannot
+    # do in its mode (closed, run-time mode, not DfuSe: a device error)
+    Rule(errors.UsageError, ExitCode.USAGE, "usage", when=lambda exc: _value(exc) is not None),
+    Rule(errors.UsageError, ExitCode.DEVICE_ERROR, "device-state"),
     Rule(SelectorError, ExitCode.USAGE, "usage"),
     Rule(KeyboardInterrupt, ExitCode.INTERRUPTED, "interrupted", message=lambda _: "interrupted"),
     Rule(

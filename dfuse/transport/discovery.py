@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from dfuse.clock import Clock, RealClock
 from dfuse.errors import DeviceNotFoundError
 from dfuse.transport.base import DeviceInfo, DeviceMode
-from dfuse.transport.pyusb import enumerate_devices
+from dfuse.transport.pyusb import PyUsbTransport, enumerate_devices, get_backend
 
-__all__ = ["find_devices", "select_device"]
+__all__ = ["find_devices", "open_one", "select_device"]
 
 
 def _check_id(name: str, value: int | None) -> None:
@@ -77,3 +78,33 @@ def select_device(candidates: list[DeviceInfo], criteria: str) -> DeviceInfo:
             candidates=tuple(c.describe() for c in candidates),
         )
     return candidates[0]
+
+
+def open_one(
+    *,
+    vid: int | None = None,
+    pid: int | None = None,
+    serial: str | None = None,
+    path: str | None = None,
+    backend: object = None,
+    clock: Clock | None = None,
+    ids: Iterable[tuple[int | None, int | None]] = (),
+) -> tuple[PyUsbTransport, Clock]:
+    """Find exactly one DFU device matching the selectors and open it: its transport,
+    and ``clock`` (default: the backend's own ``clock`` when it has one, else
+    :class:`~dfuse.clock.RealClock`). :class:`DeviceNotFoundError` when none or several
+    match (listing them)."""
+    be = get_backend(backend)
+    found = find_devices(vid=vid, pid=pid, serial=serial, path=path, backend=be, ids=ids)
+    given = (
+        ("vid", None if vid is None else f"{vid:04x}"),
+        ("pid", None if pid is None else f"{pid:04x}"),
+        ("serial", serial),
+        ("path", path),
+    )
+    criteria = ", ".join(f"{k}={v}" for k, v in given if v is not None)
+    info = select_device(found, criteria or "(any)")
+    if clock is None:
+        own = getattr(be, "clock", None)
+        clock = own if isinstance(own, Clock) else RealClock()
+    return PyUsbTransport.open(info, be), clock

@@ -200,7 +200,8 @@ def test_missing_command_module_is_reported() -> None:
             "read-protected",
             "dfuse unprotect --yes",
         ),
-        (dfuse.UsageError("closed"), ExitCode.USAGE, "usage", ""),
+        (dfuse.UsageError("bad", value=-1), ExitCode.USAGE, "usage", ""),
+        (dfuse.UsageError("the device is closed"), ExitCode.DEVICE_ERROR, "device-state", ""),
         (TransportError("I/O"), ExitCode.DEVICE_ERROR, "transport", ""),
         (
             DeviceStatusError(Status.errWRITE, State.dfuERROR, action="writing"),
