@@ -18,7 +18,7 @@ This module sits at the bottom with :mod:`dfuse.errors`: it imports nothing else
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 from dfuse.errors import ImageError, UsageError
 
@@ -94,7 +94,8 @@ def first_overlap(spans: Sequence[tuple[int, int]]) -> tuple[int, int] | None:
 
 def _runs(
     segments: Iterable[tuple[int, Buffer]], what: str, label: Label
-) -> list[tuple[int, list[Buffer]]]:
+) -> Iterator[tuple[int, list[Buffer]]]:
+    """The runs of adjacent data, in address order, each checked (a generator)."""
     items: list[tuple[int, Buffer]] = []
     unsorted = False
     last = -1
@@ -115,9 +116,8 @@ def _runs(
     order: Iterable[int] = range(len(items))
     if unsorted:  # a stable sort: equal addresses keep their order (and their labels)
         order = sorted(order, key=lambda i: items[i][0])
-    runs: list[tuple[int, list[Buffer]]] = []
-    end = -1
-    previous = -1
+    start = end = previous = -1
+    pieces: list[Buffer] = []  # the run being joined (one live list, not one per run)
     for index in order:
         address, data = items[index]
         size = len(data) if not isinstance(data, memoryview) else data.nbytes
@@ -132,12 +132,15 @@ def _runs(
                 what, (before, before_size, label(previous)), (address, size, label(index))
             )
         if address == end:
-            runs[-1][1].append(data)
+            pieces.append(data)
         else:
-            runs.append((address, [data]))
+            if pieces:
+                yield start, pieces
+            start, pieces = address, [data]
         end = address + size
         previous = index
-    return runs
+    if pieces:
+        yield start, pieces
 
 
 def merge(
