@@ -625,7 +625,7 @@ def open_device(
     clock: Clock | None = None,
     backend: object = None,
 ) -> DfuDevice:
-    """Open the one DFU device a selector names, brought to dfuIDLE.
+    """Open the one DFU device a selector names, brought to dfuIDLE: ``dfuse.open``.
 
     ``open_device("usb:0483:df11")`` opens a real board (as
     :meth:`DfuDevice.open(vid=0x0483, pid=0xDF11) <dfuse.device.DfuDevice.open>` does);
@@ -672,7 +672,7 @@ def wait_for_device(
 def list_devices(
     selector: str | DeviceSelector = "usb:", *, backend: object = None
 ) -> list[DeviceInfo]:
-    """Every DFU device a selector matches (``dfuse list``), sorted by bus path.
+    """Every DFU device a selector matches (``dfuse list``), sorted by bus path: ``dfuse.list``.
 
     >>> " ".join(d.path for d in list_devices("sim:stm32f411?count=3"))
     '1-1 1-2 1-3'

@@ -95,21 +95,20 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "target_spec" not in metafunc.fixturenames:
         return
     boards: list[str] = list(metafunc.config.getoption("board") or [])
-    if os.environ.get(_BRIDGE_CHILD):
-        specs = [BRIDGE]
-    else:
-        specs = [SIM, *PART_SIMS, *boards] if boards else [SIM, *PART_SIMS, "usb:"]
-    metafunc.parametrize("target_spec", specs, ids=[_id(s, bool(boards)) for s in specs])
+    # without --board there is no real-board case at all (the session header says so once,
+    # tests/conftest.py) rather than one identical skip line per behaviour
+    specs = [BRIDGE] if os.environ.get(_BRIDGE_CHILD) else [SIM, *PART_SIMS, *boards]
+    metafunc.parametrize("target_spec", specs, ids=[_id(s) for s in specs])
 
 
-def _id(spec: str, named: bool) -> str:
+def _id(spec: str) -> str:
     if spec == SIM:
         return "sim"
     if spec in PART_SIMS:
         return spec
     if spec == BRIDGE:
         return "usbdevfs"
-    return spec if named else "real-board"
+    return spec
 
 
 @contextmanager
@@ -120,7 +119,7 @@ def _sim_target(spec: str = SIM) -> Iterator[Target]:
     def gone() -> bool:
         return bench.settle(lambda: not board.connected)
 
-    yield Target(_id(spec, False), "sim", lambda: bench.open(alt=0), board, True, True, gone)
+    yield Target(_id(spec), "sim", lambda: bench.open(alt=0), board, True, True, gone)
 
 
 @pytest.fixture(scope="module")
@@ -167,8 +166,6 @@ def target(
     if target_spec == BRIDGE:
         yield request.getfixturevalue("bridged")
         return
-    if not pytestconfig.getoption("board"):
-        pytest.skip("no real board named: pass --board SELECTOR (e.g. --board usb:0483:df11)")
     sel = selectors.DeviceSelector.parse(target_spec)
     if sel.is_sim:
         pytest.fail(f"--board names real boards; {target_spec} is the simulator (always run)")
