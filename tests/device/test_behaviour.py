@@ -36,7 +36,7 @@ from dfuse.device import DfuDevice
 from dfuse.errors import DeviceNotFoundError
 from dfuse.layout import STM32F411XC_ALT_STRINGS, STM32F411XE_ALT_STRINGS, MemoryLayout, Sector
 from dfuse.optionbytes import BorLevel, OptionBytes, RdpLevel
-from dfuse.parts import all_parts
+from dfuse.parts import MemoryKind, all_parts
 from dfuse.protocol.constants import State
 from dfuse.protocol.descriptors import Attributes
 from dfuse.protocol.plan import SectorAction
@@ -263,7 +263,17 @@ def test_open_reaches_dfu_idle_with_the_functional_descriptor(target: Target) ->
 def test_option_bytes_read_and_decode(target: Target) -> None:
     with target.open() as dev:
         if not _is_f411(dev):
-            pytest.skip(f"{target.name}: option-byte decoding is for the STM32F411 layout")
+            board = target.board
+            spec = board.part.option_bytes if board is not None else None
+            alt = board.part.alt(MemoryKind.OPTION_BYTES) if board is not None else None
+            if board is None or spec is None or alt is None:
+                pytest.skip(f"{target.name}: option-byte decoding is for the STM32F411 layout")
+            # another part: its option-byte alt reads back the board's bytes (as shipped)
+            read = dev.upload_alt(alt.number)
+            (element,) = [e for e in read.elements if e.address == spec.address]
+            assert bytes(element.data[: spec.size]) == board.option_bytes == spec.factory
+            assert board.rdp_level == 0
+            return
         ob = dev.read_option_bytes()
         assert dev.alt == 0  # the flash alternate setting is selected again
         assert isinstance(ob.rdp_level, RdpLevel)
