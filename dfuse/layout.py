@@ -319,6 +319,8 @@ class Region:
     ``spelling`` is the region's text as it was parsed (``"/0x08000000/04*016Kg,…"``); it
     only serves ``str()`` to reproduce the original string exactly and takes no part in
     equality. Regions built by hand leave it ``None`` and get the canonical ST spelling.
+    ``sectors`` may be any sequence of contiguous sectors (kept as a tuple); in a
+    :class:`MemoryLayout` it is a lazy :class:`SectorList` of runs.
     """
 
     address: int
