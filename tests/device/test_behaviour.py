@@ -190,6 +190,8 @@ def target(
 HOST_GAPS = {
     "sim:gd32vf103": "the ROM reports 2 KiB pages beyond its 128 KiB of flash: the last"
     " reported sector does not exist (the host does not apply dfu-util's GD32VF103 fix yet)",
+    "sim:stm32h750": "the ROM reports the H743's 2 MiB over its 128 KiB of flash: the last"
+    " reported sector does not exist (the host does not check the flash-size register yet)",
     "sim:stm32h743": "rev V: an erase in bank 2 stays dfuDNBUSY until a CLRSTATUS pair"
     " (the host does not apply STM32CubeProgrammer's workaround yet)",
 }
