@@ -112,8 +112,9 @@ _SUFFIX_HINT = (
 
 
 _VERIFY_HINT = (
-    "flash again; if the same address fails, the sector may be write-protected"
-    " (see `dfuse option-bytes`) or worn"
+    "the device does not hold this image; if it was just flashed, the sector may be"
+    " write-protected (see `dfuse option-bytes`). A sim: board starts blank in every"
+    " command unless its selector keeps a state file (sim:NAME?state=board.json)"
 )
 _CRC_HINT = "the file is damaged or was edited after its suffix was written; rebuild it"
 _LIBUSB_HINT = (

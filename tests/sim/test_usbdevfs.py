@@ -25,6 +25,7 @@ import pytest
 
 from dfuse.errors import DfuseError
 from dfuse.sim import Duration, FlashTiming, SimBackend, Stm32F411, Stm32F411App, Timing, usbdevfs
+from dfuse.sim import board as sim_board
 from dfuse.sim.usbdevfs import UsbdevfsBridge, UsbdevfsUnavailableError, run
 
 REASON = usbdevfs.unavailable_reason()
@@ -373,7 +374,12 @@ def test_make_device_by_name() -> None:
     app = usbdevfs.make_device("stm32f411-app")
     assert isinstance(app, Stm32F411App)
     assert isinstance(app.bootloader, Stm32F411)
-    with pytest.raises(DfuseError, match="unknown simulated device 'z80': expected one of"):
+    l4 = usbdevfs.make_device("stm32l476", port=4)
+    assert l4.part.name == "stm32l476"  # type: ignore[attr-defined]
+    assert l4.port_numbers == (4,)
+    with pytest.raises(
+        DfuseError, match=r"unknown simulated device 'z80': expected one of.*stm32l476"
+    ):
         usbdevfs.make_device("z80")
 
 
@@ -792,3 +798,22 @@ def test_an_exception_in_the_bridge_still_completes_the_ioctl(
     assert status == 0, out
     assert out.count("Found DFU: [0483:df11]") == 4
     assert "ioctl GET_CAPABILITIES failed in the bridge" in caplog.text
+
+
+@umockdev
+@needs_bridge
+@needs_dfu_util
+@pytest.mark.parametrize("name", ["stm32f072", "stm32g474", "stm32l476"])
+def test_dfu_util_flashes_a_sample_of_parts(name: str, tmp_path: Path) -> None:
+    """dfu-util (over the bridge, real time) on other parts' boards: their rows' descriptors,
+    8-byte programming units, the L4/F072 GETSTATUS stall, which dfu-util retries."""
+    model = sim_board(name, honest=True)
+    app = random.Random(3).randbytes(6000)
+    (tmp_path / "app.bin").write_bytes(app)
+    with UsbdevfsBridge() as br:
+        br.add(model)
+        status, out = dfu_util(br, tmp_path, "-a", "0", "-s", f"0x{FLASH:08x}", "-D", "app.bin")
+    assert status == 0, out
+    assert "File downloaded successfully" in out
+    assert model.peek(FLASH, len(app)) == app
+    assert model.peek(FLASH + len(app), 16) == b"\xff" * 16
