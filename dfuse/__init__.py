@@ -40,6 +40,7 @@ from dfuse.layout import Access, MemoryLayout, Region, Sector
 from dfuse.optionbytes import BorLevel, OptionBytes, OtpArea, RdpLevel
 from dfuse.protocol.constants import Request, State, Status
 from dfuse.selector import DeviceSelector, list_devices, open_device
+from dfuse.trace.recorder import tracing
 from dfuse.transport import AltSetting, DeviceInfo, DeviceMode, find_devices
 
 __version__ = "0.1.0"
@@ -106,4 +107,5 @@ __all__ = [
     "load",
     "open_device",
     "save",
+    "tracing",
 ]

@@ -36,11 +36,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from dfuse.clock import Clock, ScaledClock, VirtualClock
+from dfuse.clock import Clock, RealClock, ScaledClock, VirtualClock
 from dfuse.device import DfuDevice
 from dfuse.errors import SelectorError
+from dfuse.trace.recorder import TraceRecorder, current_recorder
 from dfuse.transport.base import DeviceInfo
-from dfuse.transport.discovery import find_devices
+from dfuse.transport.discovery import find_devices, select_device
+from dfuse.transport.pyusb import PyUsbTransport, get_backend
 
 if TYPE_CHECKING:
     from dfuse.sim import Stm32F411
@@ -377,12 +379,20 @@ class Bench:
             vid=sel.vid, pid=sel.pid, serial=sel.serial, path=sel.path, backend=self.backend
         )
 
-    def open(self, *, alt: int | str | None = None) -> DfuDevice:
+    def open(
+        self, *, alt: int | str | None = None, trace: TraceRecorder | None = None
+    ) -> DfuDevice:
         """Open the one device the selector matches, on ``alt`` (default: the selector's).
+
+        ``trace`` records the session (default: the recorder of the enclosing
+        :func:`dfuse.tracing` block, if any).
 
         Raises :class:`~dfuse.errors.DeviceNotFoundError` when none or several match.
         """
         sel = self.selector
+        recorder = trace if trace is not None else current_recorder()
+        if recorder is not None:
+            return self._open_traced(recorder, sel.alt if alt is None else alt)
         return DfuDevice.open(
             vid=sel.vid,
             pid=sel.pid,
@@ -392,6 +402,28 @@ class Bench:
             backend=self.backend,
             clock=self.clock,
         )
+
+    def _open_traced(self, recorder: TraceRecorder, alt: int | str | None) -> DfuDevice:
+        """:meth:`DfuDevice.open <dfuse.device.DfuDevice.open>` with the transport wrapped
+        in a :class:`~dfuse.trace.recorder.TracingTransport` (the trace hook)."""
+        backend = get_backend(self.backend)
+        clock = self.clock
+        if clock is None:
+            own = getattr(backend, "clock", None)
+            clock = own if isinstance(own, Clock) else RealClock()
+        recorder.start(clock)
+        sel = self.selector
+        found = find_devices(
+            vid=sel.vid, pid=sel.pid, serial=sel.serial, path=sel.path, backend=backend
+        )
+        recorder.enumerated(found)
+        info = select_device(found, str(sel))
+        transport = recorder.wrap(PyUsbTransport.open(info, backend), clock)
+        try:
+            return DfuDevice(transport, clock, alt=alt)
+        except BaseException:
+            transport.close()
+            raise
 
     def settle(self, until: Callable[[], bool] | None = None, *, timeout: float = 2.0) -> bool:
         """Let simulated boards run until ``until()`` holds (default: none is busy any
@@ -487,6 +519,7 @@ def open_device(
     alt: int | str | None = None,
     clock: Clock | None = None,
     backend: object = None,
+    trace: TraceRecorder | None = None,
 ) -> DfuDevice:
     """Open the one DFU device a selector names, brought to dfuIDLE.
 
@@ -494,13 +527,15 @@ def open_device(
     :meth:`DfuDevice.open(vid=0x0483, pid=0xDF11) <dfuse.device.DfuDevice.open>` does);
     ``open_device("sim:stm32f411")`` a new simulated one, so code written against a
     selector runs unchanged on the simulator. ``alt`` overrides the selector's ``alt``;
-    ``backend`` is a pyusb backend for ``usb:`` selectors.
+    ``backend`` is a pyusb backend for ``usb:`` selectors. ``trace`` records every
+    request of the session (:class:`~dfuse.trace.recorder.TraceRecorder`; default: the
+    recorder of the enclosing :func:`dfuse.tracing` block, if any).
 
     Raises:
         SelectorError: the selector string is malformed.
         DeviceNotFoundError: no device matches, or several do (listing them).
     """
-    return bench(selector, clock=clock, backend=backend).open(alt=alt)
+    return bench(selector, clock=clock, backend=backend).open(alt=alt, trace=trace)
 
 
 def list_devices(

@@ -26,6 +26,7 @@ from dfuse.errors import (
     SelectorError,
     SignatureError,
     StallError,
+    TraceError,
     TransferTimeoutError,
     TransportError,
     VerifyError,
@@ -142,7 +143,7 @@ def classify(exc: BaseException) -> Failure:
             message,
             "the file is damaged or was edited after its suffix was written; rebuild it",
         )
-    if isinstance(exc, FileFormatError | LayoutError):
+    if isinstance(exc, FileFormatError | LayoutError | TraceError):
         return Failure(ExitCode.FILE_ERROR, "file-format", message)
     if isinstance(exc, DeviceBusyError):
         return Failure(ExitCode.DEVICE_ERROR, "device-busy", message, _BUSY_HINT)
@@ -187,5 +188,6 @@ def classify(exc: BaseException) -> Failure:
         ExitCode.ERROR,
         "internal",
         f"internal error: {type(exc).__name__}: {message}",
-        "rerun with --debug for the traceback and report it",
+        "rerun with --debug for the traceback (and a device command with --trace FILE)"
+        " and report it with both attached (docs/troubleshooting.md)",
     )
