@@ -28,6 +28,7 @@ from dfuse.sim.quirks import (
     STM32H7_QUIRKS,
     Quirks,
 )
+from dfuse.sim.replay import ReplayReport, replay
 from dfuse.sim.stm32f411 import AppStart, Stm32F411, Stm32F411App
 from dfuse.sim.timing import STM32F411_TIMING, Duration, FlashTiming, Timing, UsbTiming
 
@@ -50,6 +51,7 @@ __all__ = [
     "PlainDfuDevice",
     "Quirks",
     "RealClock",
+    "ReplayReport",
     "RequestRecord",
     "SimBackend",
     "Stm32F411",
@@ -57,4 +59,5 @@ __all__ = [
     "Timing",
     "UsbTiming",
     "VirtualClock",
+    "replay",
 ]
