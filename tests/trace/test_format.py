@@ -102,7 +102,7 @@ def test_bad_traces_name_the_line(lines: list[str], line: int, words: str) -> No
 def test_a_foreign_file_is_refused(tmp_path: Path) -> None:
     hex_file = tmp_path / "firmware.hex"
     hex_file.write_text(":020000040800F2\n:00000001FF\n")
-    with pytest.raises(TraceError, match="firmware.hex:1: not JSON"):
+    with pytest.raises(TraceError, match=r"firmware\.hex:1: not JSON"):
         read_trace(hex_file)
     binary = tmp_path / "firmware.bin"
     binary.write_bytes(bytes(range(256)))

@@ -43,7 +43,8 @@ def test_a_traced_session_records_every_request(
     trace = read_trace(path)
     assert len(trace.transfers) == sent  # every class request, nothing else
     header = trace.header
-    assert header.clock == "virtual" and header.libusb is None  # the simulator's bus
+    assert header.clock == "virtual"
+    assert header.libusb is None
     assert header.device is not None
     assert header.device["serial"] == "3276347F3034"
     assert header.device["alt_settings"][0]["name"].startswith("@Internal Flash")
@@ -56,7 +57,8 @@ def test_a_traced_session_records_every_request(
     ins = [t.reply for t in trace.transfers if t.is_in and t.request == dfuse.Request.UPLOAD]
     assert bytes(range(64)) in ins
     times = [t.t for t in trace.transfers]
-    assert times == sorted(times) and times[-1] > 0.2  # the erase took virtual time
+    assert times == sorted(times)
+    assert times[-1] > 0.2
     assert [r.event for r in trace.records if not hasattr(r, "request")] == ["enumerate", "close"]
 
 
@@ -106,7 +108,8 @@ def test_redaction_leaves_no_serial_number(tmp_path: Path) -> None:
     assert "SECRET42" not in text
     assert "SECRET42".encode("utf-16-le").hex() not in text
     trace = read_trace(path)
-    assert trace.header.redacted and trace.header.device is not None
+    assert trace.header.redacted
+    assert trace.header.device is not None
     assert trace.header.device["serial"] is None
     assert trace.transfers[-1].redacted
 
@@ -128,11 +131,14 @@ def test_detach_is_an_event_and_the_bootloader_joins_the_trace(tmp_path: Path) -
     result = run_cli("detach", "-d", "sim:stm32f411?mode=app", "--trace", str(path))
     assert result.code == 0, result.err
     trace = read_trace(path)
-    assert trace.header.device is not None and trace.header.device["mode"] == "runtime"
+    assert trace.header.device is not None
+    assert trace.header.device["mode"] == "runtime"
     names = [getattr(r, "event", None) for r in trace.records]
-    assert "detach" in names and "reenumerate" in names
+    assert "detach" in names
+    assert "reenumerate" in names
     back = trace.records[names.index("reenumerate")]
-    assert isinstance(back.fields, dict) and back.fields["device"]["mode"] == "dfu"
+    assert isinstance(back.fields, dict)
+    assert back.fields["device"]["mode"] == "dfu"
 
 
 def test_a_write_failure_warns_and_the_session_goes_on() -> None:
@@ -151,10 +157,10 @@ def test_a_write_failure_warns_and_the_session_goes_on() -> None:
 
 def test_a_session_without_a_device_still_makes_a_trace(tmp_path: Path) -> None:
     path = tmp_path / "t.jsonl"
+    bench = dfuse.selector.sim_bench(
+        DeviceSelector.parse("sim:stm32f411"), DeviceSelector.parse("sim:?serial=nope")
+    )
     with pytest.raises(dfuse.DeviceNotFoundError), dfuse.tracing(path):
-        bench = dfuse.selector.sim_bench(
-            DeviceSelector.parse("sim:stm32f411"), DeviceSelector.parse("sim:?serial=nope")
-        )
         bench.open()
     trace = read_trace(path)
     assert trace.header.device is None  # no device was opened
@@ -195,7 +201,8 @@ def test_every_device_command_takes_trace(
 def test_trace_options_are_checked(tmp_path: Path) -> None:
     assert run_cli("list", "-d", "sim:", "--trace-redact").code == 2
     result = run_cli("flash", "--all", "-d", "sim:", str(blinky_path()), "--trace", "x")
-    assert result.code == 2 and "--all" in result.err
+    assert result.code == 2
+    assert "--all" in result.err
 
 
 def test_an_internal_error_asks_for_a_trace() -> None:

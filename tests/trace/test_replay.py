@@ -94,7 +94,8 @@ def test_a_different_state_is_reported_with_its_line(tmp_path: Path) -> None:
     assert not report.ok
     first = report.divergences[0]
     assert (first.line, first.what) == (line, "state")
-    assert "dfuDNBUSY" in first.recorded and "dfuDNLOAD_IDLE" in first.simulated
+    assert "dfuDNBUSY" in first.recorded
+    assert "dfuDNLOAD_IDLE" in first.simulated
     assert f"line {line}: GETSTATUS: state" in report.summary()
 
 
@@ -129,7 +130,9 @@ def test_errors_are_compared_by_kind(tmp_path: Path) -> None:
     assert replay(path).ok
     trace = read_trace(path)
     stalled = [t for t in trace.transfers if t.error is not None]
-    assert stalled and stalled[0].error is not None and stalled[0].error.kind == "stall"
+    assert stalled
+    assert stalled[0].error is not None
+    assert stalled[0].error.kind == "stall"
     edited = _edit(path, stalled[0].line, {"error": {"kind": "timeout"}})
     [d, *_] = replay(edited).divergences
     assert (d.line, d.what, d.recorded, d.simulated) == (
@@ -200,20 +203,25 @@ def test_bad_trace_files_give_trace_errors(tmp_path: Path) -> None:
 def test_sim_replay_exit_codes(tmp_path: Path) -> None:
     path = _record(tmp_path, "sim:stm32f411", ("erase", "0"))
     ok = run_cli("sim", "replay", str(path))
-    assert ok.code == 0 and "agrees everywhere" in ok.out
+    assert ok.code == 0
+    assert "agrees everywhere" in ok.out
     line = _first_line(path, '"reply":"000000000500"')
     bad = _edit(path, line, {"reply": "000000000400"})
     result = run_cli("sim", "replay", str(bad))
-    assert result.code == 5 and f"line {line}: GETSTATUS: state" in result.out
+    assert result.code == 5
+    assert f"line {line}: GETSTATUS: state" in result.out
     as_json = run_cli("sim", "replay", str(bad), "--json")
     document = json.loads(as_json.out)
-    assert document["ok"] is False and document["replay"]["divergences"][0]["line"] == line
+    assert document["ok"] is False
+    assert document["replay"]["divergences"][0]["line"] == line
     (tmp_path / "junk.jsonl").write_text("hello\n")
     junk = run_cli("sim", "replay", str(tmp_path / "junk.jsonl"))
-    assert junk.code == 6 and "junk.jsonl:1:" in junk.err
+    assert junk.code == 6
+    assert "junk.jsonl:1:" in junk.err
     foreign = _edit(path, 1, {"part": "gd32f103"})
     other = run_cli("sim", "replay", str(foreign))
-    assert other.code == 2 and "recorded on gd32f103" in other.err
+    assert other.code == 2
+    assert "recorded on gd32f103" in other.err
     assert run_cli("sim", "replay", str(foreign), "--part", "stm32f411").code == 0
     assert run_cli("sim", "replay", str(path), "--limit", "0").code == 2
 
