@@ -55,9 +55,10 @@ FORMAT = "dfuse-trace"
 #: The format version this module reads and writes.
 VERSION = 1
 
-ErrorKind = Literal["stall", "timeout", "gone", "busy", "io"]
-#: How a failed transfer failed, as the trace names it.
-ERROR_KINDS: tuple[ErrorKind, ...] = ("stall", "timeout", "gone", "busy", "io")
+ErrorKind = Literal["stall", "timeout", "gone", "busy", "io", "any"]
+#: How a failed transfer failed, as the trace names it (``"any"``: partial traces only,
+#: the log shows that it failed but not how).
+ERROR_KINDS: tuple[ErrorKind, ...] = ("stall", "timeout", "gone", "busy", "io", "any")
 
 #: libusb error codes (libusb.h) → (name, the trace's error kind).
 LIBUSB_ERRORS: Mapping[int, tuple[str, ErrorKind]] = {
@@ -234,6 +235,7 @@ class TraceTransfer:
         timeout_ms: the host's timeout for it.
         expect: partial traces: what the log says of a GETSTATUS reply.
         redacted: the reply held a serial number and was left out.
+        unchecked: partial traces: the log does not show the outcome; it is not compared.
     """
 
     t: float
@@ -248,6 +250,7 @@ class TraceTransfer:
     timeout_ms: int | None = None
     expect: Expectation | None = None
     redacted: bool = False
+    unchecked: bool = False
     line: int = field(default=0, compare=False)
 
     @property
@@ -277,6 +280,8 @@ class TraceTransfer:
             out["expect"] = self.expect.to_json()
         if self.redacted:
             out["redacted"] = True
+        if self.unchecked:
+            out["unchecked"] = True
         return out
 
 
@@ -522,6 +527,11 @@ def _parse_transfer(line: _Line, partial: bool) -> TraceTransfer:
         elif not partial:
             raise line.fail("missing field 'data' in an OUT transfer")
     error = _parse_error(line, line.obj["error"]) if "error" in line.obj else None
+    if error is not None and error.kind == "any" and not partial:
+        raise line.fail('error kind "any" is for partial traces (built from logs) only')
+    unchecked = line.bool_("unchecked")
+    if unchecked and not partial:
+        raise line.fail('"unchecked" is for partial traces (built from logs) only')
     reply = line.hex_("reply", required=False) if is_in else None
     if reply is not None and len(reply) > length:
         raise line.fail(f"reply has {len(reply)} bytes; more than wLength {length}")
@@ -550,6 +560,7 @@ def _parse_transfer(line: _Line, partial: bool) -> TraceTransfer:
         timeout_ms=line.int_("timeout_ms", 0, 0xFFFFFFFF, required=False),
         expect=expect,
         redacted=redacted,
+        unchecked=unchecked,
         line=line.number,
     )
 

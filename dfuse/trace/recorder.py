@@ -213,6 +213,7 @@ def device_record(info: DeviceInfo, *, redact: bool = False) -> dict[str, Any]:
         "interface": info.interface,
         "alt_settings": [{"number": a.number, "name": a.name} for a in info.alt_settings],
         "functional": functional,
+        "transfer_size": info.transfer_size,
         "descriptors": _raw_descriptors(info.handle) if info.handle is not None else None,
     }
 
