@@ -466,8 +466,10 @@ class _Session:
             self.compared += 1
             recorded = tr.error.kind if tr.error is not None else "ok"
             simulated = _error_kind(error) if error is not None else "ok"
-            if recorded == "any" and simulated != "ok":
-                return
+            if recorded == "any":
+                if simulated != "ok":
+                    return
+                recorded = "an error (its kind is not in the log)"
             if recorded != simulated:
                 self.diverge(line, name, "error", recorded, simulated)
             return
