@@ -413,6 +413,8 @@ class Bench:
             clock = own if isinstance(own, Clock) else RealClock()
         recorder.start(clock)
         sel = self.selector
+        if recorder.selector is None:
+            recorder.selector = str(sel)
         found = find_devices(
             vid=sel.vid, pid=sel.pid, serial=sel.serial, path=sel.path, backend=backend
         )

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import array
 import contextlib
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,8 +35,11 @@ from usb.core import USBError
 
 from dfuse.clock import VirtualClock
 from dfuse.errors import UsageError
+from dfuse.parts import identify as identify_part
+from dfuse.parts import parts_by_name
 from dfuse.protocol.constants import Request, State, Status
 from dfuse.sim.backend import SimBackend
+from dfuse.sim.rom import RomBootloader
 from dfuse.sim.stm32f411 import Stm32F411, Stm32F411App
 from dfuse.sim.usbmodel import UsbDeviceModel
 from dfuse.trace.format import (
@@ -66,11 +69,53 @@ _GET_DESCRIPTOR = 0x06
 
 
 def known_parts() -> tuple[str, ...]:
-    """The parts the simulator can build a board of, for :func:`replay`'s ``part``."""
-    return tuple(sorted(_BUILDERS))
+    """The parts the simulator can build a board of, for :func:`replay`'s ``part``
+    (the names and aliases of :data:`dfuse.parts`)."""
+    return tuple(sorted(parts_by_name()))
 
 
-def _stm32f411(device: Mapping[str, Any] | None, clock: VirtualClock) -> list[UsbDeviceModel]:
+def _same_row(name: str, *others: str) -> bool:
+    rows = parts_by_name()
+    row = rows.get(name.lower())
+    return row is not None and any(rows.get(o) is row for o in others)
+
+
+def make_board(
+    part: str,
+    device: Mapping[str, Any] | None,
+    clock: VirtualClock,
+    *,
+    selector: str | None = None,
+) -> list[UsbDeviceModel]:
+    """The simulated board of ``part`` configured like the trace's ``device`` record
+    (serial number, flash size, run-time mode): the models to put on the bus, the one
+    the trace starts with first. The one place that maps part names to boards.
+
+    A trace recorded on ``sim:stm32f411`` (``selector``) gets the board that selector
+    builds (:class:`~dfuse.sim.Stm32F411`, as it always was); every other trace gets the
+    part row's ROM (:func:`dfuse.sim.board`, its quirks on).
+    """
+    rows = parts_by_name()
+    if part.lower() not in rows:
+        raise UsageError(
+            f"the simulator has no board for part {part!r}; it has: {', '.join(known_parts())}"
+        )
+    serial = (device or {}).get("serial") or None
+    runtime = device is not None and device.get("mode") == "runtime"
+    f411 = _same_row(part, "stm32f411xe", "stm32f411xc")
+    if f411 and (runtime or (selector or "").startswith("sim:stm32f411")):
+        return _sim_stm32f411(device, clock, runtime)
+    if runtime:
+        raise UsageError(
+            f"the trace starts in run-time mode; the simulator has a run-time model only for"
+            f" the STM32F411 demo application, not for {part}"
+        )
+    return [RomBootloader(rows[part.lower()], serial, clock=clock)]
+
+
+def _sim_stm32f411(
+    device: Mapping[str, Any] | None, clock: VirtualClock, runtime: bool
+) -> list[UsbDeviceModel]:
     serial = (device or {}).get("serial") or "3276347F3034"
     names = [a.get("name") for a in (device or {}).get("alt_settings", [])]
     flash = 512 * 1024
@@ -78,7 +123,8 @@ def _stm32f411(device: Mapping[str, Any] | None, clock: VirtualClock) -> list[Us
         if names and list(Stm32F411(serial, size).alt_strings) == names:
             flash = size
     board = Stm32F411(serial, flash, clock=clock)
-    if device is not None and device.get("mode") == "runtime":
+    if runtime:
+        assert device is not None
         app = Stm32F411App(
             serial,
             bootloader=board,
@@ -89,26 +135,6 @@ def _stm32f411(device: Mapping[str, Any] | None, clock: VirtualClock) -> list[Us
         )
         return [app, board]
     return [board]
-
-
-_BUILDERS: dict[str, Callable[[Mapping[str, Any] | None, VirtualClock], list[UsbDeviceModel]]] = {
-    "stm32f411": _stm32f411,
-}
-
-
-def make_board(
-    part: str, device: Mapping[str, Any] | None, clock: VirtualClock
-) -> list[UsbDeviceModel]:
-    """The simulated board of ``part`` configured like the trace's ``device`` record
-    (serial number, flash size, run-time mode): the models to put on the bus, the one
-    the trace starts with first. The one place that maps part names to boards."""
-    try:
-        builder = _BUILDERS[part.lower()]
-    except KeyError:
-        raise UsageError(
-            f"the simulator has no board for part {part!r}; it has: {', '.join(known_parts())}"
-        ) from None
-    return builder(device, clock)
 
 
 def _descriptor_facts(model: UsbDeviceModel) -> dict[str, Any]:
@@ -139,19 +165,17 @@ def _descriptor_facts(model: UsbDeviceModel) -> dict[str, Any]:
 
 
 def identify(device: Mapping[str, Any] | None) -> str | None:
-    """The simulated part whose board has the descriptors of the trace's ``device``
-    (USB IDs and alternate-setting names), or ``None``."""
-    if device is None:
+    """The part whose ROM has the descriptors of the trace's ``device`` (USB IDs and
+    alternate-setting names, :func:`dfuse.parts.identify`), or ``None``."""
+    if device is None or device.get("mode") == "runtime":
         return None
-    names = [a.get("name") for a in device.get("alt_settings", [])]
-    for part in known_parts():
-        for model in make_board(part, device, VirtualClock()):
-            facts = _descriptor_facts(model)
-            if (facts["vid"], facts["pid"]) == (device.get("vid"), device.get("pid")) and (
-                facts["alt_names"] == names
-            ):
-                return part
-    return None
+    found = identify_part(
+        int(device.get("vid", -1)),
+        int(device.get("pid", -1)),
+        [a.get("name") for a in device.get("alt_settings", [])],
+        bcd_device=device.get("bcd_device"),
+    )
+    return None if found is None else found.name
 
 
 def _describe_device(device: Mapping[str, Any] | None) -> str:
@@ -372,6 +396,14 @@ class _Session:
             if recorded is not None and recorded != simulated:
                 fmt = (lambda v: f"0x{v:04x}") if isinstance(recorded, int) else repr
                 self.diverge(1, "device descriptor", what, fmt(recorded), fmt(simulated))
+        raw = device.get("descriptors")
+        if isinstance(raw, dict):
+            self._compare_bytes("device descriptor", raw.get("device"), model.device_descriptor())
+            configs = raw.get("configurations") or []
+            if configs:
+                self._compare_bytes(
+                    "configuration descriptor", configs[0], model.configuration_descriptor(0)
+                )
         size = device.get("transfer_size")
         if size is not None and size != facts["transfer_size"]:
             self.diverge(1, "functional descriptor", "wTransferSize", str(size),
@@ -386,6 +418,19 @@ class _Session:
         if not self.trace.header.partial and len(names) != len(simulated_names):
             self.diverge(1, "interface", "alternate settings", str(len(names)),
                          str(len(simulated_names)))  # fmt: skip
+
+    def _compare_bytes(self, what: str, recorded: object, simulated: bytes) -> None:
+        if not isinstance(recorded, str):
+            return
+        want = bytes.fromhex(recorded)
+        if want == simulated:
+            return
+        at = next(
+            (i for i, (a, b) in enumerate(zip(want, simulated, strict=False)) if a != b),
+            min(len(want), len(simulated)),
+        )
+        self.diverge(1, what, f"bytes from offset {at}", _bytes(want[at:], 12),
+                     _bytes(simulated[at:], 12))  # fmt: skip
 
     # ------------------------------------------------------------------ records
 
@@ -464,7 +509,7 @@ class _Session:
             return
         if tr.error is not None or error is not None:
             self.compared += 1
-            recorded = tr.error.kind if tr.error is not None else "ok"
+            recorded: str = tr.error.kind if tr.error is not None else "ok"
             simulated = _error_kind(error) if error is not None else "ok"
             if recorded == "any":
                 if simulated != "ok":
@@ -585,20 +630,23 @@ def replay(
     header = trace.header
     device = header.device
     chosen = part or header.part or identify(device)
+    runtime = device is not None and device.get("mode") == "runtime"
+    if chosen is None and runtime and (header.selector or "").startswith("sim:stm32f411"):
+        chosen = "stm32f411"  # the demo application of `sim:stm32f411?mode=app`
     if chosen is None:
         raise UsageError(
             f"the trace does not say which part it was recorded on ({_describe_device(device)})"
             f" and no simulated part has these descriptors; name one with part= (--part):"
             f" {', '.join(known_parts())}"
         )
-    if part is None and chosen.lower() not in _BUILDERS:
+    if part is None and chosen.lower() not in parts_by_name():
         raise UsageError(
             f"the trace was recorded on {chosen} ({_describe_device(device)}); the simulator"
             f" has no board for it: replay it on another part with part= (--part), one of"
             f" {', '.join(known_parts())}"
         )
     clock = VirtualClock()
-    models = make_board(chosen, device, clock)
+    models = make_board(chosen, device, clock, selector=header.selector)
     backend = SimBackend(models, clock=clock)
     serial_index = None
     if device is not None and isinstance(device.get("descriptors"), dict):

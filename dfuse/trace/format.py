@@ -175,6 +175,8 @@ class TraceHeader:
         clock: ``"real"`` (wall time) or ``"virtual"`` (a simulated board's clock).
         redacted: serial numbers were replaced by ``null``.
         part: the part the device was identified as (``None``: not identified).
+        selector: the device selector the session opened it with (``"usb:0483:df11"``,
+            ``"sim:stm32f411"``), ``None`` if unknown.
         device: the device record (``None`` when no device was opened).
         partial: a partial trace built from a log: replies may be :class:`Expectation`\\ s.
         source: for traces built from public logs, the citations.
@@ -190,6 +192,7 @@ class TraceHeader:
     clock: str = "real"
     redacted: bool = False
     part: str | None = None
+    selector: str | None = None
     device: Mapping[str, Any] | None = None
     partial: bool = False
     source: tuple[str, ...] = ()
@@ -208,6 +211,7 @@ class TraceHeader:
             "clock": self.clock,
             "redacted": self.redacted,
             "part": self.part,
+            "selector": self.selector,
             "device": None if self.device is None else dict(self.device),
         }
         if self.partial:
@@ -462,6 +466,7 @@ def _parse_header(line: _Line) -> TraceHeader:
         clock=clock,
         redacted=line.bool_("redacted"),
         part=line.str_("part", required=False, nullable=True),
+        selector=line.str_("selector", required=False, nullable=True),
         device=device,
         partial=line.bool_("partial"),
         source=tuple(source),

@@ -21,6 +21,7 @@ import datetime
 import json
 import logging
 import platform
+import re
 import threading
 import warnings
 from collections.abc import Iterator
@@ -36,6 +37,7 @@ from dfuse.errors import (
     TransferTimeoutError,
     TransportError,
 )
+from dfuse.parts import identify_info
 from dfuse.protocol.constants import Request
 from dfuse.trace.format import (
     FORMAT,
@@ -67,12 +69,17 @@ _REQUEST_TYPE_OUT = 0x21
 
 
 def identify_part(info: DeviceInfo) -> str | None:
-    """The part a device was identified as, for the header (``None``: not identified).
+    """The part a device was identified as (:func:`dfuse.parts.identify_info`), for the
+    header (``None``: not identified)."""
+    part = identify_info(info)
+    return None if part is None else part.name
 
-    The part database (``dfuse.parts``) is not in this build yet; when it is, this is
-    the one call to switch on.
-    """
-    return None
+
+def _redact_selector(selector: str | None) -> str | None:
+    """The selector with its serial number left out (``usb:serial=…`` → ``serial=*``)."""
+    if selector is None:
+        return None
+    return re.sub(r"(serial=)[^,&]*", r"\1*", selector)
 
 
 def current_recorder() -> TraceRecorder | None:
@@ -254,6 +261,8 @@ class TraceRecorder:
         self._closed = False
         self._broken = False
         self._devices = 0
+        #: The device selector of the session, for the header (set by whoever opens it).
+        self.selector: str | None = None
         #: Transfers recorded so far.
         self.transfers = 0
 
@@ -301,6 +310,7 @@ class TraceRecorder:
             clock="real" if clock is None or isinstance(clock, RealClock) else "virtual",
             redacted=self.redact,
             part=identify_part(transport.info) if transport is not None else None,
+            selector=_redact_selector(self.selector) if self.redact else self.selector,
             device=device,
         )
         with self._lock:

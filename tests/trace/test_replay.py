@@ -9,10 +9,12 @@ from pathlib import Path
 import pytest
 
 import dfuse
+from dfuse.clock import VirtualClock
 from dfuse.data import example_hex_path
 from dfuse.errors import TraceError, UsageError
-from dfuse.sim import replay
-from dfuse.sim.replay import known_parts
+from dfuse.parts import all_parts
+from dfuse.selector import SIM_MODELS, Bench, DeviceSelector
+from dfuse.sim import SimBackend, board, replay
 from dfuse.trace.format import read_trace
 
 from .conftest import run_cli
@@ -39,18 +41,42 @@ def _record(tmp_path: Path, selector: str, argv: tuple[str, ...]) -> Path:
     return path
 
 
-@pytest.mark.parametrize("part", known_parts())
+@pytest.mark.parametrize("model", SIM_MODELS)
 @pytest.mark.parametrize("session", sorted(SESSIONS))
-def test_a_trace_of_the_simulator_replays_exactly(tmp_path: Path, part: str, session: str) -> None:
-    path = _record(tmp_path, f"sim:{part}", SESSIONS[session])
+def test_a_trace_of_the_simulator_replays_exactly(tmp_path: Path, model: str, session: str) -> None:
+    path = _record(tmp_path, f"sim:{model}", SESSIONS[session])
     trace = read_trace(path)
+    assert trace.header.part is not None  # identified by the part database
     report = replay(trace)
     assert report.ok, report.summary()
-    assert report.part == part
+    assert report.part == trace.header.part
     assert report.transfers == len(trace.transfers)
     assert report.compared == report.transfers  # every reply (or error) was compared
     # the simulated session was not faster than the recorded one
     assert report.sim_time >= trace.transfers[-1].t
+
+
+@pytest.mark.parametrize("name", sorted({p.name for p in all_parts()}))
+def test_every_part_replays_its_own_trace(tmp_path: Path, name: str) -> None:
+    """A session on each part row's ROM (:func:`dfuse.sim.board`), traced and replayed."""
+    clock = VirtualClock()
+    rom = board(name, clock=clock)
+    bench = Bench(DeviceSelector.parse("usb:"), SimBackend([rom], clock=clock), (rom,), clock)
+    path = tmp_path / "t.jsonl"
+    with dfuse.tracing(path), bench.open() as dev:
+        layout = dev.info.alt_settings[0].layout
+        assert layout is not None
+        last = layout.sectors[-1]
+        image = bytes(range(256)) * 4
+        dev.download(image, address=last.address, verify=True)
+        assert dev.upload(last.address, len(image)) == image
+    assert rom.peek(last.address, len(image)) == image
+    trace = read_trace(path)
+    assert trace.header.part == name
+    report = replay(trace)
+    assert report.ok, report.summary()
+    assert report.part == name
+    assert report.compared == len(trace.transfers)
 
 
 def test_a_runtime_device_replays_through_its_detach(tmp_path: Path) -> None:
@@ -171,7 +197,7 @@ def test_a_trace_of_an_unknown_part_says_which_part_it_was(tmp_path: Path) -> No
     header["device"]["alt_settings"] = [
         {"number": 0, "name": "@Internal Flash /0x08000000/8*128Kg"}
     ]
-    unknown = _edit(path, 1, {"device": header["device"]})
+    unknown = _edit(path, 1, {"device": header["device"], "part": None})
     with pytest.raises(UsageError, match="does not say which part"):
         replay(unknown)
     with pytest.raises(UsageError, match="no board for part 'stm32z999'"):
