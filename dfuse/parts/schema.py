@@ -46,6 +46,7 @@ __all__ = [
     "MemoryKind",
     "OptionBytesSpec",
     "Part",
+    "PollTimeouts",
     "Quirks",
     "SectorGroup",
     "SectorRun",
@@ -232,6 +233,8 @@ class Flash:
             8 on L4/G0/G4/WB; 16 on U5; 32 on H7; 4 on L0).
         program_width: bytes one ``program_time`` covers (the flash's parallelism: 4 for
             F4 at x32, 64 for the L0's half-page).
+        erased: the value of an erased byte (0xFF; 0x00 on the STM32L0/L1, whose flash
+            programming sets bits).
         not_erased: what programming a unit that is not erased does: ``"and"`` (NOR: bits
             only clear), ``"error"`` (the flash interface refuses, the ROM reports errPROG).
         verify_after_program: the ROM reads back after programming and reports errVERIFY
@@ -248,6 +251,7 @@ class Flash:
     banks: tuple[Bank, ...]
     program_unit: int
     program_width: int
+    erased: int
     not_erased: Literal["and", "error"]
     verify_after_program: bool
     program_time: Duration
@@ -291,9 +295,10 @@ class OptionBytesSpec:
             F7, L0) or ``"registers"`` (the flash interface's option registers, L4/G0/G4/
             WB/U5/H7).
         address, size: where the alt reads and writes them.
-        factory: the bytes as shipped.
+        factory: the bytes as shipped (the data file may give fewer: the rest is 0xFF).
         rdp_offset: the byte offset of the RDP byte within the block.
-        rdp_level0, rdp_level2: RDP byte values of level 0 and 2 (anything else: level 1).
+        rdp_level0, rdp_level2: RDP byte values of level 0 and 2 (anything else: level 1;
+            ``rdp_level2`` ``None`` where the part has no level 2, STM32F1/GD32).
         wrp: the write-protection encoding the simulator models: ``"f4"`` (nWRP bits at
             offset 8, SPRMOD at offset 9 bit 7, RM0383 §3.6) or ``"none"`` (not modelled).
         write_time: programming them (before the reset that loads them).
@@ -306,9 +311,26 @@ class OptionBytesSpec:
     factory: bytes
     rdp_offset: int
     rdp_level0: int
-    rdp_level2: int
+    rdp_level2: int | None
     wrp: Literal["f4", "none"]
     write_time: Duration
+    evidence: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PollTimeouts:
+    """Fixed bwPollTimeout values a ROM reports, in ms, whatever the operation really takes
+    (``None``: not observed; the simulator then reports the typical duration).
+
+    Attributes:
+        erase: reported for a page/sector erase.
+        program: reported for a data block.
+        set_address: reported for Set Address (non-zero on many ROMs: dfu-util d0ecfe7).
+    """
+
+    erase: int | None
+    program: int | None
+    set_address: int | None
     evidence: tuple[str, ...]
 
 
@@ -320,7 +342,8 @@ class Usb:
         bcd_device: ``None`` where no log shows it.
         bcd_usb: bcdUSB of the device descriptor (F4 ROMs: 0x0100).
         serial: a serial-number string a real ROM of this part reported (the simulated
-            board's default; ST ROMs derive it from the unique ID).
+            board's default; ST ROMs derive it from the unique ID); ``None`` if no log
+            shows one.
         estimated: names of fields here that are estimates, not observed.
     """
 
@@ -335,7 +358,7 @@ class Usb:
     attributes: int
     max_power_ma: int
     self_powered: bool
-    serial: str
+    serial: str | None
     evidence: tuple[str, ...]
     estimated: tuple[str, ...] = ()
 
@@ -414,6 +437,7 @@ class Part:
             lies in it).
         commands: the DfuSe commands UPLOAD block 0 lists.
         quirks: deviations, each with evidence.
+        poll_timeouts: fixed bwPollTimeout values the ROM was seen to report.
         notes: free text for the docs.
         source: the data file it came from.
     """
@@ -433,6 +457,7 @@ class Part:
     sram: tuple[int, int]
     commands: bytes
     quirks: Quirks
+    poll_timeouts: PollTimeouts | None = None
     notes: str = ""
     source: str = ""
 
@@ -658,6 +683,7 @@ def _flash(r: _Reader) -> Flash:
         banks=tuple(banks),
         program_unit=program_unit,
         program_width=r.integer("program_width", program_unit, low=1, high=4096),
+        erased=r.integer("erased", 0xFF, high=0xFF),
         not_erased=cast(Literal["and", "error"], r.choice("not_erased", ("and", "error"))),
         verify_after_program=r.flag("verify_after_program", False),
         program_time=_duration(r.table("program_time")),
@@ -677,8 +703,9 @@ def _option_bytes(r: _Reader) -> OptionBytesSpec:
         factory = bytes.fromhex(factory_hex)
     except ValueError:
         raise r.fail("factory", f"expected hex bytes, got {factory_hex!r}") from None
-    if len(factory) != size:
-        raise r.fail("factory", f"expected {size} bytes, got {len(factory)}")
+    if len(factory) > size:
+        raise r.fail("factory", f"expected at most {size} bytes, got {len(factory)}")
+    factory += b"\xff" * (size - len(factory))  # the rest reads 0xFF
     spec = OptionBytesSpec(
         exposure=cast(Literal["raw", "registers"], r.choice("exposure", ("raw", "registers"))),
         address=r.integer("address"),
@@ -686,7 +713,7 @@ def _option_bytes(r: _Reader) -> OptionBytesSpec:
         factory=factory,
         rdp_offset=r.integer("rdp_offset", high=size - 1),
         rdp_level0=r.integer("rdp_level0", high=0xFF),
-        rdp_level2=r.integer("rdp_level2", high=0xFF),
+        rdp_level2=r.opt_int("rdp_level2", high=0xFF),
         wrp=cast(Literal["f4", "none"], r.choice("wrp", ("f4", "none"), "none")),
         write_time=_duration(r.table("write_time")),
         evidence=r.strings("evidence", required=True),
@@ -708,10 +735,11 @@ def _usb(r: _Reader) -> Usb:
         attributes=r.integer("attributes", high=0xFF),
         max_power_ma=r.integer("max_power_ma", 100, high=500),
         self_powered=r.flag("self_powered", True),
-        serial=r.text("serial"),
+        serial=r.text("serial") if r.has("serial") else None,
         evidence=r.strings("evidence", required=True),
         estimated=r.strings("estimated"),
     )
+    r.used.add("serial")
     known = {f.name for f in fields(Usb)}
     for name in usb.estimated:
         if name not in known:
@@ -745,6 +773,17 @@ def _quirks(r: _Reader) -> Quirks:
         values[name] = value
     r.done()
     return Quirks(**values, evidence=evidence)
+
+
+def _poll(r: _Reader) -> PollTimeouts:
+    poll = PollTimeouts(
+        erase=r.opt_int("erase", high=0xFFFFFF),
+        program=r.opt_int("program", high=0xFFFFFF),
+        set_address=r.opt_int("set_address", high=0xFFFFFF),
+        evidence=r.strings("evidence", required=True),
+    )
+    r.done()
+    return poll
 
 
 def _merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
@@ -794,10 +833,11 @@ def _part(data: Mapping[str, Any], source: str) -> Part:
         sram=(sram[0], sram[1]),
         commands=bytes(commands),
         quirks=_quirks(r.table("quirks")) if r.has("quirks") else Quirks(),
+        poll_timeouts=_poll(r.table("poll_timeouts")) if r.has("poll_timeouts") else None,
         notes=r.text("notes", ""),
         source=source,
     )
-    r.used.add("quirks")
+    r.used.update(("quirks", "poll_timeouts"))
     r.done()
     _check(part, r)
     return part

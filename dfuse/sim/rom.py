@@ -71,6 +71,8 @@ __all__ = [
 READ, ERASE, WRITE = 1, 2, 4
 
 _SYSTEM_MEMORY_F4 = (0x1FFF_0000, 0x7800)
+#: The serial of a board whose row records none (the simulator's historical default).
+DEFAULT_SERIAL = "3276347F3034"
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,7 +240,7 @@ class RomBootloader(DfuModel):
         port_numbers: tuple[int, ...] = (1,),
     ) -> None:
         self.part = part
-        self.serial = serial if serial is not None else part.usb.serial
+        self.serial = serial or part.usb.serial or DEFAULT_SERIAL
         self.alt_strings: tuple[str, ...] = part.alt_strings
         self._maps = tuple(_AltMap(a) for a in part.alts)
         self.honest = honest
@@ -247,7 +249,7 @@ class RomBootloader(DfuModel):
             quirks = replace(
                 quirks, first_status_error="no_application" if firmware_check else "never"
             )
-        self.flash = NorFlash(part.flash.address, part.flash.unit_sizes())
+        self.flash = NorFlash(part.flash.address, part.flash.unit_sizes(), erased=part.flash.erased)
         self._build_areas()
         ts = transfer_size if transfer_size is not None else part.usb.transfer_size
         attrs = Attributes(part.usb.attributes)
@@ -296,13 +298,17 @@ class RomBootloader(DfuModel):
             areas.append(self.option_area)
         for alt in part.alts:
             lo, hi = alt.address, alt.end
-            if alt.memory is MemoryKind.OTP and self.otp is None:
-                if part.otp_lock_blocks is not None:
-                    blocks, size = part.otp_lock_blocks
-                    self.otp = OtpMemory(lo, blocks, size)
-                else:
-                    self.otp = NorFlash(lo, (hi - lo,), name="OTP")
-                areas.append(self.otp)
+            if alt.memory is MemoryKind.OTP:
+                for region in alt.regions:  # F42x: one OTP region per bank
+                    otp: NorFlash | OtpMemory
+                    if part.otp_lock_blocks is not None:
+                        blocks, size = part.otp_lock_blocks
+                        otp = OtpMemory(region.address, blocks, size)
+                    else:
+                        otp = NorFlash(region.address, (region.size,), name="OTP")
+                    if self.otp is None:
+                        self.otp = otp
+                    areas.append(otp)
             elif alt.memory is MemoryKind.FEATURE and self.feature_area is None:
                 self.feature_area = RamArea("device feature", lo, hi - lo, fill=0x00)
                 areas.append(self.feature_area)
@@ -383,7 +389,9 @@ class RomBootloader(DfuModel):
         ob = self.part.option_bytes
         assert ob is not None
         value = block[ob.rdp_offset]
-        return 0 if value == ob.rdp_level0 else 2 if value == ob.rdp_level2 else 1
+        if value == ob.rdp_level0:
+            return 0
+        return 2 if ob.rdp_level2 is not None and value == ob.rdp_level2 else 1
 
     def _nwrp(self) -> int:
         block = self.option_bytes
@@ -409,9 +417,12 @@ class RomBootloader(DfuModel):
             raise ValueError(f"RDP level must be 0, 1 or 2, got {level}")
         if level == self.rdp_level:
             return
+        if level == 2 and ob.rdp_level2 is None:
+            raise ValueError(f"{self.part.name} has no RDP level 2")
         value = {0: ob.rdp_level0, 1: 0x55, 2: ob.rdp_level2}[level]
-        if value in (ob.rdp_level0, ob.rdp_level2) and level == 1:
+        if level == 1 and value in (ob.rdp_level0, ob.rdp_level2):
             value = 0x00
+        assert value is not None
         self._set_option_byte(ob.rdp_offset, value)
 
     def set_write_protection(self, sectors: Iterable[int]) -> None:
@@ -556,10 +567,16 @@ class RomBootloader(DfuModel):
                 Status.errTARGET, f"{what} 0x{address:08X}+{length}: beyond the physical flash"
             )
 
-    def _reported(self, typical: float, actual: float) -> int | None:
-        """bwPollTimeout to report: the typical duration (``None``: the real one, honest)."""
+    def _reported(self, typical: float, kind: str = "") -> int | None:
+        """bwPollTimeout to report: the fixed value the row records for ``kind`` (``erase``,
+        ``program``, ``set_address``), else the typical duration; ``None`` (report the real
+        duration) when honest."""
         if self.honest:
             return None
+        poll = self.part.poll_timeouts
+        fixed = getattr(poll, kind, None) if poll is not None and kind else None
+        if isinstance(fixed, int):
+            return fixed
         return max(0, math.ceil(typical * 1000 - 1e-9))
 
     # ------------------------------------------------------------------ DFU hooks
@@ -604,7 +621,11 @@ class RomBootloader(DfuModel):
                 return Status.OK
 
             return Operation(
-                Event.COMMAND, command_time, set_pointer, f"set address pointer 0x{address:08X}"
+                Event.COMMAND,
+                command_time,
+                set_pointer,
+                f"set address pointer 0x{address:08X}",
+                reported_ms=self._reported(command_time, "set_address"),
             )
         if cmd == DfuseCommand.ERASE and len(arg) == 4:
             return self._erase(int.from_bytes(arg, "little"))
@@ -656,7 +677,7 @@ class RomBootloader(DfuModel):
             return Status.OK
 
         return Operation(
-            Event.ERASE, actual, erase, detail, reported_ms=self._reported(typical, actual)
+            Event.ERASE, actual, erase, detail, reported_ms=self._reported(typical, "erase")
         )
 
     @property
@@ -690,7 +711,7 @@ class RomBootloader(DfuModel):
 
         reported = self.quirks.mass_erase_poll_timeout_ms
         if reported is None:
-            reported = self._reported(typical, actual)
+            reported = self._reported(typical)
         return Operation(Event.MASS_ERASE, actual, erase, "mass erase", reported_ms=reported)
 
     def _read_unprotect(self) -> Operation:
@@ -710,7 +731,7 @@ class RomBootloader(DfuModel):
             unprotect,
             "read unprotect",
             reset_after=True,
-            reported_ms=self._reported(typical, actual),
+            reported_ms=self._reported(typical),
         )
 
     def _write(self, address: int, data: bytes) -> Operation:
@@ -720,8 +741,9 @@ class RomBootloader(DfuModel):
         memory = amap.alt.memory
         if memory is MemoryKind.OPTION_BYTES:
             return self._option_write(address, data)
-        if memory is MemoryKind.OTP and self.otp is not None:
-            otp = self.otp
+        holder = self._area(address, length)
+        if memory is MemoryKind.OTP and isinstance(holder, NorFlash | OtpMemory):
+            otp = holder
 
             def program_otp(fraction: float) -> Status:
                 otp.program(address, data, fraction)
@@ -786,7 +808,7 @@ class RomBootloader(DfuModel):
             return Status.OK
 
         return Operation(
-            Event.WRITE, actual, program, detail, reported_ms=self._reported(typical, actual)
+            Event.WRITE, actual, program, detail, reported_ms=self._reported(typical, "program")
         )
 
     def _option_write(self, address: int, data: bytes) -> Operation:
