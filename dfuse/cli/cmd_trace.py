@@ -14,7 +14,7 @@ __all__ = ["cmd_sim_replay"]
 def cmd_sim_replay(args: argparse.Namespace, ui: Ui) -> int:
     """Replay ``args.file``; exit 0 when the simulator agreed everywhere, else
     :attr:`ExitCode.VERIFY_FAILED` with the first divergences listed."""
-    from dfuse.sim.replay import POLL_TOLERANCE, POLL_TOLERANCE_MS, replay
+    from dfuse.sim.replayer import POLL_TOLERANCE, POLL_TOLERANCE_MS, replay
 
     if args.limit < 1:
         raise UsageError(f"invalid --limit {args.limit}: expected 1 or more")

@@ -34,7 +34,7 @@ from dfuse.sim.quirks import (
     STM32H7_QUIRKS,
     Quirks,
 )
-from dfuse.sim.replay import ReplayReport, replay
+from dfuse.sim.replayer import ReplayReport, replay
 from dfuse.sim.rom import AppStart, RomBootloader
 from dfuse.sim.stm32f411 import Stm32F411, Stm32F411App
 from dfuse.sim.timing import STM32F411_TIMING, Duration, FlashTiming, Timing, UsbTiming

@@ -2,7 +2,7 @@
 
 This module is the bottom of the trace layer: it imports only :mod:`dfuse.errors`, so
 both the recorder (:mod:`dfuse.trace.recorder`, above the transport) and the replayer
-(:mod:`dfuse.sim.replay`, in the simulator) read and write traces through it.
+(:mod:`dfuse.sim.replayer`, in the simulator) read and write traces through it.
 
 A trace is::
 

@@ -630,9 +630,8 @@ def replay(
     header = trace.header
     device = header.device
     chosen = part or header.part or identify(device)
-    runtime = device is not None and device.get("mode") == "runtime"
-    if chosen is None and runtime and (header.selector or "").startswith("sim:stm32f411"):
-        chosen = "stm32f411"  # the demo application of `sim:stm32f411?mode=app`
+    if chosen is None and (header.selector or "").startswith("sim:stm32f411"):
+        chosen = "stm32f411"  # the board (or demo application) `sim:stm32f411` builds
     if chosen is None:
         raise UsageError(
             f"the trace does not say which part it was recorded on ({_describe_device(device)})"
