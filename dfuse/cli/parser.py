@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import argparse
 import os
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, NoReturn
 
 from dfuse.cli.exitcodes import ExitCode
 
-__all__ = ["DEFAULT_DEVICE_ENV", "build_parser", "exit_code_epilog"]
+__all__ = ["DEFAULT_DEVICE_ENV", "build_parser", "dfu_util_hint", "exit_code_epilog"]
 
 #: Environment variable giving the default ``--device`` selector.
 DEFAULT_DEVICE_ENV = "DFUSE_DEVICE"
@@ -133,11 +134,151 @@ def _sub(
     return parser
 
 
+_DFU_UTIL_FILES = {"-D": "flash", "--download": "flash", "-U": "read", "--upload": "read"}
+_DFU_UTIL_ADDRESS = ("-s", "--dfuse-address")
+
+
+def _dfu_util_option(token: str) -> tuple[str, str | None] | None:
+    """(option, attached value) when ``token`` is one of dfu-util's -s/-D/-U options."""
+    for name in (*_DFU_UTIL_FILES, *_DFU_UTIL_ADDRESS):
+        if token == name:
+            return name, None
+        if name.startswith("--") and token.startswith(name + "="):
+            return name, token[len(name) + 1 :]
+        if not name.startswith("--") and token.startswith(name) and len(token) > 2:
+            return name, token[2:]
+    return None
+
+
+def dfu_util_hint(argv: Sequence[str]) -> str | None:
+    """A one-line hint when a ``dfuse`` command line uses dfu-util's ``-s ADDR[:MODS]``,
+    ``-D FILE`` or ``-U FILE`` (options dfuse does not have), else ``None``: the dfuse
+    spelling, and ``dfuse-util`` for the dfu-util command line.
+
+    >>> print(dfu_util_hint(["flash", "app.bin", "-s", "0x08000000:leave"]))
+    -s is dfu-util's option: dfuse says `dfuse flash app.bin --address 0x08000000 --leave`; \
+for the dfu-util command line unchanged: `dfuse-util -s 0x08000000:leave -D app.bin -a 0`
+    """
+    tokens = list(argv[: argv.index("--")] if "--" in argv else argv)
+    words = [t for t in tokens if not t.startswith("-")]
+    if words[:1] == ["sim"]:
+        return None  # `dfuse sim run ... dfu-util -s ...`
+    verb = words[0] if words[:1] in (["flash"], ["read"]) else None
+    target: list[str] = []
+    rest: list[str] = []  # dfuse's spelling, without the verb and the file
+    dfu: list[str] = []  # dfu-util's spelling, without the verb
+    used: list[str] = []
+    positional: list[str] = []
+    i = 0
+    while i < len(tokens):
+        token = tokens[i]
+        i += 1
+        found = _dfu_util_option(token)
+        if found is None:
+            if verb is not None and token == verb and not (rest or dfu or target):
+                continue
+            if token in _VALUE_OPTIONS and i < len(tokens):
+                rest += [token, tokens[i]]
+                dfu += [token, tokens[i]]
+                i += 1
+                continue
+            if not token.startswith("-"):
+                positional.append(token)
+            rest.append(token)
+            dfu.append(token)
+            continue
+        name, value = found
+        if value is None and i < len(tokens):
+            value = tokens[i]
+            i += 1
+        used.append(name)
+        dfu += [name, value or ""]
+        if name in _DFU_UTIL_FILES:
+            verb = verb or _DFU_UTIL_FILES[name]
+            target = [value or "FILE"]
+        else:
+            rest.extend(_dfuse_address_words(value or ""))
+    if not used:
+        return None
+    verb = verb or "flash"
+    if positional and target:  # the file twice (`flash app.bin -D app.bin`): once is enough
+        rest.remove(positional[0])
+        dfu.remove(positional[0])
+    elif positional:  # `dfuse flash app.bin -s ...`: dfuse's positional FILE
+        dfu.remove(positional[0])
+        dfu += ["-D" if verb == "flash" else "-U", positional[0]]
+    if not any(t in ("-a", "--alt") or t.startswith(("-a", "--alt=")) for t in dfu):
+        dfu += ["-a", "0"]  # dfu-util needs the alternate setting on an STM32
+    if "unprotect" in rest:
+        suggestion = "dfuse unprotect --yes"
+    elif "mass-erase" in rest:
+        suggestion = "dfuse erase --all"
+    else:
+        suggestion = " ".join(["dfuse", verb, *target, *rest])
+    names = "/".join(dict.fromkeys(used))
+    which = f"{names} are dfu-util's options" if "/" in names else f"{names} is dfu-util's option"
+    return (
+        f"{which}: dfuse says `{suggestion}`; for the dfu-util command line unchanged:"
+        f" `dfuse-util {' '.join(dfu)}`"
+    )
+
+
+#: dfuse options that take a value (their value is not the positional FILE).
+_VALUE_OPTIONS = frozenset(
+    (
+        "-d",
+        "--device",
+        "-a",
+        "--alt",
+        "-S",
+        "--serial",
+        "-p",
+        "--path",
+        "--address",
+        "--length",
+        "--backup",
+        "-o",
+        "--output",
+    )
+)
+
+
+def _dfuse_address_words(text: str) -> list[str]:
+    """``0x08000000:leave:1024`` as dfuse options (``--address``, ``--leave``, ``--length``)."""
+    address, *modifiers = text.split(":")
+    words = ["--address", address] if address else []
+    for word in modifiers:
+        if word == "leave":
+            words.append("--leave")
+        elif word in ("mass-erase", "unprotect"):
+            words.append(word)
+        elif word and word[0].isdigit():
+            words += ["--length", word]
+    return words
+
+
+class _Parser(argparse.ArgumentParser):
+    """Answers dfu-util habits (:func:`dfu_util_hint`) with a hint, not a usage error."""
+
+    def parse_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> argparse.Namespace:
+        import sys
+
+        hint = dfu_util_hint(list(sys.argv[1:] if args is None else args))
+        if hint is not None:
+            self._hint_exit(hint)
+        return super().parse_args(args, namespace)
+
+    def _hint_exit(self, hint: str) -> NoReturn:
+        self.exit(int(ExitCode.USAGE), f"{self.prog}: {hint}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The whole ``dfuse`` command line."""
     from dfuse import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog=_PROG,
         description=_DESCRIPTION,
         epilog=exit_code_epilog(),
