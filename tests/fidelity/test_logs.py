@@ -34,6 +34,14 @@ MODEL_FIXES: dict[str, str] = {
         " device-logs/stm32f4discovery.lsusb and this download log's device); the stm32f407 row"
         " has only 0x2200, so the board needs the ROM version as a row variant or board option"
     ),
+    "stm32f429_octopus-pro_dfu-util-0.11": (
+        "first GETSTATUS: this session of an Octopus Pro (an application in flash) answers"
+        " dfuIDLE, while a cold start of the same board model answered dfuERROR/errFIRMWARE"
+        " with its application present (stm32f429_octopus-pro_cold-start_dfu-util-0.9, which"
+        " agrees only because the replayed board starts erased); the row's rule"
+        " ('no_application') cannot give both: the first status depends on how the ROM was"
+        " entered (cold start or reset), which the model does not have"
+    ),
     "stm32f745_kakutef7_fwupd": (
         "first GETSTATUS: the KakuteF7's STM32F745 ROM answers dfuERROR/errFIRMWARE (the"
         " dfu-util log in fwupd #2696) and the stm32f746xg row (alias stm32f745) says 'never':"
