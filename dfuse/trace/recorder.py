@@ -517,6 +517,12 @@ class TracingTransport(Transport):
                      reply=reply[:_STRING_LENGTH], redacted=redacted)  # fmt: skip
         return text
 
+    def refresh(self) -> None:
+        """Have the wrapped transport read the device's descriptors again (when it can)."""
+        refresh = getattr(self.inner, "refresh", None)
+        if callable(refresh):
+            refresh()
+
     def reset(self) -> None:
         rec = self.recorder
         try:
