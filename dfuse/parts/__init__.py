@@ -128,7 +128,9 @@ def identify(
     """
     strings = tuple(s or "" for s in alt_strings)
     matches = [
-        p for p in all_parts() if (p.usb.vid, p.usb.pid) == (vid, pid) and p.alt_strings == strings
+        p
+        for p in all_parts()
+        if p.identifiable and (p.usb.vid, p.usb.pid) == (vid, pid) and p.alt_strings == strings
     ]
     if len(matches) > 1 and bcd_device is not None:
         exact = [p for p in matches if p.usb.bcd_device == bcd_device]

@@ -415,7 +415,7 @@ class Quirks:
         }
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, repr=False)
 class Part:
     """One part's ROM bootloader, as data (see the module docstring).
 
@@ -438,6 +438,8 @@ class Part:
         commands: the DfuSe commands UPLOAD block 0 lists.
         quirks: deviations, each with evidence.
         poll_timeouts: fixed bwPollTimeout values the ROM was seen to report.
+        identifiable: ``False`` for a row whose ROM reports exactly another row's identity
+            (same die, same ROM): :func:`dfuse.parts.identify` then names the other one.
         notes: free text for the docs.
         source: the data file it came from.
     """
@@ -458,8 +460,12 @@ class Part:
     commands: bytes
     quirks: Quirks
     poll_timeouts: PollTimeouts | None = None
+    identifiable: bool = True
     notes: str = ""
     source: str = ""
+
+    def __repr__(self) -> str:
+        return f"Part({self.name!r})"
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -834,6 +840,7 @@ def _part(data: Mapping[str, Any], source: str) -> Part:
         commands=bytes(commands),
         quirks=_quirks(r.table("quirks")) if r.has("quirks") else Quirks(),
         poll_timeouts=_poll(r.table("poll_timeouts")) if r.has("poll_timeouts") else None,
+        identifiable=r.flag("identifiable", True),
         notes=r.text("notes", ""),
         source=source,
     )

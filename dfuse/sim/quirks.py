@@ -41,7 +41,12 @@ class Quirks:
         first_status_error: when the device boots into dfuERROR/errFIRMWARE: ``"never"``,
             ``"no_application"`` (no valid application in flash) or ``"always"``.
         stall_getstatus_while_busy: a GETSTATUS that arrives while an operation still runs
-            is stalled (the state stays dfuDNBUSY) instead of held (L4-class ROMs).
+            is answered at once (dfuDNBUSY, the time left) instead of held, and with
+            probability ``busy_stall_probability`` stalled instead (the state stays
+            dfuDNBUSY): L4-class ROMs ("most of the time it will report dfuDNBUSY ... but
+            sometimes, seemingly randomly, it will stall the USB pipe", dfu-util c15ee60).
+        busy_stall_probability: see ``stall_getstatus_while_busy`` (estimate; the draws
+            come from the board's seeded generator).
         stall_clrstatus_outside_error: CLRSTATUS outside dfuERROR stalls (DFU 1.1); when
             False it is answered and moves the device to dfuERROR/errUNKNOWN, as ST's ROMs
             built on ST's DFU library do.
@@ -62,6 +67,7 @@ class Quirks:
     leave_without_status: bool = False
     first_status_error: str = "never"
     stall_getstatus_while_busy: bool = False
+    busy_stall_probability: float = 0.25
     stall_clrstatus_outside_error: bool = True
     wedged_erase_from: int | None = None
     set_address_skips_busy: bool = False
@@ -74,6 +80,10 @@ class Quirks:
             raise ValueError(
                 "first_status_error must be never, no_application or always, "
                 f"got {self.first_status_error!r}"
+            )
+        if not 0.0 <= self.busy_stall_probability <= 1.0:
+            raise ValueError(
+                f"busy_stall_probability must be within 0..1, got {self.busy_stall_probability}"
             )
         if not 0.0 < self.busy_report_fraction <= 1.0:
             raise ValueError(

@@ -30,10 +30,14 @@ b'\\xff\\xff\\xff\\xff'
 from __future__ import annotations
 
 import hashlib
+import json
 import math
+import os
+import random
 import struct
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 from dfuse.clock import Clock
 from dfuse.parts import AltSetting, MemoryKind, Part
@@ -213,6 +217,9 @@ class RomBootloader(DfuModel):
         app: the application that runs after leave (it joins the bus then).
         return_after_leave: seconds after a leave until the bootloader is back on the bus;
             ``None``: the application keeps running until :meth:`reset_to_bootloader`.
+        state_file: a JSON file with the board's memories: loaded now if it exists, saved
+            whenever the host lets go of the board (closes it, or the board leaves the bus)
+            after a change (:meth:`save_state`).
 
     Attributes:
         part: the row. flash, option_area, otp, feature_area, signature, sram, areas: the
@@ -238,6 +245,7 @@ class RomBootloader(DfuModel):
         bus: int = 1,
         address: int = 1,
         port_numbers: tuple[int, ...] = (1,),
+        state_file: str | os.PathLike[str] | None = None,
     ) -> None:
         self.part = part
         self.serial = serial or part.usb.serial or DEFAULT_SERIAL
@@ -262,6 +270,11 @@ class RomBootloader(DfuModel):
         self.return_after_leave = return_after_leave
         self._set_address_last = False
         self._wedged = False
+        self.state_file = Path(state_file) if state_file is not None else None
+        self._dirty = False
+        self._stall_rng = random.Random(seed)
+        if self.state_file is not None and self.state_file.exists():
+            self.load_state(self.state_file)
         super().__init__(
             clock=clock,
             timing=timing if timing is not None else timing_of(part),
@@ -365,6 +378,72 @@ class RomBootloader(DfuModel):
         if area is None:
             raise ValueError(f"0x{address:08X}+{len(data)} is not inside one simulated memory")
         area.poke(address, bytes(data))
+
+    # ------------------------------------------------------------------ state file
+
+    def memory_state(self) -> dict[str, object]:
+        """The board's memories as a JSON-able record: the part, the serial, and every
+        memory's bytes (hex) in runs that are not erased (flash: per erase unit)."""
+        memories: dict[str, str] = {}
+        for area in self.areas:
+            if area is self.sram:
+                continue
+            if isinstance(area, NorFlash) and area is self.flash:
+                for span in area.sectors:
+                    if not area.is_erased(span.address, span.size):
+                        memories[f"0x{span.address:08X}"] = area.read(span.address, span.size).hex()
+            else:
+                memories[f"0x{area.base:08X}"] = area.read(area.base, area.size).hex()
+        return {"format": 1, "part": self.part.name, "serial": self.serial, "memories": memories}
+
+    def save_state(self, path: str | os.PathLike[str] | None = None) -> None:
+        """Write :meth:`memory_state` to ``path`` (default: the board's state file), atomically."""
+        target = Path(path) if path is not None else self.state_file
+        if target is None:
+            raise ValueError("no state file: pass a path")
+        tmp = target.with_name(target.name + ".tmp")
+        tmp.write_text(json.dumps(self.memory_state(), indent=1) + "\n", encoding="utf-8")
+        os.replace(tmp, target)
+        self._dirty = False
+
+    def load_state(self, path: str | os.PathLike[str]) -> None:
+        """Restore the memories from a file :meth:`save_state` wrote (ValueError if it is
+        not one, or holds another part)."""
+        try:
+            doc = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"{path}: not a simulated board's state file ({exc})") from None
+        if not isinstance(doc, dict) or doc.get("format") != 1:
+            raise ValueError(f"{path}: not a simulated board's state file (format 1)")
+        if doc.get("part") != self.part.name:
+            raise ValueError(f"{path}: holds a {doc.get('part')!r} board, not a {self.part.name!r}")
+        memories = doc.get("memories")
+        if not isinstance(memories, dict):
+            raise ValueError(f"{path}: no memories")
+        self.flash.mass_erase()
+        for where, data in memories.items():
+            try:
+                address, raw = int(where, 16), bytes.fromhex(data)
+            except (TypeError, ValueError):
+                raise ValueError(f"{path}: bad memory entry {where!r}") from None
+            area = self._area(address, len(raw))
+            if area is None:
+                raise ValueError(f"{path}: 0x{address:08X}+{len(raw)} is no memory of this part")
+            area.poke(address, raw)
+
+    def _save_if_changed(self) -> None:
+        if self._dirty and self.state_file is not None:
+            self.save_state()
+
+    def release_all(self, owner: object) -> None:
+        """The host closed its handle: save the state file if the memories changed."""
+        super().release_all(owner)
+        self._save_if_changed()
+
+    def disconnect(self) -> None:
+        """Leaving the bus (leave, reset, power loss): save the state file first."""
+        self._save_if_changed()
+        super().disconnect()
 
     # ------------------------------------------------------------------ option bytes
 
@@ -531,12 +610,15 @@ class RomBootloader(DfuModel):
         *,
         generation: int | None = None,
     ) -> bytes:
-        """As :meth:`DfuModel.control_transfer`; an L4-class ROM stalls a GETSTATUS that
-        arrives while it is still busy (the state stays dfuDNBUSY)."""
+        """As :meth:`DfuModel.control_transfer`; an L4-class ROM answers a GETSTATUS that
+        arrives while it is still busy at once (dfuDNBUSY and the time left), or stalls it
+        (the state stays dfuDNBUSY), instead of holding it until the operation ends."""
+        quirks = self.quirks
         if (
-            self.quirks.stall_getstatus_while_busy
+            quirks.stall_getstatus_while_busy
             and setup.kind == 1
             and setup.request == Request.GETSTATUS
+            and setup.length == 6
         ):
             with self.lock:
                 self.poll()
@@ -545,7 +627,10 @@ class RomBootloader(DfuModel):
                     self._check_alive(generation)
                     self.requests["GETSTATUS"] += 1
                     self.clock.sleep(self.timing.transfer_cost(0))
-                    raise Stall("GETSTATUS while busy: stalled (L4-class ROM)")
+                    if self._stall_rng.random() < quirks.busy_stall_probability:
+                        raise Stall("GETSTATUS while busy: stalled (L4-class ROM)")
+                    left = max(1, math.ceil((busy.ends_at - self.clock.now) * 1000))
+                    return StatusReply(Status.OK, left, State.dfuDNBUSY).to_bytes()
         return super().control_transfer(setup, data, timeout_ms, generation=generation)
 
     # ------------------------------------------------------------------ access rules
@@ -688,6 +773,7 @@ class RomBootloader(DfuModel):
         )
 
     def _complete(self, op: Operation, apply: Callable[[float], Status]) -> None:
+        self._dirty = True
         super()._complete(op, apply)
         if self._wedged and self.state is State.dfuDNLOAD_SYNC:
             self.state = State.dfuDNBUSY

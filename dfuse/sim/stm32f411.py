@@ -19,6 +19,7 @@ DETACH makes it leave the bus and the bootloader come up in its place.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 
 from dfuse.clock import Clock
@@ -88,7 +89,8 @@ class Stm32F411(RomBootloader):
         serial: the serial-number string (also seeds the fake unique ID).
         flash_size: 512 KiB (F411xE) or 256 KiB (F411xC).
         clock, timing, seed, honest, faults, quirks, transfer_size, app,
-        return_after_leave, bus, address, port_numbers: see :class:`RomBootloader`.
+        return_after_leave, bus, address, port_numbers, state_file: see
+            :class:`RomBootloader`.
         firmware_check: start in dfuERROR/errFIRMWARE when no valid application is in
             flash (its first word is not a stack pointer in SRAM), as F4 ROMs do.
     """
@@ -111,6 +113,7 @@ class Stm32F411(RomBootloader):
         bus: int = 1,
         address: int = 1,
         port_numbers: tuple[int, ...] = (1,),
+        state_file: str | os.PathLike[str] | None = None,
     ) -> None:
         name = _PARTS_BY_FLASH.get(flash_size)
         if name is None:
@@ -132,6 +135,7 @@ class Stm32F411(RomBootloader):
             bus=bus,
             address=address,
             port_numbers=port_numbers,
+            state_file=state_file,
         )
 
 
