@@ -74,6 +74,14 @@ def known_parts() -> tuple[str, ...]:
     return tuple(sorted(parts_by_name()))
 
 
+def _sim_model(selector: str | None) -> str | None:
+    """The part a ``sim:PART?…`` selector names (``None`` for other selectors)."""
+    if selector is None or not selector.startswith("sim:"):
+        return None
+    model = selector[4:].partition("?")[0].strip().lower()
+    return model or None
+
+
 def _same_row(name: str, *others: str) -> bool:
     rows = parts_by_name()
     row = rows.get(name.lower())
@@ -103,7 +111,7 @@ def make_board(
     serial = (device or {}).get("serial") or None
     runtime = device is not None and device.get("mode") == "runtime"
     f411 = _same_row(part, "stm32f411xe", "stm32f411xc")
-    if f411 and (runtime or (selector or "").startswith("sim:stm32f411")):
+    if f411 and (runtime or _sim_model(selector) is not None):
         return _sim_stm32f411(device, clock, runtime)
     if runtime:
         raise UsageError(
@@ -629,9 +637,9 @@ def replay(
         raise ValueError(f"limit must be at least 1, got {limit}")
     header = trace.header
     device = header.device
-    chosen = part or header.part or identify(device)
-    if chosen is None and (header.selector or "").startswith("sim:stm32f411"):
-        chosen = "stm32f411"  # the board (or demo application) `sim:stm32f411` builds
+    # a trace of `sim:PART` was recorded on that simulated part, whatever parts share its
+    # descriptors (the identified part is only the first of them)
+    chosen = part or _sim_model(header.selector) or header.part or identify(device)
     if chosen is None:
         raise UsageError(
             f"the trace does not say which part it was recorded on ({_describe_device(device)})"
@@ -644,6 +652,8 @@ def replay(
             f" has no board for it: replay it on another part with part= (--part), one of"
             f" {', '.join(known_parts())}"
         )
+    row = parts_by_name().get(chosen.lower())
+    chosen = row.name if row is not None else chosen  # the row's name, not an alias
     clock = VirtualClock()
     models = make_board(chosen, device, clock, selector=header.selector)
     backend = SimBackend(models, clock=clock)
