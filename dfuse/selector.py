@@ -422,11 +422,19 @@ class Bench:
     clock: Clock | None = None
 
     def find(self) -> list[DeviceInfo]:
-        """Every DFU device (DFU and run-time mode) the selector matches, by bus path."""
+        """Every DFU device (DFU and run-time mode) the selector matches, by bus path
+        (an ``enumerate`` event in the trace of an enclosing :func:`dfuse.tracing` block)."""
         sel = self.selector
-        return find_devices(
+        found = find_devices(
             vid=sel.vid, pid=sel.pid, serial=sel.serial, path=sel.path, backend=self.backend
         )
+        recorder = current_recorder()
+        if recorder is not None:
+            recorder.start(self.clock if self.clock is not None else RealClock())
+            if recorder.selector is None:
+                recorder.selector = str(sel)
+            recorder.enumerated(found)
+        return found
 
     def open(
         self, *, alt: int | str | None = None, trace: TraceRecorder | None = None

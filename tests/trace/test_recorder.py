@@ -196,6 +196,10 @@ def test_every_device_command_takes_trace(
     assert trace.end.transfers == len(trace.transfers)
     if argv[0] != "list":
         assert trace.transfers
+    else:  # the devices listed, with their descriptors and alt strings
+        [event] = trace.records
+        assert getattr(event, "event", None) == "enumerate"
+        assert event.fields["devices"][0]["alt_settings"][0]["name"].startswith("@Internal")
 
 
 def test_trace_options_are_checked(tmp_path: Path) -> None:
