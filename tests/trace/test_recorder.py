@@ -215,3 +215,18 @@ def test_an_internal_error_asks_for_a_trace() -> None:
     failure = classify(RuntimeError("boom"))
     assert failure.code == 1
     assert "--trace" in failure.hint
+
+
+def test_the_libusb_version_is_read_from_a_libusb_backend() -> None:
+    from dfuse.trace.recorder import libusb_version
+    from dfuse.transport.pyusb import get_backend
+
+    try:
+        backend = get_backend()
+    except dfuse.LibusbNotFoundError:
+        pytest.skip("no libusb on this machine")
+    version = libusb_version(backend)
+    assert version is not None
+    major, minor, *_ = version.split(".")
+    assert (int(major), int(minor)) >= (1, 0)
+    assert libusb_version(SimBackend([])) is None  # the simulator's bus has no libusb
