@@ -479,14 +479,49 @@ def _check_device(line: _Line, device: Mapping[str, Any], where: str) -> None:
         value = device.get(key)
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _MAX_U16:
             raise line.fail(f"{where}.{key} is {value!r}; expected an integer 0..65535")
+    for key, high in (
+        ("bcd_device", _MAX_U16),
+        ("interface", _MAX_U8),
+        ("transfer_size", _MAX_U16),
+        ("bus", _MAX_U8),
+        ("address", _MAX_U8),
+    ):
+        value = device.get(key)
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= high
+        ):
+            raise line.fail(f"{where}.{key} is {value!r}; expected an integer 0..{high} or null")
+    for key in ("serial", "manufacturer", "product", "path", "mode", "functional"):
+        value = device.get(key)
+        if value is not None and not isinstance(value, str):
+            raise line.fail(f"{where}.{key} is {value!r}; expected a string or null")
+    descriptors = device.get("descriptors")
+    if descriptors is not None:
+        raw = descriptors.get("device") if isinstance(descriptors, dict) else None
+        configs = descriptors.get("configurations", []) if isinstance(descriptors, dict) else None
+        if not isinstance(configs, list) or not all(_is_hex(x) for x in [raw, *configs]):
+            raise line.fail(f"{where}.descriptors must be {{device, configurations}} in hex")
+    if not _is_hex(device.get("functional") or ""):
+        raise line.fail(f"{where}.functional is not hex bytes")
     alts = device.get("alt_settings", [])
     if not isinstance(alts, list):
         raise line.fail(f"{where}.alt_settings must be a list")
     for alt in alts:
-        if not isinstance(alt, dict) or not isinstance(alt.get("number"), int):
+        number = alt.get("number") if isinstance(alt, dict) else None
+        if isinstance(number, bool) or not isinstance(number, int) or not 0 <= number <= _MAX_U8:
             raise line.fail(f"{where}.alt_settings: {alt!r} is not {{number, name}}")
         if alt.get("name") is not None and not isinstance(alt.get("name"), str):
             raise line.fail(f"{where}.alt_settings: name {alt.get('name')!r} is not a string")
+
+
+def _is_hex(value: object) -> bool:
+    if not isinstance(value, str):
+        return False
+    try:
+        bytes.fromhex(value)
+    except ValueError:
+        return False
+    return True
 
 
 def _parse_error(line: _Line, value: Any) -> TransferError:

@@ -206,3 +206,43 @@ def test_partial_traces_may_leave_data_and_replies_out() -> None:
     assert trace.transfers[1].expect == Expectation(state=4, poll_timeout_ms=104)
     with pytest.raises(TraceError, match="unknown keys"):
         read_trace(_lines(header, {**status, "expect": {"colour": 1}}, _end(1)))
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats() | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+_keys = st.sampled_from(
+    ["type", "t", "bmRequestType", "bRequest", "wValue", "wIndex", "wLength", "data", "reply",
+     "error", "expect", "event", "device", "transfers", "unchecked", "redacted", "timeout_ms"]
+)  # fmt: skip
+_records = st.dictionaries(_keys, _json, max_size=8) | _json
+
+
+@given(st.lists(_records, max_size=4), st.booleans())
+def test_any_json_after_a_header_reads_or_raises_trace_error(
+    records: list[object], partial: bool
+) -> None:
+    lines = [json.dumps({**HEADER, "partial": partial}) + "\n"]
+    lines += [json.dumps(r, allow_nan=True) + "\n" for r in records]
+    try:
+        read_trace(lines)
+    except TraceError as exc:
+        line = exc.line
+    else:
+        return
+    assert 1 <= line <= len(lines) + 1
+
+
+@given(st.dictionaries(st.sampled_from(["vid", "pid", "alt_settings", "serial"]), _json))
+def test_any_device_record_reads_or_raises_trace_error(device: dict[str, object]) -> None:
+    try:
+        read_trace(_lines({**HEADER, "device": device}, _end(0)))
+    except TraceError as exc:
+        line = exc.line
+    else:
+        return
+    assert line == 1

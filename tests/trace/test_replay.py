@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import dfuse
 from dfuse.clock import VirtualClock
@@ -281,3 +283,27 @@ def test_sim_replay_exit_codes(tmp_path: Path) -> None:
 
 def test_library_entry_point() -> None:
     assert dfuse.sim.replay is replay
+
+
+_ALT = st.fixed_dictionaries({"number": st.integers(0, 5), "name": st.text(max_size=5)})
+_FIELDS = st.sampled_from(
+    ["vid", "pid", "bcd_device", "interface", "mode", "serial", "alt_settings",
+     "transfer_size", "descriptors", "product"]
+)  # fmt: skip
+_VALUES = st.none() | st.integers(-5, 70000) | st.text(max_size=6) | st.lists(_ALT, max_size=3)
+
+
+@given(st.dictionaries(_FIELDS, _VALUES))
+@settings(max_examples=60, deadline=None)
+def test_replay_of_any_device_record_fails_only_cleanly(device: dict[str, object]) -> None:
+    header = {"type": "header", "format": "dfuse-trace", "version": 1, "device": device}
+    status = {"type": "transfer", "t": 0, "bmRequestType": 0xA1, "bRequest": 3, "wValue": 0,
+              "wIndex": 0, "wLength": 6, "reply": "000000000200"}  # fmt: skip
+    end = {"type": "end", "t": 0, "transfers": 1}
+    lines = [json.dumps(r) + "\n" for r in (header, status, end)]
+    try:
+        trace = read_trace(lines)
+        report = replay(trace, part="stm32f411xe")
+    except (TraceError, UsageError):
+        return
+    assert report.transfers <= 1
