@@ -307,3 +307,45 @@ def test_replay_of_any_device_record_fails_only_cleanly(device: dict[str, object
     except (TraceError, UsageError):
         return
     assert report.transfers <= 1
+
+
+@st.composite
+def _requests(draw: st.DrawFn) -> dict[str, object]:
+    if draw(st.integers(0, 9)) == 0:
+        return {
+            "type": "event",
+            "t": 0,
+            "event": draw(st.sampled_from(["reset", "close", "detach"])),
+        }
+    request_type, request = draw(
+        st.sampled_from([(0x21, r) for r in range(7)] + [(0xA1, r) for r in (2, 3, 5)]
+                        + [(0x01, 0x0B), (0x80, 0x06), (0xC0, 0x42)])
+    )  # fmt: skip
+    length = draw(st.integers(0, 64))
+    line: dict[str, object] = {
+        "type": "transfer",
+        "t": draw(st.floats(0, 5)),
+        "bmRequestType": request_type,
+        "bRequest": request,
+        "wValue": draw(st.integers(0, 0xFFFF)),
+        "wIndex": draw(st.sampled_from([0, 0x0409, 3])),
+        "wLength": length,
+    }
+    if request_type & 0x80:
+        line["reply"] = draw(st.binary(max_size=length)).hex()
+    else:
+        line["data"] = draw(st.binary(min_size=length, max_size=length)).hex()
+    return line
+
+
+@given(st.lists(_requests(), max_size=25))
+@settings(max_examples=80, deadline=None)
+def test_replay_of_any_request_sequence_reports(records: list[dict[str, object]]) -> None:
+    """Whatever a (well-formed) trace asks of the simulated board, replay reports on it."""
+    records.sort(key=lambda r: float(r["t"]))  # type: ignore[arg-type]
+    header = {"type": "header", "format": "dfuse-trace", "version": 1, "device": None}
+    count = sum(r["type"] == "transfer" for r in records)
+    end = {"type": "end", "t": 5, "transfers": count}
+    trace = read_trace([json.dumps(r) + "\n" for r in (header, *records, end)])
+    report = replay(trace, part="stm32f411xe", limit=1000)
+    assert report.transfers <= count
