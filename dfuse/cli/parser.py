@@ -595,4 +595,15 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument(
         "--limit", metavar="N", type=int, default=20, help="stop after N divergences (default 20)"
     )
+    _sub(
+        simsub,
+        "parts",
+        "dfuse.cli.cmd_misc:cmd_sim_parts",
+        "list the parts a sim: selector can name (the part database)",
+        description=(
+            "List every part of the part database: sim:NAME builds its ROM bootloader. The"
+            " alt-string column says whether every string was seen on a real device; --json"
+            " prints each row with its evidence (docs: Supported parts)."
+        ),
+    )
     return parser
