@@ -6,7 +6,7 @@ The public API is re-exported here; see the documentation in ``docs/``.
 from __future__ import annotations
 
 from dfuse.clock import Clock, RealClock, ScaledClock, VirtualClock
-from dfuse.device import DfuDevice, Phase
+from dfuse.device import DfuDevice, DownloadOptions, Phase
 from dfuse.errors import (
     CancelledError,
     CrcMismatchError,
@@ -21,6 +21,7 @@ from dfuse.errors import (
     LibusbNotFoundError,
     OptionBytesError,
     ProtocolError,
+    ReadProtectedError,
     RecordStoreError,
     SafetyError,
     SelectorError,
@@ -39,7 +40,7 @@ from dfuse.gang import FlashReport, GangPhase, GangReport, flash_many
 from dfuse.layout import Access, MemoryLayout, Region, Sector
 from dfuse.optionbytes import BorLevel, OptionBytes, OtpArea, RdpLevel
 from dfuse.protocol.constants import Request, State, Status
-from dfuse.selector import DeviceSelector, list_devices, open_device
+from dfuse.selector import DeviceSelector, list_devices, open_device, wait_for_device
 from dfuse.trace.recorder import tracing
 from dfuse.transport import AltSetting, DeviceInfo, DeviceMode, find_devices
 
@@ -63,6 +64,7 @@ __all__ = [
     "DfuFile",
     "DfuSeFile",
     "DfuseError",
+    "DownloadOptions",
     "Element",
     "FileFormatError",
     "FileKind",
@@ -79,6 +81,7 @@ __all__ = [
     "Phase",
     "ProtocolError",
     "RdpLevel",
+    "ReadProtectedError",
     "RealClock",
     "RecordStoreError",
     "Region",
@@ -108,4 +111,5 @@ __all__ = [
     "open_device",
     "save",
     "tracing",
+    "wait_for_device",
 ]

@@ -19,6 +19,7 @@ handle.
     ├── OptionBytesError           an option-byte or OTP image is malformed
     ├── ProtocolError              the device broke the DFU protocol
     │   └── DeviceStatusError      the device reported a DFU error status
+    │       └── ReadProtectedError errVENDOR: the STM32 is read-protected
     ├── TransportError             a USB transfer failed (stall, timeout, I/O)
     │   ├── TransferTimeoutError   the transfer timed out
     │   ├── DeviceGoneError        the device disappeared from the bus
@@ -57,6 +58,7 @@ __all__ = [
     "OptionBytesError",
     "PartDataError",
     "ProtocolError",
+    "ReadProtectedError",
     "RecordStoreError",
     "SafetyError",
     "SelectorError",
@@ -231,6 +233,34 @@ class DeviceStatusError(ProtocolError):
         super().__init__(f"{prefix}{status_name}{tail} (device state {state_name})")
 
 
+class ReadProtectedError(DeviceStatusError):
+    """The device answered errVENDOR: an STM32 ROM does so for every read, write and
+    erase while read protection (RDP level 1) is active (AN3156). ``dfuse unprotect
+    --yes`` (:meth:`DfuDevice.read_unprotect`) removes it, which erases the flash.
+
+    Same attributes as :class:`DeviceStatusError`.
+    """
+
+    def __init__(
+        self,
+        status: int,
+        state: int,
+        *,
+        action: str = "",
+        istring: int = 0,
+        description: str = "",
+    ) -> None:
+        super().__init__(
+            status,
+            state,
+            action=action,
+            istring=istring,
+            description=description
+            or "the chip is read-protected (RDP level 1): reads, writes and erases are "
+            "refused; 'dfuse unprotect --yes' removes the protection and ERASES the flash",
+        )
+
+
 # --------------------------------------------------------------------------- transport
 
 
@@ -240,11 +270,24 @@ class TransportError(DfuseError):
     Attributes:
         request: a short description of the request that failed (e.g. ``"DNLOAD block 7"``).
         cause: the underlying backend exception, if any.
+        errno: the OS error number behind it (``errno.EACCES``, ``errno.ENODEV``, ...;
+            taken from ``cause`` when not given; ``None`` when unknown).
     """
 
-    def __init__(self, message: str, *, request: str = "", cause: BaseException | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        request: str = "",
+        cause: BaseException | None = None,
+        errno: int | None = None,
+    ):
         self.request = request
         self.cause = cause
+        if errno is None and cause is not None:
+            found = getattr(cause, "errno", None)
+            errno = found if isinstance(found, int) and not isinstance(found, bool) else None
+        self.errno = errno
         super().__init__(f"{request}: {message}" if request else message)
 
 
@@ -309,7 +352,16 @@ class SelectorError(DfuseError, ValueError):
 class SafetyError(DfuseError):
     """An operation was refused before any USB traffic, because it is unsafe
     (a write outside writable memory, a VID/PID mismatch, an irreversible
-    protection change without explicit confirmation, ...)."""
+    protection change without explicit confirmation, ...).
+
+    Attributes:
+        override: the library keyword that would allow it (``"force"``,
+            ``"allow_option_bytes"``, ``"confirm"``, ...); ``""`` when nothing does.
+    """
+
+    def __init__(self, message: str, *, override: str = "") -> None:
+        self.override = override
+        super().__init__(message)
 
 
 class VerifyError(DfuseError):

@@ -21,14 +21,15 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from enum import StrEnum
+from typing import Unpack
 
 from dfuse.clock import Clock, RealClock
-from dfuse.device import DfuDevice, Image, Phase
-from dfuse.errors import DeviceNotFoundError
-from dfuse.protocol.plan import EraseMode
+from dfuse.device import DfuDevice, Image
+from dfuse.errors import CancelledError, DeviceNotFoundError
+from dfuse.planning.download import DownloadOptions, OptionFields, resolve_options
+from dfuse.progress import GangProgressCallback, Phase
 from dfuse.transport.base import DeviceInfo, DeviceMode
 from dfuse.transport.discovery import find_devices
 from dfuse.transport.pyusb import PyUsbTransport, get_backend
@@ -45,22 +46,8 @@ __all__ = [
 _log = logging.getLogger(__name__)
 
 
-class GangPhase(StrEnum):
-    """What one board of a gang is doing, as the progress callback reports it."""
-
-    OPEN = "open"
-    READ = "read"
-    ERASE = "erase"
-    WRITE = "write"
-    VERIFY = "verify"
-    LEAVE = "leave"
-    DONE = "done"
-    FAILED = "failed"
-
-
-#: ``progress(name, phase, percent)``: a board (serial number, else bus path), what it
-#: is doing and how far it is in that phase (0.0-100.0).
-GangProgressCallback = Callable[[str, GangPhase, float], None]
+#: The phases of one board: the same enum as :class:`~dfuse.progress.Phase`.
+GangPhase = Phase
 
 #: A board to flash: an opened device (left open), a discovered device, or a serial
 #: number / bus path (``"3276347F3034"``, ``"1-2.4"``) to look up among the DFU devices.
@@ -82,6 +69,8 @@ class FlashReport:
         selector: the serial number or bus path the board was asked for by (``None``
             when it was given as a device).
         exception: the exception itself (not compared, not serialised).
+        retries: stalled GETSTATUS the host retried on this board (see
+            :attr:`~dfuse.protocol.session.SessionRules.status_stall_retries`).
     """
 
     serial: str | None
@@ -93,6 +82,7 @@ class FlashReport:
     bytes: int = 0
     selector: str | None = None
     exception: BaseException | None = field(default=None, compare=False, repr=False)
+    retries: int = 0
 
     @property
     def name(self) -> str:
@@ -111,6 +101,7 @@ class FlashReport:
             "duration": round(self.duration, 6),
             "bytes": self.bytes,
             "selector": self.selector,
+            "retries": self.retries,
         }
 
 
@@ -273,15 +264,11 @@ def flash_many(
     *,
     backend: object = None,
     clock: Clock | None = None,
-    verify: bool = True,
     progress: GangProgressCallback | None = None,
     max_workers: int | None = None,
-    address: int | None = None,
     alt: int | str | None = None,
-    erase: EraseMode | str = EraseMode.SECTORS,
-    incremental: bool = False,
-    leave: bool = False,
-    force: bool = False,
+    options: DownloadOptions | None = None,
+    **changes: Unpack[OptionFields],
 ) -> GangReport:
     """Flash ``image`` into several boards in parallel, one thread per board.
 
@@ -298,8 +285,14 @@ def flash_many(
             measured with (default: the backend's own clock if it has one; for opened
             devices only, their clock when they share one; else
             :class:`~dfuse.clock.RealClock`). Opened devices keep their own clock.
-        verify, address, erase, incremental, leave, force: as for
-            :meth:`DfuDevice.download`.
+        options: the :class:`~dfuse.planning.DownloadOptions` of every board's
+            download; its fields may also be given as keywords (``verify=``,
+            ``address=``, ``erase=``, ``incremental=``, ``leave=``, ``force=``, ...), as
+            for :meth:`DfuDevice.download`.
+        cancel: (a field of ``options``, or a keyword) a :class:`threading.Event`; once
+            set, every board stops at its next safe point and gets a failed report with
+            a :class:`~dfuse.errors.CancelledError` (what was erased and written);
+            boards not started yet are not opened.
         alt: the alternate setting to select on boards this function opens.
         progress: ``progress(name, phase, percent)`` per board (serialised). An
             exception it raises while a board is being flashed makes that board fail
@@ -312,6 +305,7 @@ def flash_many(
         and does not stop the others. Raises only for misuse (no boards, a board
         given twice, an argument of the wrong type).
     """
+    opts = resolve_options(options, changes)
     targets = list(selectors_or_devices)
     if not targets:
         raise ValueError("flash_many() needs at least one board")
@@ -341,6 +335,8 @@ def flash_many(
         device = job.device
         written = 0
         try:
+            if opts.cancel is not None and opts.cancel.is_set():
+                raise CancelledError("cancelled before the board was opened")
             reporter.emit(GangPhase.OPEN, 0.0)
             if device is None:
                 transport = PyUsbTransport.open(info, be)
@@ -350,28 +346,26 @@ def flash_many(
                     transport.close()
                     raise
             reporter.emit(GangPhase.OPEN, 100.0)
-            plans = device.download(
-                image,
-                verify=verify,
-                progress=reporter,
-                force=force,
-                address=address,
-                erase=erase,
-                incremental=incremental,
-                leave=leave,
-            )
+            plans = device.download(image, opts, progress=reporter)
             written = sum(p.plan.write_bytes for p in plans)
         except Exception as exc:  # one board failing must not stop the others
             _log.info("flashing %s failed: %s", info.describe(), exc)
             reporter.final(GangPhase.FAILED, 0.0)
-            return _failure(serial, path, exc, gang_clock.now - start, job.selector)
+            retries = device.status_retries if device is not None else 0
+            return _failure(serial, path, exc, gang_clock.now - start, job.selector, retries)
         finally:
             if device is not None and job.device is None:
                 device.close()
         reporter.final(GangPhase.DONE, 100.0)
         duration = gang_clock.now - start
         return FlashReport(
-            serial, path, True, duration=duration, bytes=written, selector=job.selector
+            serial,
+            path,
+            True,
+            duration=duration,
+            bytes=written,
+            selector=job.selector,
+            retries=device.status_retries,
         )
 
     # One thread per board; at most max_workers of them flash at a time.
@@ -407,7 +401,12 @@ def flash_many(
 
 
 def _failure(
-    serial: str | None, path: str, exc: BaseException, duration: float, selector: str | None
+    serial: str | None,
+    path: str,
+    exc: BaseException,
+    duration: float,
+    selector: str | None,
+    retries: int = 0,
 ) -> FlashReport:
     return FlashReport(
         serial,
@@ -418,4 +417,5 @@ def _failure(
         duration=duration,
         selector=selector,
         exception=exc,
+        retries=retries,
     )

@@ -31,6 +31,9 @@ from dfuse.errors import (
     TransportError,
     VerifyError,
 )
+from dfuse.errors import (
+    UsageError as LibraryUsageError,
+)
 
 __all__ = ["ExitCode", "Failure", "UsageError", "classify"]
 
@@ -177,6 +180,12 @@ def classify(exc: BaseException) -> Failure:
         return Failure(ExitCode.DEVICE_ERROR, "device-status", message)
     if isinstance(exc, ProtocolError):
         return Failure(ExitCode.DEVICE_ERROR, "protocol", message)
+    if isinstance(exc, LibraryUsageError):
+        # the library refused locally: a bad value (exit 2), or an operation the device
+        # cannot do in its mode (closed, run-time mode, not DfuSe: a device error)
+        if exc.value is not None:
+            return Failure(ExitCode.USAGE, "usage", message)
+        return Failure(ExitCode.DEVICE_ERROR, "device-state", message)
     if isinstance(exc, DfuseError):
         return Failure(ExitCode.ERROR, "error", message)
     if isinstance(exc, OSError):

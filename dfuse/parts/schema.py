@@ -380,6 +380,8 @@ class Quirks:
             bank 2: STM32CubeProgrammer's undocumented recovery).
         stall_getstatus_while_busy: stalls a GETSTATUS that arrives while it is busy
             (L4-class; dfu-util retries up to 3 times).
+        stall_dnload_while_busy: stalls a DNLOAD that arrives while an operation still runs
+            (the F405 after a mass erase that reported 100 ms: the next Set Address stalls).
         stall_clrstatus_outside_error: stalls CLRSTATUS in any state but dfuERROR (as DFU 1.1
             says) instead of answering it.
         leave_without_status: leaves right after the zero-length DNLOAD, without answering
@@ -397,6 +399,7 @@ class Quirks:
     mass_erase_poll_timeout_ms: int | None = None
     wedged_erase_from: int | None = None
     stall_getstatus_while_busy: bool = False
+    stall_dnload_while_busy: bool = False
     stall_clrstatus_outside_error: bool = True
     leave_without_status: bool = False
     leave_needs_set_address: bool = False

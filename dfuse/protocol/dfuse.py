@@ -31,6 +31,8 @@ COMMAND_BLOCK = 0
 FIRST_DATA_BLOCK = 2
 #: wBlockNum is a 16-bit field.
 MAX_BLOCK = 0xFFFF
+#: The highest address a DfuSe command carries (a u32).
+MAX_ADDRESS = 0xFFFFFFFF
 
 
 def _u32(address: int) -> bytes:

@@ -33,10 +33,12 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
 
-from dfuse.errors import ImageError, SafetyError
+from dfuse.errors import ImageError, SafetyError, UsageError
 from dfuse.protocol.dfuse import FIRST_DATA_BLOCK, MAX_BLOCK
 
 __all__ = [
+    "AwaitReset",
+    "ConfirmOptions",
     "EraseMode",
     "EraseSector",
     "LayoutLike",
@@ -44,13 +46,17 @@ __all__ = [
     "MassErase",
     "Plan",
     "PlanOptions",
+    "ReadBlock",
+    "ReadUnprotect",
     "SectorAction",
     "SectorDecision",
     "SectorLike",
+    "SelectAlt",
     "SetAddress",
     "Step",
     "Verify",
     "WriteBlock",
+    "WriteOptions",
     "plan_dfu_download",
     "plan_download",
     "plan_incremental",
@@ -144,13 +150,28 @@ class MassErase:
 
 @dataclass(frozen=True, slots=True)
 class SetAddress:
-    """Set the DfuSe address pointer (``0x21`` + address); data blocks count from it."""
+    """Set the DfuSe address pointer (``0x21`` + address); data blocks count from it.
+    ``purpose`` says what for, in error messages (``"reading 0x08000000 (16 bytes)"``)."""
 
     address: int
+    purpose: str = field(default="", compare=False)
 
     def describe(self) -> str:
         """One line for a dry run."""
         return f"set address pointer to 0x{self.address:08X}"
+
+
+@dataclass(frozen=True, slots=True)
+class ReadBlock:
+    """Read one block (UPLOAD with ``wBlockNum = block``, ``length`` bytes at ``address``)."""
+
+    block: int
+    address: int
+    length: int
+
+    def describe(self) -> str:
+        """One line for a dry run."""
+        return f"read block {self.block} at 0x{self.address:08X} ({self.length} bytes)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,7 +237,78 @@ class Leave:
         return f"leave DFU mode, jumping to 0x{self.address:08X}"
 
 
-Step = EraseSector | MassErase | SetAddress | WriteBlock | Verify | Leave
+@dataclass(frozen=True, slots=True)
+class SelectAlt:
+    """Select alternate setting ``alt`` (SET_INTERFACE): the memory the next steps use."""
+
+    alt: int
+
+    def describe(self) -> str:
+        """One line for a dry run."""
+        return f"select alternate setting {self.alt}"
+
+
+@dataclass(frozen=True, slots=True)
+class ReadUnprotect:
+    """DfuSe Read Unprotect (``0x92``): the device mass-erases its flash, clears read
+    protection and resets (AN3156)."""
+
+    def describe(self) -> str:
+        """One line for a dry run."""
+        return "read unprotect (the device erases its flash and resets)"
+
+
+@dataclass(frozen=True, slots=True)
+class WriteOptions:
+    """Write the option-byte block at ``address`` (DNLOAD block 2 after Set Address):
+    the device applies it and resets, with no second GETSTATUS answered (AN3156)."""
+
+    address: int
+    data: bytes = field(repr=False)
+
+    def describe(self) -> str:
+        """One line for a dry run."""
+        return f"write option bytes {self.data.hex()} at 0x{self.address:08X} (the device resets)"
+
+
+@dataclass(frozen=True, slots=True)
+class AwaitReset:
+    """Wait up to ``wait_s`` for the device to re-enumerate after it reset itself,
+    reopen it in place and bring it to dfuIDLE."""
+
+    wait_s: float
+
+    def describe(self) -> str:
+        """One line for a dry run."""
+        return f"wait up to {self.wait_s:g} s for the device to come back"
+
+
+@dataclass(frozen=True, slots=True)
+class ConfirmOptions:
+    """Read the option bytes back and compare their value (OPTCR) with ``data``."""
+
+    address: int
+    data: bytes = field(repr=False)
+
+    def describe(self) -> str:
+        """One line for a dry run."""
+        return f"confirm the option bytes at 0x{self.address:08X}"
+
+
+Step = (
+    EraseSector
+    | MassErase
+    | SetAddress
+    | WriteBlock
+    | Verify
+    | Leave
+    | SelectAlt
+    | ReadBlock
+    | ReadUnprotect
+    | WriteOptions
+    | AwaitReset
+    | ConfirmOptions
+)
 
 
 class SectorAction(StrEnum):
@@ -380,12 +472,12 @@ class Plan:
     @property
     def write_bytes(self) -> int:
         """Bytes actually sent in data blocks (skipped blocks excluded)."""
-        return sum(len(s.data) for s in self.steps if isinstance(s, WriteBlock))
+        return sum(len(s.data) for s in self.steps if isinstance(s, WriteBlock | WriteOptions))
 
     @property
     def verify_bytes(self) -> int:
         """Bytes read back to verify."""
-        return sum(len(s.data) for s in self.steps if isinstance(s, Verify))
+        return sum(len(s.data) for s in self.steps if isinstance(s, Verify | ConfirmOptions))
 
     @property
     def skipped_bytes(self) -> int:
@@ -490,7 +582,9 @@ def normalize_segments(segments: Iterable[tuple[int, Buffer]]) -> list[tuple[int
     for address, data in segments:
         view = memoryview(data).cast("B") if not isinstance(data, bytes) else memoryview(data)
         if address < 0:
-            raise ValueError(f"negative address {address}")
+            raise UsageError(
+                f"negative address {address}", value=address, expected="an address >= 0"
+            )
         if not len(view):
             continue
         if address + len(view) > 1 << 32:

@@ -160,6 +160,7 @@ def quirks_of(part: Part) -> Quirks:
         leave_without_status=q.leave_without_status,
         first_status_error=q.first_status_error,
         stall_getstatus_while_busy=q.stall_getstatus_while_busy,
+        stall_dnload_while_busy=q.stall_dnload_while_busy,
         stall_clrstatus_outside_error=q.stall_clrstatus_outside_error,
         wedged_erase_from=q.wedged_erase_from,
         set_address_skips_busy=q.set_address_skips_busy,
@@ -614,6 +615,15 @@ class RomBootloader(DfuModel):
         arrives while it is still busy at once (dfuDNBUSY and the time left), or stalls it
         (the state stays dfuDNBUSY), instead of holding it until the operation ends."""
         quirks = self.quirks
+        if quirks.stall_dnload_while_busy and setup.kind == 1 and setup.request == Request.DNLOAD:
+            with self.lock:
+                self.poll()
+                busy = self._busy
+                if busy is not None and self.connected and self.clock.now < busy.ends_at:
+                    self._check_alive(generation)
+                    self.requests["DNLOAD"] += 1
+                    self.clock.sleep(self.timing.transfer_cost(0))
+                    raise Stall("DNLOAD while busy: stalled (F405 after a mass erase)")
         if (
             quirks.stall_getstatus_while_busy
             and setup.kind == 1

@@ -337,6 +337,10 @@ class Transport(ABC):
     def get_string(self, index: int) -> str | None:
         """String descriptor ``index`` (``None`` for index 0 or a missing string)."""
 
+    def refresh(self) -> None:  # noqa: B027 (optional hook, a no-op by default)
+        """Read the device's descriptors and strings again (after a device was too busy
+        to send them when it was discovered). Transports that cannot: nothing."""
+
     @abstractmethod
     def reset(self) -> None:
         """USB port reset of the device."""

@@ -120,12 +120,19 @@ def usb_error(exc: BaseException, what: str) -> TransportError:
 # --------------------------------------------------------------------------- enumeration
 
 
-def _string(dev: Any, index: int) -> str | None:
+def _string(dev: Any, index: int, strict: bool = False) -> str | None:
+    """String descriptor ``index`` (``None``: absent). A failed read (a device too busy to
+    answer) is ``None`` too, unless ``strict``: then it raises TransportError."""
     if not index:
         return None
     try:
         text = usb.util.get_string(dev, index)
-    except (usb.core.USBError, ValueError, NotImplementedError) as exc:
+    except usb.core.USBError as exc:
+        if strict:
+            raise usb_error(exc, f"GET_DESCRIPTOR string {index}") from exc
+        _log.debug("cannot read string %d: %s", index, exc)
+        return None
+    except (ValueError, NotImplementedError) as exc:
         _log.debug("cannot read string %d: %s", index, exc)
         return None
     return str(text) if text is not None else None
@@ -148,8 +155,13 @@ def _functional(extra: Any) -> FunctionalDescriptor | None:
     return None
 
 
-def describe_device(dev: Any, *, read_strings: bool = True) -> DeviceInfo | None:
-    """The :class:`DeviceInfo` of a pyusb device, or ``None`` if it has no DFU interface."""
+def describe_device(
+    dev: Any, *, read_strings: bool = True, strict: bool = False
+) -> DeviceInfo | None:
+    """The :class:`DeviceInfo` of a pyusb device, or ``None`` if it has no DFU interface.
+
+    A string the device fails to send is left out (``None``), unless ``strict``: then
+    the failure raises :class:`~dfuse.errors.TransportError`."""
     for cfg in dev:
         dfu_interface: int | None = None
         alts: list[tuple[int, int]] = []
@@ -172,15 +184,16 @@ def describe_device(dev: Any, *, read_strings: bool = True) -> DeviceInfo | None
             continue
         mode = DeviceMode.DFU if protocol == DFU_PROTOCOL_DFU_MODE else DeviceMode.RUNTIME
         settings = tuple(
-            AltSetting.from_name(n, _string(dev, i) if read_strings else None) for n, i in alts
+            AltSetting.from_name(n, _string(dev, i, strict) if read_strings else None)
+            for n, i in alts
         )
         return DeviceInfo(
             vid=dev.idVendor,
             pid=dev.idProduct,
             bcd_device=dev.bcdDevice,
-            serial=_string(dev, dev.iSerialNumber) if read_strings else None,
-            manufacturer=_string(dev, dev.iManufacturer) if read_strings else None,
-            product=_string(dev, dev.iProduct) if read_strings else None,
+            serial=_string(dev, dev.iSerialNumber, strict) if read_strings else None,
+            manufacturer=_string(dev, dev.iManufacturer, strict) if read_strings else None,
+            product=_string(dev, dev.iProduct, strict) if read_strings else None,
             bus=int(dev.bus or 0),
             port_numbers=tuple(dev.port_numbers or ()),
             address=int(dev.address or 0),
@@ -315,6 +328,19 @@ class PyUsbTransport(Transport):
         except ValueError as exc:
             raise TransportError(f"no such alternate setting ({exc})", request=what) from exc
         _log.debug("SET_INTERFACE interface %d alt %d -> ok", self._info.interface, alt)
+
+    def refresh(self) -> None:
+        """Read the descriptors and strings again; a failed string read raises."""
+        try:
+            langids = usb.util.get_langids(self._dev)
+        except usb.core.USBError as exc:
+            raise usb_error(exc, "GET_DESCRIPTOR string 0 (languages)") from exc
+        # pyusb caches a failed language read as "no strings" for the life of the Device
+        # object (a device busy when it was discovered): replace it with the real answer
+        self._dev._langids = langids
+        info = describe_device(self._dev, strict=True)
+        if info is not None:
+            self._info = info
 
     def get_string(self, index: int) -> str | None:
         if not index:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from dfuse.device import DfuDevice, Phase, TargetPlan
-from dfuse.errors import ProtocolError
+from dfuse.errors import UsageError
 from dfuse.file import DfuSeFile, Element, Target
 from dfuse.protocol.plan import Plan
 from dfuse.sim import SimBackend, Stm32F411
@@ -66,6 +66,6 @@ def test_plain_dfu_plans_are_refused() -> None:
     plain = TargetPlan(None, "firmware", Plan(steps=(), transfer_size=2048, dfuse=False))
     with (
         DfuDevice.open(backend=backend, clock=backend.clock) as dev,
-        pytest.raises(ProtocolError, match="backup needs a DfuSe device"),
+        pytest.raises(UsageError, match="backup needs a DfuSe device"),
     ):
         dev.backup([plain])

@@ -19,6 +19,7 @@ from dfuse.errors import (
     StallError,
     TransferTimeoutError,
     TransportError,
+    UsageError,
     VerifyError,
 )
 from dfuse.file.model import DfuFile, DfuSeFile, Element, Target
@@ -206,9 +207,9 @@ def test_plain_dfu_upload_until_a_short_block() -> None:
     dev, _backend, _clock = _plain(board)
     assert dev.upload_dfu() == b"x" * 150
     assert dev.state == State.dfuIDLE
-    with pytest.raises(ProtocolError, match="needs a DfuSe device"):
+    with pytest.raises(UsageError, match="needs a DfuSe device"):
         dev.upload(0, 10)
-    with pytest.raises(ProtocolError, match="does not speak DfuSe"):
+    with pytest.raises(UsageError, match="does not speak DfuSe"):
         dev.mass_erase()
     with pytest.raises(SafetyError, match="plain DFU device"):
         dev.download(Target(0, "x", (Element(0, b"1"),)))
@@ -231,14 +232,14 @@ def test_runtime_device_detaches_and_reenumerates() -> None:
     transport = PlainDfu(_info(DeviceMode.RUNTIME, attrs=0x07))
     dev = DfuDevice(transport, VirtualClock())
     assert dev.initial_status is None
-    with pytest.raises(ProtocolError, match="run-time mode"):
-        dev.download(b"x")
+    with pytest.raises(UsageError, match="run-time mode"):
+        dev.upload_dfu()  # (download() detaches by itself: see test_download_detaches_...)
     new = dev.detach()
     assert transport.was_reset  # WILL_DETACH not set: the host resets
     assert new.info.mode is DeviceMode.DFU
     assert new.initial_status is not None
     assert new.initial_status.state == State.dfuIDLE
-    with pytest.raises(ProtocolError, match="already in DFU mode"):
+    with pytest.raises(UsageError, match="already in DFU mode"):
         new.detach()
 
 

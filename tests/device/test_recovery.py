@@ -9,6 +9,7 @@ import pytest
 
 from dfuse.device import DfuDevice
 from dfuse.errors import DeviceGoneError, StallError, TransferTimeoutError
+from dfuse.protocol.session import SessionRules
 from dfuse.sim import Event, Fault, FaultKind, SimBackend, Stm32F411
 
 BASE = 0x08000000
@@ -19,14 +20,34 @@ def _open(chip: Stm32F411, **kwargs: float) -> DfuDevice:
     return DfuDevice.open(backend=SimBackend([chip]), **kwargs)
 
 
-def test_stalled_poll_names_the_operation_and_the_same_object_recovers() -> None:
-    # GETSTATUS 1 is the open; 2-3 the erase; the 3rd poll of the erase stalls
+def test_one_stalled_poll_of_a_busy_device_is_retried_and_counted() -> None:
+    # GETSTATUS 1 is the open; 2-3 the erase; the 2nd poll of the erase (after a busy
+    # reply) stalls, as F072/L4 ROMs do: retried after the poll timeout (dfu-util too)
     chip = Stm32F411(faults=[Fault(FaultKind.STALL, Event.GETSTATUS, nth=3)])
+    dev = _open(chip)
+    dev.download(IMAGE, address=BASE)
+    assert chip.peek(BASE, len(IMAGE)) == IMAGE
+    assert dev.status_retries == 1
+
+
+def test_stalled_polls_past_the_bound_name_the_operation_and_the_same_object_recovers() -> None:
+    # the erase's polls stall 4 times in a row: 3 retries (the default), then the error
+    stalls = [Fault(FaultKind.STALL, Event.GETSTATUS, nth=n) for n in (3, 4, 5, 6)]
+    chip = Stm32F411(faults=stalls)
     dev = _open(chip)
     with pytest.raises(StallError, match=r"while erasing sector 0 at 0x08000000"):
         dev.download(IMAGE, address=BASE)
+    assert dev.status_retries == 3
     dev.download(IMAGE, address=BASE)  # same object: back to dfuIDLE first
     assert chip.peek(BASE, len(IMAGE)) == IMAGE
+
+
+def test_stalled_polls_are_not_retried_when_the_rules_say_so() -> None:
+    chip = Stm32F411(faults=[Fault(FaultKind.STALL, Event.GETSTATUS, nth=3)])
+    dev = DfuDevice.open(backend=SimBackend([chip]), rules=SessionRules(status_stall_retries=0))
+    with pytest.raises(StallError, match=r"while erasing sector 0 at 0x08000000"):
+        dev.download(IMAGE, address=BASE)
+    assert dev.status_retries == 0
 
 
 def test_timed_out_poll_while_writing() -> None:

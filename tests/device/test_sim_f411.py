@@ -15,10 +15,10 @@ from dfuse.errors import (
     DeviceGoneError,
     DeviceNotFoundError,
     DeviceStatusError,
-    ProtocolError,
     SafetyError,
     StallError,
     TransferTimeoutError,
+    UsageError,
     VerifyError,
 )
 from dfuse.file import load
@@ -113,7 +113,7 @@ def test_download_raw_bytes_with_leave_and_progress() -> None:
     assert (Phase.VERIFY, len(data), len(data)) in events
     backend.poll()
     assert chip.app_starts[-1].address == BASE
-    with pytest.raises(ProtocolError, match="closed"):
+    with pytest.raises(UsageError, match="closed"):
         dev.status() if False else dev.upload(BASE, 4)
 
 
@@ -271,7 +271,7 @@ def test_detach_from_the_runtime_application() -> None:
     (info,) = find_devices(backend=backend)
     assert info.mode is DeviceMode.RUNTIME
     runtime = DfuDevice.open(backend=backend)
-    with pytest.raises(ProtocolError, match="run-time mode"):
+    with pytest.raises(UsageError, match="run-time mode"):
         runtime.upload(BASE, 4)
     dev = runtime.detach()
     assert dev.info.mode is DeviceMode.DFU

@@ -230,3 +230,14 @@ def test_a_broken_row_is_refused_with_its_place(change: tuple[str, str], match: 
     with pytest.raises(PartDataError, match=match) as info:
         parts.schema.load_text(GOOD.replace(old, new, 1), "bad.toml")
     assert info.value.source == "bad.toml"
+
+
+def test_the_host_constants_and_the_simulators_timing_equal_the_f411_rows() -> None:
+    """The F411 facts live in the part rows; the older constants elsewhere must agree."""
+    from dfuse.layout import STM32F411XC_ALT_STRINGS, STM32F411XE_ALT_STRINGS
+    from dfuse.sim import STM32F411_TIMING
+    from dfuse.sim.rom import timing_of
+
+    assert parts.get("stm32f411xe").alt_strings == STM32F411XE_ALT_STRINGS
+    assert parts.get("stm32f411xc").alt_strings == STM32F411XC_ALT_STRINGS
+    assert timing_of(parts.get("stm32f411xe")) == STM32F411_TIMING

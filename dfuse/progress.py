@@ -1,5 +1,6 @@
-"""Progress reporting of device operations: the phases a download goes through, the
-callback type, and the accumulators the device layer reports through."""
+"""Progress reporting: the one phase enum that :meth:`DfuDevice.download
+<dfuse.device.DfuDevice.download>` and :func:`dfuse.flash_many` share, the callback
+types, and the accumulators the device layer reports through."""
 
 from __future__ import annotations
 
@@ -7,21 +8,30 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-__all__ = ["Phase", "Progress", "ProgressCallback", "Relay"]
+__all__ = ["GangProgressCallback", "Phase", "Progress", "ProgressCallback", "Relay"]
 
 
 class Phase(StrEnum):
-    """What a download is doing, as the progress callback reports it."""
+    """What a download (or one board of a gang) is doing.
 
+    A download reports READ (incremental read-back), ERASE, WRITE, VERIFY and LEAVE;
+    a gang board also OPEN first and DONE or FAILED last.
+    """
+
+    OPEN = "open"
+    READ = "read"
     ERASE = "erase"
     WRITE = "write"
     VERIFY = "verify"
     LEAVE = "leave"
-    READ = "read"
+    DONE = "done"
+    FAILED = "failed"
 
 
 #: ``progress(phase, done, total)``: bytes done out of total in the phase (leave: 0/1, 1/1).
 ProgressCallback = Callable[[Phase, int, int], None]
+#: ``progress(name, phase, percent)``: the same phases, per board of a gang (0.0-100.0).
+GangProgressCallback = Callable[[str, Phase, float], None]
 
 
 @dataclass(slots=True)

@@ -1,6 +1,7 @@
-"""Download preparation, without USB traffic: an image turned into per-alternate-setting
-jobs, the checks made before anything is sent (VID/PID of the file, the guarded option
-bytes and OTP), and the plans built from the jobs.
+"""Download preparation, without USB traffic: the options of a download
+(:class:`DownloadOptions`), an image turned into per-alternate-setting jobs, the checks
+made before anything is sent (VID/PID of the file, the guarded option bytes and OTP),
+and the plans built from the jobs.
 
 The functions take what they need (the device record, the selected alternate setting,
 the transfer size); the reads a plan may need first (the OTP area, the current contents
@@ -10,11 +11,14 @@ I/O.
 
 from __future__ import annotations
 
+import dataclasses
+import threading
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TypedDict
 
-from dfuse.errors import ProtocolError, SafetyError
+from dfuse.errors import ProtocolError, SafetyError, UsageError
 from dfuse.file.model import DfuFile, DfuSeFile, Target
 from dfuse.layout import MemoryLayout
 from dfuse.optionbytes import (
@@ -27,8 +31,11 @@ from dfuse.optionbytes import (
     OtpArea,
     RdpLevel,
 )
+from dfuse.planning.protection import DEFAULT_RESET_WAIT_S, plan_option_bytes
+from dfuse.protocol.dfuse import MAX_ADDRESS
 from dfuse.protocol.plan import (
     EraseMode,
+    Leave,
     Plan,
     PlanOptions,
     normalize_segments,
@@ -40,9 +47,11 @@ from dfuse.transport.base import DeviceInfo
 
 __all__ = [
     "ANY_ID",
+    "DownloadOptions",
     "Guards",
     "Image",
     "Job",
+    "OptionFields",
     "Segments",
     "TargetPlan",
     "check_file_ids",
@@ -100,6 +109,110 @@ class Guards:
     allow_otp_lock: bool = False
 
 
+def _check_address(name: str, value: int | None) -> None:
+    if value is None:
+        return
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_ADDRESS:
+        raise UsageError(
+            f"{name}={value!r} is not an address",
+            value=value,
+            expected=f"an int in 0..0x{MAX_ADDRESS:08X}",
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class DownloadOptions:
+    """How a download runs: one frozen object for :meth:`DfuDevice.download
+    <dfuse.device.DfuDevice.download>`, :meth:`~dfuse.device.DfuDevice.plan` and
+    :func:`dfuse.flash_many`. Checked when made (:class:`~dfuse.errors.UsageError`).
+
+    Attributes:
+        verify: read every written byte back and compare.
+        address: where raw bytes go (DfuSe).
+        erase: ``"sectors"`` (those the image touches), ``"mass"`` or ``"none"``.
+        skip_erased: do not send blocks of 0xFF into erased memory.
+        leave: leave DFU mode (start the application) at the end.
+        leave_address: where the device jumps when leaving (default: the flash start).
+        force: download a file whose DFU suffix names another device.
+        incremental: read back first, rewrite only the sectors that differ.
+        allow_option_bytes, allow_permanent_rdp2, allow_otp, allow_otp_lock: allow the
+            guarded memories (see :meth:`~dfuse.device.DfuDevice.download`).
+        cancel: a :class:`threading.Event`; once set, the download stops at its next
+            safe point (:class:`~dfuse.errors.CancelledError`).
+
+    >>> DownloadOptions(leave=True).replace(verify=False).verify
+    False
+    """
+
+    verify: bool = True
+    address: int | None = None
+    erase: EraseMode | str = EraseMode.SECTORS
+    skip_erased: bool = True
+    leave: bool = False
+    leave_address: int | None = None
+    force: bool = False
+    incremental: bool = False
+    allow_option_bytes: bool = False
+    allow_permanent_rdp2: bool = False
+    allow_otp: bool = False
+    allow_otp_lock: bool = False
+    cancel: threading.Event | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        _check_address("address", self.address)
+        _check_address("leave_address", self.leave_address)
+        try:
+            object.__setattr__(self, "erase", EraseMode(self.erase))
+        except ValueError:
+            raise UsageError(
+                f"erase={self.erase!r} is not an erase mode",
+                value=self.erase,
+                expected=" or ".join(repr(m.value) for m in EraseMode),
+            ) from None
+
+    def replace(self, **changes: object) -> DownloadOptions:
+        """A copy with ``changes`` (keywords of the constructor)."""
+        unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
+        if unknown:
+            raise UsageError(
+                f"unknown download option(s): {', '.join(sorted(unknown))}",
+                value=sorted(unknown),
+            )
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+    @property
+    def guards(self) -> Guards:
+        """The guarded-memory flags."""
+        return Guards(
+            self.allow_option_bytes, self.allow_permanent_rdp2, self.allow_otp, self.allow_otp_lock
+        )
+
+
+class OptionFields(TypedDict, total=False):
+    """The keywords :meth:`DfuDevice.download <dfuse.device.DfuDevice.download>` takes
+    besides ``options``: the fields of :class:`DownloadOptions`."""
+
+    verify: bool
+    address: int | None
+    erase: EraseMode | str
+    skip_erased: bool
+    leave: bool
+    leave_address: int | None
+    force: bool
+    incremental: bool
+    allow_option_bytes: bool
+    allow_permanent_rdp2: bool
+    allow_otp: bool
+    allow_otp_lock: bool
+    cancel: threading.Event | None
+
+
+def resolve_options(options: DownloadOptions | None, changes: OptionFields) -> DownloadOptions:
+    """``options`` (default: :class:`DownloadOptions`) with the keywords given as well."""
+    base = options if options is not None else DownloadOptions()
+    return base.replace(**changes) if changes else base
+
+
 def is_option_layout(layout: MemoryLayout | None) -> bool:
     """Whether ``layout`` is the option bytes (the ``Option Bytes`` alternate setting)."""
     return layout is not None and layout.label.casefold() == "option bytes"
@@ -137,7 +250,7 @@ def check_file_ids(
         f"this device is {info.vid:04x}:{info.pid:04x}"
     )
     if not force:
-        raise SafetyError(message + "; pass force=True to download it anyway")
+        raise SafetyError(message + "; pass force=True to download it anyway", override="force")
     warnings.warn(message + "; downloading anyway (force=True)", stacklevel=3)
 
 
@@ -181,7 +294,11 @@ def image_jobs(
             )
         return [(None, None, [(0, payload)])]
     if address is None:
-        raise ValueError("raw bytes (or a plain DFU file) for a DfuSe device need address=")
+        raise UsageError(
+            "raw bytes (or a plain DFU file) for a DfuSe device need address= "
+            "(e.g. address=0x08000000)",
+            expected="an address",
+        )
     return [(alt, layout, [(address, payload)])]
 
 
@@ -228,6 +345,8 @@ def plan_targets(
     check_otp: Callable[[Segments], None],
     read_back: Callable[[int, MemoryLayout, Segments], list[tuple[int, bytes]]],
     plain_readback: bool = False,
+    read_options: Callable[[], OptionBytes] | None = None,
+    info: DeviceInfo | None = None,
 ) -> tuple[TargetPlan, ...]:
     """Plan every job (the option bytes last: they reset the device), refusing what
     :func:`guard_image` refuses before anything is read.
@@ -238,7 +357,9 @@ def plan_targets(
     device holds over the image's ranges for ``incremental`` planning.
     ``plain_readback`` says that a plain DFU device can be read back after its
     manifestation (it is manifestation tolerant and can upload): only then does a plain
-    DFU plan verify.
+    DFU plan verify. ``read_options()`` returns the device's option bytes: an
+    option-byte job becomes the steps of :func:`~dfuse.planning.protection.plan_option_bytes`
+    (write the block, wait for the reset, confirm), planned against them.
     """
     # The option bytes reset the device: they go last.
     jobs.sort(key=lambda job: is_option_layout(job[1]))
@@ -246,7 +367,11 @@ def plan_targets(
         guard_image(layout, segs, guards)
     if incremental:
         if mode is EraseMode.MASS:
-            raise ValueError("an incremental download cannot mass-erase: use erase='sectors'")
+            raise UsageError(
+                "an incremental download cannot mass-erase: use erase='sectors'",
+                value="mass",
+                expected="erase='sectors'",
+            )
         if any(alt is None for alt, _layout, _segs in jobs):
             raise ProtocolError(
                 "an incremental download needs a DfuSe device: a plain DFU 1.1 device "
@@ -284,6 +409,21 @@ def plan_targets(
             leave_address=leave_address,
             max_block=max_block,
         )
+        if is_option_layout(layout) and read_options is not None and info is not None:
+            base = plan_download(segs, layout, transfer_size, options)
+            ((_where, data),) = normalize_segments(segs)
+            block = plan_option_bytes(
+                info,
+                read_options(),
+                OptionBytes.parse(data),
+                wait_s=DEFAULT_RESET_WAIT_S,
+                previous=None,
+                hint="use change_option_bytes(..., confirm=True) to do it",
+            )
+            tail = tuple(s for s in base.steps if isinstance(s, Leave))
+            steps = dataclasses.replace(base, steps=block.steps + tail)
+            plans.append(TargetPlan(alt, layout.label, steps))
+            continue
         if is_f4_otp_layout(layout):
             # Check the image against the layout before reading anything.
             plan_download(segs, layout, transfer_size, options)
@@ -328,7 +468,8 @@ def guard_image(layout: MemoryLayout | None, segs: Segments, guards: Guards) -> 
             raise SafetyError(
                 f"the image writes the option bytes ({label!r} at 0x{layout.address:08X}): "
                 "they change the device's protection and reset it; pass "
-                "allow_option_bytes=True (or use change_option_bytes())"
+                "allow_option_bytes=True (or use change_option_bytes())",
+                override="allow_option_bytes",
             )
         if len(runs) != 1 or runs[0][0] != layout.address or len(runs[0][1]) != layout.size:
             found = ", ".join(f"{len(d)} bytes at 0x{a:08X}" for a, d in runs) or "nothing"
@@ -342,14 +483,16 @@ def guard_image(layout: MemoryLayout | None, segs: Segments, guards: Guards) -> 
                 "the image sets read protection level 2 (RDP byte "
                 f"0x{options.rdp:02X} at 0x{layout.address + 1:08X}): it is permanent "
                 "(the DFU bootloader is disabled for good); pass allow_permanent_rdp2=True "
-                "to do it"
+                "to do it",
+                override="allow_permanent_rdp2",
             )
     elif label.casefold() == "otp memory":
         if not guards.allow_otp:
             raise SafetyError(
                 f"the image writes one-time-programmable memory ({label!r} at "
                 f"0x{layout.address:08X}), which can never be erased; pass allow_otp=True "
-                "(or use write_otp())"
+                "(or use write_otp())",
+                override="allow_otp",
             )
         if is_f4_otp_layout(layout) and not guards.allow_otp_lock:
             for where, data in normalize_segments(segs):
@@ -360,7 +503,8 @@ def guard_image(layout: MemoryLayout | None, segs: Segments, guards: Guards) -> 
                         raise SafetyError(
                             f"the image writes 0x{data[a - where]:02X} to OTP lock byte "
                             f"0x{a:08X}: it locks block {a - OTP_LOCK_ADDRESS} for good; "
-                            "pass allow_otp_lock=True (or use lock_otp(confirm=True))"
+                            "pass allow_otp_lock=True (or use lock_otp(confirm=True))",
+                            override="allow_otp_lock",
                         )
 
 

@@ -1,0 +1,222 @@
+"""Option bytes, read protection and OTP as plans, with their guards (no USB traffic).
+
+Each planner takes what the device holds now (read by the driver first) and what is
+wanted, refuses what is unsafe with :class:`~dfuse.errors.SafetyError` (``override``
+names the keyword that allows it), and returns a :class:`~dfuse.protocol.plan.Plan`
+of steps the driver runs: select the memory, write, the Read Unprotect command, wait
+for the device to reset and come back, confirm.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from dfuse.errors import ProtocolError, SafetyError, UsageError
+from dfuse.optionbytes import OTP_BLOCK_SIZE, OTP_BLOCKS, OptionBytes, OtpArea, RdpLevel
+from dfuse.protocol.dfuse import FIRST_DATA_BLOCK
+from dfuse.protocol.plan import (
+    AwaitReset,
+    ConfirmOptions,
+    Plan,
+    ReadUnprotect,
+    SelectAlt,
+    SetAddress,
+    Step,
+    Verify,
+    WriteBlock,
+    WriteOptions,
+)
+from dfuse.transport.base import AltSetting, DeviceInfo
+
+__all__ = [
+    "DEFAULT_RESET_WAIT_S",
+    "check_otp_block",
+    "flash_sector_numbers",
+    "guard_rdp2",
+    "option_alt",
+    "otp_alt",
+    "plan_option_bytes",
+    "plan_otp",
+    "plan_read_unprotect",
+]
+
+#: Longest wait for a device to come back after it reset itself (option bytes: an RDP
+#: 1 → 0 regression mass-erases first, several seconds on a 512 KiB part).
+DEFAULT_RESET_WAIT_S = 15.0
+
+
+def _setting(info: DeviceInfo, label: str) -> AltSetting:
+    for setting in info.alt_settings:
+        if setting.layout is not None and setting.label.casefold() == label.casefold():
+            return setting
+    raise ProtocolError(f"{info.describe()} has no {label!r} alternate setting")
+
+
+def option_alt(info: DeviceInfo) -> AltSetting:
+    """The ``Option Bytes`` alternate setting (ProtocolError if the device has none)."""
+    return _setting(info, "Option Bytes")
+
+
+def otp_alt(info: DeviceInfo) -> AltSetting:
+    """The ``OTP Memory`` alternate setting (ProtocolError if the device has none)."""
+    return _setting(info, "OTP Memory")
+
+
+def guard_rdp2(level: RdpLevel, allow_permanent_rdp2: bool) -> None:
+    """Refuse read protection level 2 (permanent) unless ``allow_permanent_rdp2``."""
+    if level is RdpLevel.LEVEL_2 and not allow_permanent_rdp2:
+        raise SafetyError(
+            "refusing to set read protection level 2: it is permanent (the DFU "
+            "bootloader and debug access are disabled for good); pass "
+            "allow_permanent_rdp2=True to do it",
+            override="allow_permanent_rdp2",
+        )
+
+
+def _restore(steps: list[Step], previous: int | None, used: int) -> None:
+    if previous is not None and previous != used:
+        steps.append(SelectAlt(previous))
+
+
+def plan_option_bytes(
+    info: DeviceInfo,
+    current: OptionBytes,
+    new: OptionBytes,
+    *,
+    confirm: bool = False,
+    allow_permanent_rdp2: bool = False,
+    reconnect: bool = True,
+    wait_s: float = DEFAULT_RESET_WAIT_S,
+    previous: int | None = None,
+    hint: str = "pass confirm=True to do it",
+    always: bool = False,
+) -> Plan:
+    """Write ``new`` over ``current``: select the option bytes, write the block (the
+    device resets), and with ``reconnect`` wait for it, confirm and select
+    ``previous`` again. Empty when the device already holds ``new`` (unless ``always``).
+
+    Refused: level 2 without ``allow_permanent_rdp2``; lowering 1 → 0 (a mass erase)
+    without ``confirm``. After a level 2 write the device never comes back: no wait."""
+    guard_rdp2(new.rdp_level, allow_permanent_rdp2)
+    lowering = current.rdp_level is not RdpLevel.LEVEL_0
+    if lowering and new.rdp_level is RdpLevel.LEVEL_0 and not confirm:
+        raise SafetyError(
+            f"lowering read protection from level {int(current.rdp_level)} to 0 "
+            f"mass-erases the flash; {hint}",
+            override="confirm",
+        )
+    setting = option_alt(info)
+    assert setting.layout is not None
+    address, data = setting.layout.address, new.to_bytes()
+    steps: list[Step] = []
+    if always or current.optcr != new.optcr:
+        steps += [SelectAlt(setting.number), SetAddress(address), WriteOptions(address, data)]
+        if reconnect and new.rdp_level is not RdpLevel.LEVEL_2:
+            steps += [AwaitReset(wait_s), SelectAlt(setting.number), ConfirmOptions(address, data)]
+            _restore(steps, previous, setting.number)
+    return Plan(tuple(steps), len(data), image_size=len(data), segments=1)
+
+
+def plan_read_unprotect(
+    *, confirm: bool = False, reconnect: bool = False, wait_s: float = DEFAULT_RESET_WAIT_S
+) -> Plan:
+    """Read Unprotect (the device erases its flash and resets); with ``reconnect``, wait
+    for it to come back. Refused without ``confirm``."""
+    if not confirm:
+        raise SafetyError(
+            "Read Unprotect mass-erases the whole flash and resets the device; "
+            "pass confirm=True to do it",
+            override="confirm",
+        )
+    steps: tuple[Step, ...] = (ReadUnprotect(),)
+    if reconnect:
+        steps += (AwaitReset(wait_s),)
+    return Plan(steps, 0)
+
+
+def flash_sector_numbers(info: DeviceInfo, sectors: Iterable[int]) -> frozenset[int]:
+    """Check write-protection sector numbers against the flash layout."""
+    chosen = frozenset(sectors)
+    flash = next((a.layout for a in info.alt_settings if a.layout is not None), None)
+    count = len(flash.sectors) if flash is not None else 8
+    for n in chosen:
+        if not isinstance(n, int) or isinstance(n, bool) or not 0 <= n < count:
+            raise UsageError(
+                f"flash sector numbers of this device are 0..{count - 1}, got {n!r}",
+                value=n,
+                expected=f"0..{count - 1}",
+            )
+    return chosen
+
+
+def check_otp_block(block: int, *, lock: bool, confirm: bool, data: bytes | None = None) -> None:
+    """Check an OTP block number, the data's size, and that locking is confirmed
+    (before any traffic)."""
+    if not isinstance(block, int) or isinstance(block, bool) or not 0 <= block < OTP_BLOCKS:
+        raise UsageError(
+            f"OTP block numbers are 0..{OTP_BLOCKS - 1}, got {block!r}",
+            value=block,
+            expected=f"0..{OTP_BLOCKS - 1}",
+        )
+    if data is not None and len(data) != OTP_BLOCK_SIZE:
+        raise UsageError(
+            f"an OTP block is {OTP_BLOCK_SIZE} bytes, got {len(data)}",
+            value=len(data),
+            expected=str(OTP_BLOCK_SIZE),
+        )
+    if lock and not confirm:
+        raise SafetyError(
+            f"locking OTP block {block} is permanent (it can never be written again); "
+            "pass confirm=True to do it",
+            override="confirm",
+        )
+
+
+def plan_otp(
+    info: DeviceInfo,
+    current: OtpArea,
+    block: int,
+    data: bytes | None,
+    *,
+    lock: bool,
+    previous: int | None = None,
+) -> tuple[Plan, OtpArea]:
+    """Program OTP ``block`` with ``data`` (``None``: only lock it) and/or lock it, then
+    read the area back: the plan and the area expected afterwards.
+
+    Refused: a locked block, data that needs a 0 bit back to 1."""
+    expected = current
+    if data is not None:
+        check_otp_block(block, lock=False, confirm=True, data=data)
+        if current.is_locked(block):
+            raise SafetyError(
+                f"refusing to write OTP block {block} at "
+                f"0x{OtpArea.block_address(block):08X}: it is locked"
+            )
+        if not current.can_write(block, data):
+            old = current.blocks[block]
+            at = next(i for i in range(OTP_BLOCK_SIZE) if data[i] & ~old[i])
+            raise SafetyError(
+                f"refusing to write OTP block {block}: byte {at} at "
+                f"0x{OtpArea.block_address(block) + at:08X} is 0x{old[at]:02X} and cannot "
+                f"become 0x{data[at]:02X} (OTP bits only go from 1 to 0)"
+            )
+        expected = current.with_block(block, data)
+    setting = otp_alt(info)
+    assert setting.layout is not None
+    steps: list[Step] = [SelectAlt(setting.number)]
+    writes: list[tuple[int, bytes]] = []
+    if data is not None and data != current.blocks[block]:
+        writes.append((OtpArea.block_address(block), data))
+    if lock and not current.is_locked(block):
+        expected = expected.with_lock(block)
+        writes.append((OtpArea.lock_address(block), b"\x00"))
+    for address, payload in writes:
+        view = memoryview(payload)
+        steps += [SetAddress(address), WriteBlock(FIRST_DATA_BLOCK, address, view)]
+    if not writes:
+        return Plan((), OTP_BLOCK_SIZE), expected
+    steps.append(Verify(setting.layout.address, memoryview(expected.to_bytes())))
+    _restore(steps, previous, setting.number)
+    size = sum(len(p) for _a, p in writes)
+    return Plan(tuple(steps), OTP_BLOCK_SIZE, image_size=size, segments=len(writes)), expected

@@ -1,0 +1,171 @@
+"""Checks and plans for the driver's other verbs, without USB traffic: what an erase,
+an upload, a backup or a read of a whole memory covers, whether a plan fits a
+device, and how a read-back is compared."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+from dfuse.errors import ProtocolError, SafetyError, UsageError, VerifyError
+from dfuse.layout import MemoryLayout, Sector
+from dfuse.planning.download import TargetPlan
+from dfuse.progress import Phase
+from dfuse.protocol.dfuse import FIRST_DATA_BLOCK
+from dfuse.protocol.plan import EraseSector, Plan, ReadBlock, SetAddress, Step
+from dfuse.transport.base import DeviceInfo
+
+__all__ = [
+    "backup_ranges",
+    "check_plan",
+    "check_read",
+    "compare",
+    "erase_plan",
+    "read_plan",
+    "readable_runs",
+    "totals",
+    "transfer_size_for",
+]
+
+_log = logging.getLogger(__name__)
+
+
+def transfer_size_for(info: DeviceInfo, override: int | None) -> int:
+    """The block size to use: ``override`` (plain DFU only: a DfuSe device places blocks
+    wTransferSize apart), else the functional descriptor's, else 1024."""
+    fd = info.functional
+    own = fd.transfer_size if fd is not None else 0
+    if override and own > 0 and fd is not None and fd.is_dfuse and override != own:
+        raise UsageError(
+            f"a DfuSe device places data blocks {own} bytes apart (its wTransferSize "
+            f"{own}); transfer_size={override} would write and read them at the wrong "
+            "addresses",
+            value=override,
+            expected=str(own),
+        )
+    if not (override or own):
+        _log.warning("%s has no wTransferSize: using 1024", info.describe())
+    return override or own or 1024
+
+
+def check_plan(plan: Plan, *, is_dfuse: bool, transfer_size: int) -> None:
+    """Refuse a plan made for another kind of device, or cut to another transfer size."""
+    if plan.dfuse != is_dfuse:
+        kind, other = ("DfuSe", "plain DFU") if plan.dfuse else ("plain DFU", "DfuSe")
+        raise UsageError(f"a {kind} plan cannot run on a {other} device")
+    if plan.dfuse and plan.transfer_size != transfer_size:
+        raise UsageError(
+            f"the plan's blocks are cut to {plan.transfer_size} bytes; this device places "
+            f"them {transfer_size} bytes apart (its wTransferSize): they would land at the "
+            "wrong addresses",
+            value=plan.transfer_size,
+            expected=str(transfer_size),
+        )
+
+
+def erase_plan(
+    layout: MemoryLayout | None, sectors: Iterable[Sector | int], transfer_size: int
+) -> Plan:
+    """Erase steps for ``sectors`` (Sector objects or addresses in them), each once in
+    address order; SafetyError for an address in no sector or a sector not erasable."""
+    label = layout.label if layout is not None else "the selected alternate setting"
+    chosen: dict[int, Sector] = {}
+    for which in sectors:
+        address = which.address if isinstance(which, Sector) else which
+        s = layout.sector_at(address) if layout is not None else None
+        if s is None or (isinstance(which, Sector) and s != which):
+            raise SafetyError(f"refusing to erase 0x{address:08X}: it is in no sector of {label}")
+        if not s.erasable:
+            raise SafetyError(
+                f"refusing to erase sector {s.index} at 0x{s.address:08X}: "
+                "the layout marks it not erasable"
+            )
+        chosen[s.address] = s
+    steps = tuple(EraseSector(s.index, s.address, s.size) for _a, s in sorted(chosen.items()))
+    return Plan(steps, transfer_size)
+
+
+def check_read(layout: MemoryLayout | None, address: int, length: int) -> None:
+    """Refuse a negative length, or a read that starts in ``layout`` and runs past its end."""
+    if not isinstance(length, int) or isinstance(length, bool) or length < 0:
+        raise UsageError(f"length must not be negative, got {length}", value=length)
+    if layout is not None and layout.address <= address < layout.end < address + length:
+        span = f"0x{layout.address:08X}..0x{layout.end - 1:08X}"
+        raise UsageError(
+            f"reading {length} bytes at 0x{address:08X} goes past the memory "
+            f"{layout.label!r} ({span})",
+            value=(address, length),
+            expected=f"a range inside {span}",
+        )
+
+
+def read_plan(address: int, length: int, transfer_size: int, max_block: int) -> Plan:
+    """Read ``length`` bytes at ``address``: Set Address, then UPLOAD blocks from
+    wBlockNum 2 (the pointer set again past ``max_block``)."""
+    steps: list[Step] = []
+    offset, block = 0, max_block + 1
+    while offset < length:
+        where, n = address + offset, min(transfer_size, length - offset)
+        if block > max_block:
+            purpose = f"reading 0x{where:08X} ({length - offset} bytes)"
+            steps.append(SetAddress(where, purpose))
+            block = FIRST_DATA_BLOCK
+        steps.append(ReadBlock(block, where, n))
+        offset, block = offset + n, block + 1
+    return Plan(tuple(steps), transfer_size, image_size=length, segments=1)
+
+
+def readable_runs(layout: MemoryLayout) -> list[tuple[int, int]]:
+    """``(address, size)`` of each contiguous run of readable sectors."""
+    runs: list[tuple[int, int]] = []
+    for s in layout.sectors:
+        if s.readable and runs and runs[-1][0] + runs[-1][1] == s.address:
+            runs[-1] = (runs[-1][0], runs[-1][1] + s.size)
+        elif s.readable:
+            runs.append((s.address, s.size))
+    return runs
+
+
+def backup_ranges(
+    plans: Iterable[TargetPlan], info: DeviceInfo
+) -> list[tuple[TargetPlan, list[tuple[int, int]]]]:
+    """What each plan will erase, as ``(address, size)`` ranges to read first (a mass
+    erase: the alternate setting's whole memory)."""
+    jobs: list[tuple[TargetPlan, list[tuple[int, int]]]] = []
+    for plan in plans:
+        if plan.alt is None:
+            raise UsageError(
+                "backup needs a DfuSe device: a plain DFU plan has no addresses to read"
+            )
+        layout = info.alt(plan.alt).layout
+        ranges = []
+        for erase in plan.plan.erases:
+            if isinstance(erase, EraseSector):
+                ranges.append((erase.address, erase.size))
+            elif layout is None:
+                raise ProtocolError(f"alternate setting {plan.alt} has no memory layout to back up")
+            else:
+                ranges.append((layout.address, layout.size))
+        jobs.append((plan, ranges))
+    return jobs
+
+
+def totals(plans: Iterable[Plan]) -> dict[Phase, int]:
+    """The progress totals of running ``plans``."""
+    plans = list(plans)
+    return {
+        Phase.ERASE: sum(p.erase_bytes for p in plans),
+        Phase.WRITE: sum(p.write_bytes for p in plans),
+        Phase.VERIFY: sum(p.verify_bytes for p in plans),
+        Phase.LEAVE: 1,
+    }
+
+
+def compare(address: int, expected: memoryview, found: bytes) -> None:
+    """VerifyError (first differing address, bytes, how many differ) unless equal."""
+    if expected == found:
+        return
+    n = len(expected)
+    first = next(i for i in range(n) if expected[i] != found[i])
+    mismatches = sum(1 for i in range(first, n) if expected[i] != found[i])
+    raise VerifyError(address + first, expected[first], found[first], mismatches=mismatches)
