@@ -64,6 +64,7 @@ if TYPE_CHECKING:
     from dfuse.selector import list_devices as list_devices
     from dfuse.selector import open_device as open
     from dfuse.selector import open_device as open_device
+    from dfuse.trace.recorder import tracing
     from dfuse.transport import AltSetting, DeviceInfo, DeviceMode
     from dfuse.transport import find_devices as find_devices
 
@@ -84,6 +85,7 @@ _LAZY: dict[str, tuple[str, str]] = {
     **{n: ("dfuse.transport", n) for n in ("AltSetting", "DeviceInfo", "DeviceMode")},
     "DeviceSelector": ("dfuse.selector", "DeviceSelector"),
     "wait_for_device": ("dfuse.selector", "wait_for_device"),
+    "tracing": ("dfuse.trace.recorder", "tracing"),
     "open": ("dfuse.selector", "open_device"),
     "list": ("dfuse.selector", "list_devices"),
     # the earlier names of open/list, kept working (not in __all__, not documented)
@@ -155,6 +157,7 @@ __all__ = [
     "load",
     "open",
     "save",
+    "tracing",
     "wait_for_device",
 ]
 

@@ -18,6 +18,7 @@ import importlib
 import os
 import sys
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING, TextIO
 
 from dfuse.cli.exitcodes import ExitCode, UsageError, classify
@@ -56,7 +57,8 @@ def main(
     log_handler = _configure_logging(args.verbose, err)
     try:
         handler = _resolve(args.handler)
-        return int(handler(args, ui))
+        with _tracing(args):
+            return int(handler(args, ui))
     except BrokenPipeError:  # `dfuse list | head -1`: the reader left, nothing to report
         _silence_stdout(out)
         return ExitCode.OK
@@ -90,6 +92,20 @@ def _parse(
         return parser.parse_args(None if argv is None else list(argv))
     finally:
         sys.stdout, sys.stderr = saved
+
+
+def _tracing(args: argparse.Namespace) -> AbstractContextManager[object]:
+    """``--trace FILE``: record the command's USB session (:func:`dfuse.tracing`)."""
+    path: str | None = getattr(args, "trace", None)
+    if path is None:
+        if getattr(args, "trace_redact", False):
+            raise UsageError("--trace-redact needs --trace FILE")
+        return nullcontext()
+    if args.command == "flash" and getattr(args, "all", False):
+        raise UsageError("--trace records one board: use it without --all")
+    from dfuse.trace.recorder import tracing
+
+    return tracing(path, redact=bool(args.trace_redact))
 
 
 def _silence_stdout(out: TextIO) -> None:

@@ -29,6 +29,7 @@ from dfuse.errors import (
     SelectorError,
     SignatureError,
     StallError,
+    TraceError,
     TransferTimeoutError,
     TransportError,
     VerifyError,
@@ -220,6 +221,7 @@ RULES: tuple[Rule, ...] = (
     Rule(CrcMismatchError, ExitCode.FILE_ERROR, "file-format", _CRC_HINT),
     Rule(FileFormatError, ExitCode.FILE_ERROR, "file-format"),
     Rule(LayoutError, ExitCode.FILE_ERROR, "file-format"),
+    Rule(TraceError, ExitCode.FILE_ERROR, "file-format"),
     Rule(DeviceBusyError, ExitCode.DEVICE_ERROR, "device-busy", _BUSY_HINT),
     Rule(TransferTimeoutError, ExitCode.DEVICE_ERROR, "timeout", _TIMEOUT_HINT),
     Rule(DeviceGoneError, ExitCode.DEVICE_ERROR, "device-gone", _GONE_HINT),
@@ -256,5 +258,6 @@ def classify(exc: BaseException) -> Failure:
         ExitCode.ERROR,
         "internal",
         f"internal error: {type(exc).__name__}: {message}",
-        "rerun with --debug for the traceback and report it",
+        "rerun with --debug for the traceback (and a device command with --trace FILE)"
+        " and report it with both attached (docs/troubleshooting.md)",
     )

@@ -101,6 +101,15 @@ def _device_options(parser: argparse.ArgumentParser, *, wait: bool = True) -> No
     )
     group.add_argument("-S", "--serial", metavar="SERIAL", help="match this serial number")
     group.add_argument("-p", "--path", metavar="PATH", help="match this bus path (e.g. 1-2.3)")
+    group.add_argument(
+        "--trace",
+        metavar="FILE",
+        help="record every USB request of the session to FILE (JSON lines, docs/traces.md):"
+        " attach it to a bug report; replay it with `dfuse sim replay FILE`",
+    )
+    group.add_argument(
+        "--trace-redact", action="store_true", help="leave serial numbers out of the trace"
+    )
     if wait:
         group.add_argument(
             "--wait",
@@ -599,6 +608,36 @@ def build_parser() -> argparse.ArgumentParser:
         help="a sim: selector per board (repeat; default sim:stm32f411)",
     )
     q.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- COMMAND ...")
+    q = _sub(
+        simsub,
+        "replay",
+        "dfuse.cli.cmd_trace:cmd_sim_replay",
+        "replay a trace (--trace) on a simulated board and report where it disagrees",
+        description=(
+            "Send the requests of a trace recorded with --trace, in order, to a fresh"
+            " simulated board of the part it was recorded on, and compare every reply (state,"
+            " status and data exactly, bwPollTimeout within a tolerance, stalls, timeouts and"
+            " disconnects by kind). Exit 0 only when the simulator agrees everywhere."
+        ),
+    )
+    q.add_argument("file", metavar="FILE", help="the trace (JSON lines)")
+    q.add_argument(
+        "--part", metavar="NAME", help="replay on this simulated part (default: the traced one)"
+    )
+    q.add_argument(
+        "--poll-tolerance",
+        metavar="MS",
+        type=int,
+        help="bwPollTimeout tolerance in ms (default: 10 ms or 50 %%, whichever is larger)",
+    )
+    q.add_argument(
+        "--no-memory",
+        action="store_true",
+        help="do not compare memory read back (a real board's memory did not start erased)",
+    )
+    q.add_argument(
+        "--limit", metavar="N", type=int, default=20, help="stop after N divergences (default 20)"
+    )
     _sub(
         simsub,
         "parts",
