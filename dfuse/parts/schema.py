@@ -396,6 +396,10 @@ class Quirks:
         first_status_error: when the first GETSTATUS after boot answers
             dfuERROR/errFIRMWARE: ``"never"``, ``"no_application"`` (flash holds no valid
             application: its first word is not a stack pointer in SRAM) or ``"always"``.
+            It holds when the ROM is entered from power-on (a cold start).
+        first_status_error_on_reset: the same rule when the ROM is entered by a reset with
+            the boot pins already set (no power loss), where a log shows it differs;
+            ``None``: as ``first_status_error`` (no evidence of a difference).
         mass_erase_poll_timeout_ms: bwPollTimeout reported for a mass erase, far shorter
             than the erase (STM32F405: 100 ms).
         wedged_erase_from: a sector erase at or above this address leaves the ROM in
@@ -420,6 +424,7 @@ class Quirks:
     """
 
     first_status_error: Literal["never", "no_application", "always"] = "never"
+    first_status_error_on_reset: Literal["never", "no_application", "always"] | None = None
     mass_erase_poll_timeout_ms: int | None = None
     wedged_erase_from: int | None = None
     stall_getstatus_while_busy: bool = False
@@ -467,6 +472,8 @@ class Part:
         poll_timeouts: fixed bwPollTimeout values the ROM was seen to report.
         identifiable: ``False`` for a row whose ROM reports exactly another row's identity
             (same die, same ROM): :func:`dfuse.parts.identify` then names the other one.
+        variant_of: for another ROM version of a part (its own bcdDevice and strings), the
+            name of the part's main row (``"stm32f407"``); ``None`` for a main row.
         notes: free text for the docs.
         source: the data file it came from.
     """
@@ -490,6 +497,7 @@ class Part:
     identifiable: bool = True
     notes: str = ""
     source: str = ""
+    variant_of: str | None = None
 
     def __repr__(self) -> str:
         return f"Part({self.name!r})"
@@ -795,7 +803,7 @@ def _quirks(r: _Reader) -> Quirks:
         evidence[name] = " ".join(q.strings("evidence", required=True))
         q.done()
         default = _QUIRK_FIELDS[name].default
-        if name == "first_status_error":
+        if name in ("first_status_error", "first_status_error_on_reset"):
             if value not in ("never", "no_application", "always"):
                 raise q.fail("value", f"expected never, no_application or always, got {value!r}")
         elif isinstance(default, bool):
@@ -870,7 +878,9 @@ def _part(data: Mapping[str, Any], source: str) -> Part:
         identifiable=r.flag("identifiable", True),
         notes=r.text("notes", ""),
         source=source,
+        variant_of=r.text("variant_of") if r.has("variant_of") else None,
     )
+    r.used.add("variant_of")
     r.used.update(("quirks", "poll_timeouts"))
     r.done()
     _check(part, r)

@@ -39,7 +39,11 @@ class Quirks:
         leave_without_status: the device leaves right after the zero-length DNLOAD and
             never answers the GETSTATUS (GD32).
         first_status_error: when the device boots into dfuERROR/errFIRMWARE: ``"never"``,
-            ``"no_application"`` (no valid application in flash) or ``"always"``.
+            ``"no_application"`` (no valid application in flash) or ``"always"``, entered
+            from power-on.
+        first_status_error_on_reset: the same rule when the ROM is entered by a reset with
+            the boot pins set (the board's ``entry="reset"``); ``None``: as
+            ``first_status_error``.
         stall_getstatus_while_busy: a GETSTATUS that arrives while an operation still runs
             is answered at once (dfuDNBUSY, the time left) instead of held, and with
             probability ``busy_stall_probability`` stalled instead (the state stays
@@ -68,6 +72,7 @@ class Quirks:
     leave_needs_set_address: bool = False
     leave_without_status: bool = False
     first_status_error: str = "never"
+    first_status_error_on_reset: str | None = None
     stall_getstatus_while_busy: bool = False
     busy_stall_probability: float = 0.25
     stall_dnload_while_busy: bool = False
@@ -83,6 +88,11 @@ class Quirks:
             raise ValueError(
                 "first_status_error must be never, no_application or always, "
                 f"got {self.first_status_error!r}"
+            )
+        if self.first_status_error_on_reset not in (None, "never", "no_application", "always"):
+            raise ValueError(
+                "first_status_error_on_reset must be None, never, no_application or always, "
+                f"got {self.first_status_error_on_reset!r}"
             )
         if not 0.0 <= self.busy_stall_probability <= 1.0:
             raise ValueError(
