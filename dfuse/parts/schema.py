@@ -408,6 +408,9 @@ class Quirks:
             bank 2: STM32CubeProgrammer's undocumented recovery).
         stall_getstatus_while_busy: stalls a GETSTATUS that arrives while it is busy
             (L4-class; dfu-util retries up to 3 times).
+        busy_status_held: with ``stall_getstatus_while_busy``, a GETSTATUS it does not
+            stall is held until the operation ends (then dfuDNLOAD-IDLE), instead of
+            answered dfuDNBUSY at once (STM32F072: openmv/openmv#1508).
         stall_dnload_while_busy: stalls a DNLOAD that arrives while an operation still runs
             (the F405 after a mass erase that reported 100 ms: the next Set Address stalls).
         stall_clrstatus_outside_error: stalls CLRSTATUS in any state but dfuERROR (as DFU 1.1
@@ -428,6 +431,7 @@ class Quirks:
     mass_erase_poll_timeout_ms: int | None = None
     wedged_erase_from: int | None = None
     stall_getstatus_while_busy: bool = False
+    busy_status_held: bool = False
     stall_dnload_while_busy: bool = False
     stall_clrstatus_outside_error: bool = True
     leave_without_status: bool = False

@@ -49,6 +49,11 @@ class Quirks:
             probability ``busy_stall_probability`` stalled instead (the state stays
             dfuDNBUSY): L4-class ROMs ("most of the time it will report dfuDNBUSY ... but
             sometimes, seemingly randomly, it will stall the USB pipe", dfu-util c15ee60).
+        busy_status_held: with ``stall_getstatus_while_busy``, a GETSTATUS that is not
+            stalled is held until the operation ends, as other ROMs hold it, instead of
+            answered at once (STM32F072, openmv/openmv#1508: pydfu's immediate second
+            GETSTATUS after a page erase answered dfuDNLOAD-IDLE, after a write it
+            stalled).
         busy_stall_probability: see ``stall_getstatus_while_busy`` (estimate; the draws
             come from the board's seeded generator).
         stall_dnload_while_busy: a DNLOAD that arrives while an operation still runs is
@@ -74,6 +79,7 @@ class Quirks:
     first_status_error: str = "never"
     first_status_error_on_reset: str | None = None
     stall_getstatus_while_busy: bool = False
+    busy_status_held: bool = False
     busy_stall_probability: float = 0.25
     stall_dnload_while_busy: bool = False
     stall_clrstatus_outside_error: bool = True

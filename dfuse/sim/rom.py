@@ -162,6 +162,7 @@ def quirks_of(part: Part) -> Quirks:
         first_status_error=q.first_status_error,
         first_status_error_on_reset=q.first_status_error_on_reset,
         stall_getstatus_while_busy=q.stall_getstatus_while_busy,
+        busy_status_held=q.busy_status_held,
         stall_dnload_while_busy=q.stall_dnload_while_busy,
         stall_clrstatus_outside_error=q.stall_clrstatus_outside_error,
         wedged_erase_from=q.wedged_erase_from,
@@ -633,7 +634,8 @@ class RomBootloader(DfuModel):
     ) -> bytes:
         """As :meth:`DfuModel.control_transfer`; an L4-class ROM answers a GETSTATUS that
         arrives while it is still busy at once (dfuDNBUSY and the time left), or stalls it
-        (the state stays dfuDNBUSY), instead of holding it until the operation ends."""
+        (the state stays dfuDNBUSY), instead of holding it until the operation ends; with
+        ``busy_status_held`` (STM32F072) one it does not stall is held as usual."""
         quirks = self.quirks
         if quirks.stall_dnload_while_busy and setup.kind == 1 and setup.request == Request.DNLOAD:
             with self.lock:
@@ -652,11 +654,14 @@ class RomBootloader(DfuModel):
                 self.poll()
                 busy = self._busy
                 if busy is not None and self.connected and self.clock.now < busy.ends_at:
-                    self._answer_early(setup, 0, generation)
-                    if self._stall_rng.random() < quirks.busy_stall_probability:
+                    stalled = self._stall_rng.random() < quirks.busy_stall_probability
+                    if stalled or not quirks.busy_status_held:
+                        self._answer_early(setup, 0, generation)
+                    if stalled:
                         raise Stall("GETSTATUS while busy: stalled (L4-class ROM)")
-                    left = max(1, math.ceil((busy.ends_at - self.clock.now) * 1000))
-                    return StatusReply(Status.OK, left, State.dfuDNBUSY).to_bytes()
+                    if not quirks.busy_status_held:
+                        left = max(1, math.ceil((busy.ends_at - self.clock.now) * 1000))
+                        return StatusReply(Status.OK, left, State.dfuDNBUSY).to_bytes()
         return super().control_transfer(setup, data, timeout_ms, generation=generation)
 
     def _answer_early(self, setup: SetupPacket, data_length: int, generation: int | None) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 import pytest
@@ -37,6 +38,12 @@ BOARDS: dict[str, tuple[str, str]] = {
         "stm32f429?entry=reset",
         "BIGTREETECH-OCTOPUS-Pro#3: the board was entered with 'Boot0 high and reboot the board"
         " via reset'; from a cold start the same board model answers dfuERROR (the other trace)",
+    ),
+    "stm32f072_pydfu_openmv-1508": (
+        "stm32f072?seed=7",
+        "the F072 stalls a GETSTATUS that arrives while it is busy at random (pydfu 'always"
+        " dies', dfu-util works: it retries); seed 7 is a draw where the page erase's second"
+        " GETSTATUS is held and the first write's is stalled, as in this session",
     ),
     "stm32l412_nucleo_dfu-util-0.8": (
         "stm32l412?spread=1&seed=72",
@@ -81,9 +88,39 @@ def test_the_board_options_matter() -> None:
         assert not replay(HERE / f"{stem}.jsonl").ok, stem
 
 
+def test_the_f072_holds_a_busy_getstatus_it_does_not_stall() -> None:
+    """openmv#1508: answered dfuDNBUSY at once (the L4's way), pydfu's second GETSTATUS
+    after the page erase would not have been the dfuDNLOAD-IDLE it got."""
+    import dataclasses
+
+    from dfuse.sim import replayer
+
+    path = HERE / "stm32f072_pydfu_openmv-1508.jsonl"
+    original = replayer.make_board
+
+    def l4_way(*args: Any, **kwargs: Any) -> Any:
+        models = original(*args, **kwargs)
+        models[0].quirks = dataclasses.replace(models[0].quirks, busy_status_held=False)
+        return models
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(replayer, "make_board", l4_way)
+        report = replay(path, part=BOARDS[path.stem][0])
+    assert any(d.what == "state" and d.line == 5 for d in report.divergences), report.summary()
+
+
 def test_there_is_evidence_for_each_family() -> None:
     parts = {read_trace(p).header.part or "" for p in TRACES}
-    for family in ("stm32f4", "stm32f7", "stm32h7", "stm32l4", "gd32"):
+    for family in (
+        "stm32f0",
+        "stm32f3",
+        "stm32f4",
+        "stm32f7",
+        "stm32g0",
+        "stm32h7",
+        "stm32l4",
+        "gd32",
+    ):
         assert any(p.startswith(family) for p in parts), family
 
 
