@@ -424,6 +424,9 @@ class Quirks:
         set_address_poll_timeout_ms: a non-zero bwPollTimeout reported for Set Address.
         set_address_skips_busy: Set Address answers its first GETSTATUS with dfuDNLOAD-IDLE
             directly, without dfuDNBUSY (STM32U5).
+        string_length_claimed: ``(index, bLength)``: the string descriptor ``index``
+            claims ``bLength`` bytes in its first byte but sends only its string (the
+            STM32F429xG ROM: 166 claimed, 112 sent).
     """
 
     first_status_error: Literal["never", "no_application", "always"] = "never"
@@ -439,6 +442,7 @@ class Quirks:
     layout_over_reported: bool = False
     set_address_poll_timeout_ms: int | None = None
     set_address_skips_busy: bool = False
+    string_length_claimed: tuple[int, int] | None = None
     evidence: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     def active(self) -> dict[str, object]:
@@ -807,7 +811,17 @@ def _quirks(r: _Reader) -> Quirks:
         evidence[name] = " ".join(q.strings("evidence", required=True))
         q.done()
         default = _QUIRK_FIELDS[name].default
-        if name in ("first_status_error", "first_status_error_on_reset"):
+        if name == "string_length_claimed":
+            if not (
+                isinstance(value, list)
+                and len(value) == 2
+                and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+                and 0 < value[0] < 256
+                and 2 <= value[1] < 256
+            ):
+                raise q.fail("value", f"expected [string index, bLength], got {value!r}")
+            value = (value[0], value[1])
+        elif name in ("first_status_error", "first_status_error_on_reset"):
             if value not in ("never", "no_application", "always"):
                 raise q.fail("value", f"expected never, no_application or always, got {value!r}")
         elif isinstance(default, bool):

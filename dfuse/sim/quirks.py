@@ -67,6 +67,8 @@ class Quirks:
             (STM32H743 rev V, bank 2).
         set_address_skips_busy: Set Address answers its first GETSTATUS with dfuDNLOAD-IDLE
             at once, without dfuDNBUSY (STM32U5).
+        string_length_claimed: ``(index, bLength)``: that string descriptor's first byte
+            claims ``bLength`` while only the string is sent (STM32F429xG: 166 for 112).
         over_reported_layout: erases and writes that the alt string allows but that lie
             beyond the physical flash fail with errTARGET (GD32VF103: estimate).
     """
@@ -86,6 +88,7 @@ class Quirks:
     wedged_erase_from: int | None = None
     set_address_skips_busy: bool = False
     over_reported_layout: bool = False
+    string_length_claimed: tuple[int, int] | None = None
 
     def __post_init__(self) -> None:
         if self.mass_erase_poll_timeout_ms is not None and self.mass_erase_poll_timeout_ms < 0:

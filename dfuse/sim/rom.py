@@ -168,6 +168,7 @@ def quirks_of(part: Part) -> Quirks:
         wedged_erase_from=q.wedged_erase_from,
         set_address_skips_busy=q.set_address_skips_busy,
         over_reported_layout=q.layout_over_reported,
+        string_length_claimed=q.string_length_claimed,
     )
 
 
@@ -716,6 +717,16 @@ class RomBootloader(DfuModel):
             rule = self.quirks.first_status_error_on_reset
         if rule == "always" or (rule == "no_application" and not self._valid_application()):
             self.state, self.status = State.dfuERROR, Status.errFIRMWARE
+
+    def string_descriptor(self, index: int, langid: int = 0x0409) -> bytes:
+        """As :meth:`UsbDeviceModel.string_descriptor`; a ROM with the
+        ``string_length_claimed`` quirk claims more bytes in that descriptor's bLength than
+        it sends (the host sees a short descriptor)."""
+        raw = super().string_descriptor(index, langid)
+        claimed = self.quirks.string_length_claimed
+        if claimed is not None and claimed[0] == index:
+            return bytes((claimed[1],)) + raw[1:]
+        return raw
 
     def should_enumerate(self) -> bool:
         """At RDP level 2 the system bootloader is disabled: the device never enumerates."""

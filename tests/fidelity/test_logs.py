@@ -35,7 +35,7 @@ MODEL_FIXES: dict[str, str] = {}
 #: with its board options (:func:`dfuse.sim.replayer.parse_part`) and why.
 BOARDS: dict[str, tuple[str, str]] = {
     "stm32f429_octopus-pro_dfu-util-0.11": (
-        "stm32f429?entry=reset",
+        "stm32f429xg?entry=reset",
         "BIGTREETECH-OCTOPUS-Pro#3: the board was entered with 'Boot0 high and reboot the board"
         " via reset'; from a cold start the same board model answers dfuERROR (the other trace)",
     ),
