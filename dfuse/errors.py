@@ -33,7 +33,8 @@ handle.
     ├── UsageError                 the API was misused locally (also a ValueError)
     ├── CancelledError             a cancel token stopped an operation at a safe point
     ├── TraceError                 a trace file is truncated, corrupt or foreign
-    └── RecordStoreError           the flash record store cannot be opened or written
+    ├── RecordStoreError           the flash record store cannot be opened or written
+    └── PartDataError              a row of the part database contradicts itself or the schema
 
 Each exception carries the facts of the failure as attributes (offsets,
 expected and found values, DFU state and status), and its message says what was
@@ -55,6 +56,7 @@ __all__ = [
     "LayoutError",
     "LibusbNotFoundError",
     "OptionBytesError",
+    "PartDataError",
     "ProtocolError",
     "ReadProtectedError",
     "RecordStoreError",
@@ -458,6 +460,24 @@ class RecordStoreError(DfuseError):
     def __init__(self, message: str, *, url: str = "") -> None:
         self.url = url
         super().__init__(f"{url}: {message}" if url else message)
+
+
+class PartDataError(DfuseError):
+    """A row of the part database (:mod:`dfuse.parts`) breaks the schema or contradicts
+    itself (a sector map that differs from its own alt string, an unknown quirk).
+
+    Attributes:
+        source: the data file (``""`` when built in code).
+        part: the part's name (``""`` when not known yet).
+        field: the dotted field path, e.g. ``"alt[0].regions"``.
+    """
+
+    def __init__(self, message: str, *, source: str = "", part: str = "", field: str = "") -> None:
+        self.source = source
+        self.part = part
+        self.field = field
+        where = ": ".join(x for x in (source, part, field) if x)
+        super().__init__(f"{where}: {message}" if where else message)
 
 
 def _fmt(value: object) -> str:

@@ -24,13 +24,13 @@ from __future__ import annotations
 import bisect
 import enum
 import itertools
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple, overload
 
 from dfuse.errors import LayoutError
 
 __all__ = [
-    "MAX_SECTORS",
     "STM32F411XC_ALT_STRINGS",
     "STM32F411XC_FLASH",
     "STM32F411XE_ALT_STRINGS",
@@ -42,20 +42,18 @@ __all__ = [
     "MemoryLayout",
     "Region",
     "Sector",
+    "SectorList",
 ]
 
 #: One past the highest address of the 32-bit address space.
 ADDRESS_LIMIT = 1 << 32
-#: The most sectors a parsed layout may hold. Every sector becomes an object, so this bounds
-#: what a short string can make the parser allocate (8192 sectors: about 2 MB). Real
-#: bootloaders send at most a few thousand (STM32L1: 2048 pages of 256 bytes). A string
-#: asking for more raises LayoutError.
-MAX_SECTORS = 1 << 13
 
 _MULTIPLIERS = {" ": 1, "B": 1, "K": 1 << 10, "M": 1 << 20}
 _ACCESS_LETTERS = "abcdefg"
 _WHITESPACE = " \t\n\v\f\r"  # what C's isspace() skips before %d / %x
 _DIGITS = "0123456789"
+#: The most digits a count or size may have, leading zeros included (real ROMs pad to 4).
+_MAX_DIGITS = 32
 _HEX_DIGITS = "0123456789abcdefABCDEF"
 
 
@@ -174,8 +172,10 @@ class _Group:
     access: Access
 
 
-def _runs(sectors: tuple[Sector, ...]) -> list[_Group]:
+def _runs(sectors: Sequence[Sector]) -> list[_Group]:
     """Run-length encode sectors into groups of equal size and rights."""
+    if isinstance(sectors, SectorList):
+        return _merge([_Group(r.n, r.size, r.access) for r in sectors.runs])
     runs: list[_Group] = []
     for s in sectors:
         if runs and runs[-1].size == s.size and runs[-1].access == s.access:
@@ -207,6 +207,113 @@ def _format_group(group: _Group) -> str:
     return f"{group.count:02d}*{value:03d}{mult}{group.access.letter}"
 
 
+class _Run(NamedTuple):
+    """``count`` sectors of ``size`` bytes from ``address``; the first has index ``first``."""
+
+    address: int
+    n: int
+    size: int
+    access: Access
+    first: int
+
+    @property
+    def end(self) -> int:
+        return self.address + self.n * self.size
+
+
+class SectorList(Sequence[Sector]):
+    """The sectors of a layout or region, kept as ``count*size`` runs and made into
+    :class:`Sector` objects only when asked for: a string may describe millions of sectors
+    (``16384*4Kg`` for 64 MiB of external flash, ``4294967295*1 g`` for the whole address
+    space) in a few bytes of memory. Indexing, ``len``, iteration, slicing and
+    :meth:`index_at` (bisect over the runs) work as on a tuple; it compares equal to a
+    sequence of the same sectors.
+    """
+
+    __slots__ = ("_firsts", "_len", "_starts", "runs")
+
+    def __init__(self, runs: Sequence[_Run]) -> None:
+        self.runs: tuple[_Run, ...] = tuple(runs)
+        self._starts = [r.address for r in self.runs]
+        self._firsts = [r.first for r in self.runs]
+        last = self.runs[-1] if self.runs else None
+        self._len = last.first + last.n if last is not None else 0
+
+    def __len__(self) -> int:
+        return self._len
+
+    def _sector(self, run: _Run, offset: int) -> Sector:
+        a = run.access
+        return Sector(
+            run.address + offset * run.size,
+            run.size,
+            Access.READ in a,
+            Access.ERASE in a,
+            Access.WRITE in a,
+            run.first + offset,
+        )
+
+    @overload
+    def __getitem__(self, index: int) -> Sector: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> tuple[Sector, ...]: ...
+
+    def __getitem__(self, index: int | slice) -> Sector | tuple[Sector, ...]:
+        if isinstance(index, slice):
+            return tuple(self[i] for i in range(*index.indices(self._len)))
+        i = index + self._len if index < 0 else index
+        if not 0 <= i < self._len:
+            raise IndexError("sector index out of range")
+        r = bisect.bisect_right(self._firsts, i) - 1
+        run = self.runs[r]
+        return self._sector(run, i - run.first)
+
+    def __iter__(self) -> Iterator[Sector]:
+        for run in self.runs:
+            for offset in range(run.n):
+                yield self._sector(run, offset)
+
+    def index_at(self, address: int) -> int | None:
+        """The index of the sector holding ``address``, or ``None``."""
+        r = bisect.bisect_right(self._starts, address) - 1
+        if r < 0:
+            return None
+        run = self.runs[r]
+        offset = (address - run.address) // run.size
+        return run.first + offset if offset < run.n else None
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, SectorList):
+            return _runs(self) == _runs(other) and self._starts[:1] == other._starts[:1]
+        if isinstance(other, Sequence) and not isinstance(other, str | bytes):
+            return len(other) == self._len and all(a == b for a, b in zip(self, other, strict=True))
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(tuple((r.address, r.n, r.size, r.access) for r in self.runs))
+
+    def __repr__(self) -> str:
+        body = ", ".join(
+            f"0x{r.address:08X}+{r.n}*{r.size}{r.access.letter}" for r in self.runs
+        )
+        return f"SectorList([{body}])"
+
+
+def _runs_of(address: int, sectors: Sequence[Sector]) -> list[tuple[int, int, int, Access]]:
+    """``(address, count, size, access)`` runs of a region's sectors."""
+    if isinstance(sectors, SectorList):
+        return [(r.address, r.n, r.size, r.access) for r in sectors.runs]
+    out: list[tuple[int, int, int, Access]] = []
+    for sec in sectors:
+        if out and out[-1][2] == sec.size and out[-1][3] == sec.access:
+            a, c, z, acc = out[-1]
+            out[-1] = (a, c + 1, z, acc)
+        else:
+            out.append((sec.address, 1, sec.size, sec.access))
+    return out
+
+
 @dataclass(frozen=True)
 class Region:
     """A contiguous run of sectors starting at ``address`` (one ``/0x…/…`` part of a string).
@@ -217,12 +324,17 @@ class Region:
     """
 
     address: int
-    sectors: tuple[Sector, ...]
+    sectors: Sequence[Sector]
     spelling: str | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if not self.sectors:
             raise ValueError("a region needs at least one sector")
+        if isinstance(self.sectors, SectorList):
+            if self.sectors.runs[0].address != self.address:
+                raise ValueError(f"sectors of a region must start at 0x{self.address:08X}")
+            return  # runs are contiguous by construction
+        object.__setattr__(self, "sectors", tuple(self.sectors))
         expected = self.address
         for s in self.sectors:
             if s.address != expected:
@@ -275,8 +387,7 @@ class MemoryLayout:
 
     name: str
     regions: tuple[Region, ...]
-    _sectors: tuple[Sector, ...] = field(init=False, repr=False, compare=False)
-    _starts: tuple[int, ...] = field(init=False, repr=False, compare=False)
+    _sectors: SectorList = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.name or "/" in self.name:
@@ -290,24 +401,21 @@ class MemoryLayout:
                     f"regions overlap: 0x{before.address:08X}-0x{before.end - 1:08X} and "
                     f"0x{after.address:08X}-0x{after.end - 1:08X}"
                 )
-        # Number the sectors in address order (index is not part of equality).
+        # Number the sectors in address order (index is not part of equality): runs with
+        # the index of their first sector, expanded only on demand.
         index = 0
         numbered: dict[int, Region] = {}
+        every: list[_Run] = []
         for region in ordered:
-            new = []
-            for s in region.sectors:
-                new.append(
-                    s
-                    if s.index == index
-                    else Sector(s.address, s.size, s.readable, s.erasable, s.writable, index)
-                )
-                index += 1
-            numbered[id(region)] = Region(region.address, tuple(new), region.spelling)
+            runs = []
+            for address, count, size, access in _runs_of(region.address, region.sectors):
+                runs.append(_Run(address, count, size, access, index))
+                index += count
+            every.extend(runs)
+            numbered[id(region)] = Region(region.address, SectorList(runs), region.spelling)
         regions = tuple(numbered[id(r)] for r in self.regions)
         object.__setattr__(self, "regions", regions)
-        flat = tuple(s for r in sorted(regions, key=lambda r: r.address) for s in r.sectors)
-        object.__setattr__(self, "_sectors", flat)
-        object.__setattr__(self, "_starts", tuple(s.address for s in flat))
+        object.__setattr__(self, "_sectors", SectorList(every))
 
     # ------------------------------------------------------------------ queries
 
@@ -317,8 +425,9 @@ class MemoryLayout:
         return self.name.strip()
 
     @property
-    def sectors(self) -> tuple[Sector, ...]:
-        """Every sector of every region, in address order."""
+    def sectors(self) -> SectorList:
+        """Every sector of every region, in address order (a lazy sequence,
+        :class:`SectorList`)."""
         return self._sectors
 
     @property
@@ -360,12 +469,8 @@ class MemoryLayout:
 
     def sector_at(self, address: int) -> Sector | None:
         """The sector holding ``address``, or ``None`` if no sector does."""
-        i = bisect.bisect_right(self._starts, address) - 1
-        if i >= 0:
-            s = self._sectors[i]
-            if address < s.end:
-                return s
-        return None
+        i = self._sectors.index_at(address)
+        return None if i is None else self._sectors[i]
 
     def sectors_for(self, address: int, length: int) -> tuple[Sector, ...]:
         """The sectors overlapping ``[address, address + length)``, each once, in address
@@ -375,13 +480,20 @@ class MemoryLayout:
             raise ValueError(f"length must not be negative, got {length}")
         if length == 0:
             return ()
-        i = max(bisect.bisect_right(self._starts, address) - 1, 0)
-        if self._sectors[i].end <= address:
-            i += 1
+        sectors = self._sectors
+        i = sectors.index_at(address)
+        if i is None:  # in a gap or before the first sector: the next sector on
+            r = bisect.bisect_right([run.address for run in sectors.runs], address)
+            if r >= len(sectors.runs):
+                return ()
+            i = sectors.runs[r].first
         stop = address + length
         out = []
-        while i < len(self._sectors) and self._sectors[i].address < stop:
-            out.append(self._sectors[i])
+        while i < len(sectors):
+            s = sectors[i]
+            if s.address >= stop:
+                break
+            out.append(s)
             i += 1
         return tuple(out)
 
@@ -390,12 +502,16 @@ class MemoryLayout:
         at least the rights ``access`` (True for an empty span)."""
         if length < 0:
             raise ValueError(f"length must not be negative, got {length}")
-        expected = address
-        for s in self.sectors_for(address, length):
-            if s.address > expected or (s.access & access) != access:
+        expected, stop = address, address + length
+        for run in self._sectors.runs:  # run by run: fast for any number of sectors
+            if run.end <= expected:
+                continue
+            if expected >= stop:
+                break
+            if run.address > expected or (run.access & access) != access:
                 return False
-            expected = s.end
-        return expected >= address + length
+            expected = run.end
+        return expected >= stop
 
     def contains(self, address: int, length: int = 1) -> bool:
         """Whether every byte of ``[address, address + length)`` lies in some sector."""
@@ -424,7 +540,6 @@ class _Parser:
     def __init__(self, text: str) -> None:
         self.text = text
         self.pos = 0
-        self.sector_count = 0
 
     def fail(self, message: str, expected: str, position: int | None = None) -> LayoutError:
         pos = self.pos if position is None else position
@@ -459,10 +574,12 @@ class _Parser:
         digits = self.text[start : self.pos]
         if not digits:
             raise self.fail(f"missing {what}", f"a decimal {what}")
+        if len(digits) > _MAX_DIGITS:  # issue 17 L1: 4300 zeros made int() raise ValueError
+            raise self.fail(f"{what} too long", f"at most {_MAX_DIGITS} digits", start)
         significant = digits.lstrip("0")
         if len(significant) > 10:  # also keeps int() away from huge strings
             raise self.fail(f"{what} too large", f"a {what} below 2**32", start)
-        value = int(digits)
+        value = int(significant or "0")
         if value == 0:
             raise self.fail(f"zero {what}", f"a {what} of at least 1", start)
         return value, start
@@ -511,11 +628,6 @@ class _Parser:
                     "unknown multiplier",
                     "a multiplier ' ', 'B', 'K', 'M' or an access letter 'a'..'g'",
                     mult_pos,
-                )
-            self.sector_count += count
-            if self.sector_count > MAX_SECTORS:
-                raise self.fail(
-                    "too many sectors", f"at most {MAX_SECTORS} sectors in a layout", count_pos
                 )
             end += count * size
             if end > ADDRESS_LIMIT:
@@ -566,18 +678,11 @@ class _Parser:
                 )
         regions = []
         for address, groups, start, end in parsed:
-            sectors = []
-            at = address
+            runs, at = [], address
             for g in groups:
-                r, e, w = (
-                    Access.READ in g.access,
-                    Access.ERASE in g.access,
-                    Access.WRITE in g.access,
-                )
-                for _ in range(g.count):
-                    sectors.append(Sector(at, g.size, r, e, w))
-                    at += g.size
-            regions.append(Region(address, tuple(sectors), text[start:end]))
+                runs.append(_Run(at, g.count, g.size, g.access, 0))
+                at += g.count * g.size
+            regions.append(Region(address, SectorList(runs), text[start:end]))
         return MemoryLayout(name, tuple(regions))
 
 

@@ -8,9 +8,13 @@ A selector says which DFU device to talk to, real or simulated::
     usb:path=1-2.3             by bus path, as dfu-util's -p and Linux sysfs spell it
     usb:0483:df11,serial=…     items combine with commas (also vid=, pid=, alt=)
     sim:stm32f411              the simulated STM32F411 system bootloader (in this process)
+    sim:stm32l476              any part of the part database (``dfuse sim parts``)
     sim:stm32f411?flash=256k&serial=SIM1&count=3&mode=app&speed=10
+    sim:stm32f411?state=board.json   flash contents kept in a file between commands
 
-``sim:`` options: ``flash`` (256k or 512k), ``serial`` (of the board; with ``count`` the
+``sim:`` options: ``flash`` (STM32F411 only: 256k or 512k), ``state`` (a JSON file the
+board loads at start and saves whenever the host lets go of it, so ``flash`` then ``verify``
+in two commands see the same memory; one board only), ``serial`` (of the board; with ``count`` the
 boards are numbered ``SERIAL01``, ``SERIAL02``, ...), ``count`` (1-64 boards on one bus),
 ``mode`` (``dfu``: in the bootloader; ``app``: running an application with a DFU
 run-time interface, which :meth:`~dfuse.device.DfuDevice.detach` switches),
@@ -43,11 +47,11 @@ from dfuse.transport.base import DeviceInfo
 from dfuse.transport.discovery import find_devices
 
 if TYPE_CHECKING:
-    from dfuse.sim import Stm32F411
+    from dfuse.sim import RomBootloader
 
 __all__ = [
+    "SIM_DEFAULT_MODEL",
     "SIM_FLASH_SIZES",
-    "SIM_MODELS",
     "SIM_OPTIONS",
     "Bench",
     "DeviceSelector",
@@ -58,12 +62,17 @@ __all__ = [
     "parse_size",
     "sim_bench",
     "sim_boards",
+    "sim_models",
 ]
 
-#: Simulated boards the ``sim:`` scheme knows.
-SIM_MODELS: tuple[str, ...] = ("stm32f411",)
+#: The default simulated board (``sim:`` alone).
+SIM_DEFAULT_MODEL = "stm32f411"
+#: The names that select the STM32F411 board (:class:`dfuse.sim.Stm32F411`, which keeps its
+#: historical defaults: no quirks unless asked); every other part name builds
+#: :func:`dfuse.sim.board` (the part's row, quirks on).
+_F411_NAMES = ("stm32f411", "stm32f411xe", "stm32f411xc")
 #: Options a ``sim:`` selector accepts after ``?`` (``key=value`` joined by ``&``).
-SIM_OPTIONS: tuple[str, ...] = ("alt", "count", "flash", "mode", "serial", "speed")
+SIM_OPTIONS: tuple[str, ...] = ("alt", "count", "flash", "mode", "serial", "speed", "state")
 #: Flash sizes of the simulated STM32F411 (the xC and xE parts).
 SIM_FLASH_SIZES: tuple[int, ...] = (256 * 1024, 512 * 1024)
 #: Serial number of the first simulated board (the simulator's default).
@@ -77,8 +86,22 @@ _SIZE = re.compile(r"^(0[xX][0-9a-fA-F]{1,16}|[0-9]{1,20})\s*([kKmM]?)(?:[iI]?[b
 _NUMBER = re.compile(r"^[0-9]{1,6}$")
 _MAX_ALT = 255
 _EXPECTED_SELECTOR = (
-    f"usb:VID:PID, usb:serial=…, usb:path=…, or sim:{SIM_MODELS[0]} (with ?key=value options)"
+    f"usb:VID:PID, usb:serial=…, usb:path=…, or sim:{SIM_DEFAULT_MODEL} (with ?key=value options)"
 )
+
+
+def sim_models() -> tuple[str, ...]:
+    """Every name the ``sim:`` scheme takes: each part of :mod:`dfuse.parts`, by name and
+    alias (loaded on first use)."""
+    from dfuse.parts import names
+
+    return names()
+
+
+def __getattr__(name: str) -> object:
+    if name == "SIM_MODELS":  # the part table is loaded on first use, not at import
+        return sim_models()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def parse_size(text: str, *, what: str = "size") -> int:
@@ -142,8 +165,11 @@ class DeviceSelector:
         serial: serial-number string to match (``sim:``: the serial the board gets), or ``None``.
         path: bus path (``"1-2.3"``) to match, or ``None``.
         alt: alternate setting, by number or by name, or ``None`` for the default.
-        model: the simulated board (``sim:`` only).
-        flash_size: the simulated board's flash size in bytes (``sim:`` only; ``None``: 512 KiB).
+        model: the simulated board, a part name (``sim:`` only; :func:`sim_models`).
+        flash_size: the simulated STM32F411's flash size in bytes (``sim:`` only; ``None``:
+            the part's own).
+        state: a JSON file holding the simulated board's memories between commands
+            (``sim:`` only, one board).
         count: how many simulated boards to put on the bus (``sim:`` only).
         speed: ``None`` for virtual time; else real time sped up by this factor (``sim:`` only).
         mode: ``"dfu"``: the board is in its bootloader; ``"app"``: it runs an application
@@ -160,11 +186,12 @@ class DeviceSelector:
     serial: str | None = None
     path: str | None = None
     alt: int | str | None = None
-    model: str = SIM_MODELS[0]
+    model: str = SIM_DEFAULT_MODEL
     flash_size: int | None = None
     count: int = 1
     speed: float | None = None
     mode: Literal["dfu", "app"] = "dfu"
+    state: str | None = None
 
     def __post_init__(self) -> None:
         if self.scheme not in ("usb", "sim"):
@@ -173,14 +200,18 @@ class DeviceSelector:
             value = getattr(self, name)
             if value is not None and not 0 <= value <= 0xFFFF:
                 raise ValueError(f"{name} must be a 16-bit number, got {value}")
-        if self.model not in SIM_MODELS:
-            raise ValueError(f"model must be one of {', '.join(SIM_MODELS)}, got {self.model!r}")
+        if self.model != SIM_DEFAULT_MODEL and self.model not in sim_models():
+            raise ValueError(f"model must be one of {', '.join(sim_models())}, got {self.model!r}")
         if not 1 <= self.count <= _MAX_BOARDS:
             raise ValueError(f"count must be 1 to {_MAX_BOARDS}, got {self.count}")
         if self.speed is not None and not (self.speed > 0 and math.isfinite(self.speed)):
             raise ValueError(f"speed must be a positive finite number, got {self.speed}")
         if self.flash_size is not None and self.flash_size not in SIM_FLASH_SIZES:
             raise ValueError(f"flash_size must be 256 KiB or 512 KiB, got {self.flash_size}")
+        if self.flash_size is not None and self.model not in _F411_NAMES:
+            raise ValueError(f"flash_size is for the STM32F411 only, not {self.model}")
+        if self.state is not None and self.count != 1:
+            raise ValueError("a state file holds one board: state needs count=1")
         if self.mode not in ("dfu", "app"):
             raise ValueError(f"mode must be 'dfu' or 'app', got {self.mode!r}")
         if isinstance(self.alt, int) and not 0 <= self.alt <= _MAX_ALT:
@@ -262,19 +293,31 @@ class DeviceSelector:
     @classmethod
     def _parse_sim(cls, rest: str) -> DeviceSelector:
         model, _, query = rest.partition("?")
-        model = model.strip().lower() or SIM_MODELS[0]
-        if model not in SIM_MODELS:
+        model = model.strip().lower() or SIM_DEFAULT_MODEL
+        if model not in sim_models():
             raise SelectorError(
-                "unknown simulated board", text=model, expected=f"one of {', '.join(SIM_MODELS)}"
+                "unknown simulated board",
+                text=model,
+                expected=f"one of {', '.join(sim_models())} (dfuse sim parts)",
             )
-        selector = cls(scheme="sim", model=model)
+        options: dict[str, Any] = {}
         for item in filter(None, query.split("&")):
             key, eq, value = item.partition("=")
             key = key.strip().lower()
             if not eq:
                 raise SelectorError("invalid sim option", text=item, expected="key=value")
-            selector = dataclasses.replace(selector, **_sim_option(key, value.strip()))
-        return selector
+            options.update(_sim_option(key, value.strip()))
+        if "flash_size" in options and model not in _F411_NAMES:
+            raise SelectorError(
+                "the flash option is for the STM32F411 only",
+                text=model,
+                expected="sim:stm32f411?flash=256k (other parts have their own size)",
+            )
+        if "state" in options and options.get("count", 1) != 1:
+            raise SelectorError(
+                "a state file holds one board", text=str(options["count"]), expected="count=1"
+            )
+        return cls(scheme="sim", model=model, **options)
 
     def with_overrides(
         self,
@@ -307,6 +350,8 @@ class DeviceSelector:
                 opts.append(f"alt={self.alt}")
             if self.mode != "dfu":
                 opts.append(f"mode={self.mode}")
+            if self.state is not None:
+                opts.append(f"state={self.state}")
             return f"sim:{self.model}" + ("?" + "&".join(opts) if opts else "")
         items = []
         if self.vid is not None and self.pid is not None:
@@ -351,6 +396,10 @@ def _sim_option(key: str, value: str) -> dict[str, Any]:
         if value not in ("dfu", "app"):
             raise SelectorError("invalid sim mode", text=value, expected="dfu or app")
         return {"mode": value}
+    if key == "state":
+        if not value:
+            raise SelectorError("empty state file", text=value, expected="state=PATH.json")
+        return {"state": value}
     raise SelectorError("unknown sim option", text=key, expected=f"one of {', '.join(SIM_OPTIONS)}")
 
 
@@ -367,7 +416,7 @@ class Bench:
 
     selector: DeviceSelector
     backend: object | None = None
-    boards: tuple[Stm32F411, ...] = ()
+    boards: tuple[RomBootloader, ...] = ()
     clock: Clock | None = None
 
     def find(self) -> list[DeviceInfo]:
@@ -413,26 +462,32 @@ class Bench:
 
 def sim_boards(
     selector: DeviceSelector, clock: Clock | None = None, *, first_port: int = 1
-) -> tuple[Stm32F411, ...]:
+) -> tuple[RomBootloader, ...]:
     """The simulated bootloaders a ``sim:`` selector describes, on ports ``first_port``,
-    ``first_port + 1``, ... (serials ``SERIAL01``, ``SERIAL02``, ... when ``count > 1``)."""
-    from dfuse.sim import Stm32F411
+    ``first_port + 1``, ... (serials ``SERIAL01``, ``SERIAL02``, ... when ``count > 1``).
 
-    boards = []
+    The STM32F411 names build :class:`dfuse.sim.Stm32F411` (its historical defaults, no
+    quirks); every other part :func:`dfuse.sim.board` (its row, quirks on)."""
+    from dfuse.sim import Stm32F411, board
+
+    boards: list[RomBootloader] = []
     for i in range(selector.count):
         if selector.serial is not None:
             serial = selector.serial if selector.count == 1 else f"{selector.serial}{i + 1:02d}"
         else:
             serial = SIM_SERIAL if selector.count == 1 else f"{SIM_SERIAL[:-2]}{i + 1:02d}"
-        boards.append(
-            Stm32F411(
-                serial=serial,
-                flash_size=selector.flash_size or SIM_FLASH_SIZES[-1],
-                clock=clock,
-                address=first_port + i,
-                port_numbers=(first_port + i,),
-            )
-        )
+        where: dict[str, Any] = {
+            "clock": clock,
+            "address": first_port + i,
+            "port_numbers": (first_port + i,),
+            "state_file": selector.state,
+        }
+        if selector.model in _F411_NAMES:
+            default = SIM_FLASH_SIZES[0] if selector.model == "stm32f411xc" else SIM_FLASH_SIZES[-1]
+            size = selector.flash_size or default
+            boards.append(Stm32F411(serial=serial, flash_size=size, **where))
+        else:
+            boards.append(board(selector.model, serial=serial, **where))
     return tuple(boards)
 
 

@@ -10,7 +10,6 @@ from hypothesis import strategies as st
 
 from dfuse.errors import LayoutError
 from dfuse.layout import (
-    MAX_SECTORS,
     STM32F411XC_ALT_STRINGS,
     STM32F411XC_FLASH,
     STM32F411XE_ALT_STRINGS,
@@ -294,13 +293,14 @@ BAD = [
     ("@Flash/0x00000000/4096*1024Kg/0x0/1*1 a", 32, "regions overlap"),
     ("@Flash/0x00000400/4096*1024Kg", 18, "past 2**32"),
     ("@Flash/0xFFFFFC00/1*4 e,1*1Kg", 24, "past 2**32"),
-    (f"@Flash/0x00000000/{MAX_SECTORS + 1}*1 g", 18, "too many sectors"),
+    ("@x/0x08000000/1*" + "0" * 4300 + "1Kg", 16, "sector size too long"),  # issue 17 L1
+    ("@x/0x08000000/" + "0" * 33 + "1*1Kg", 14, "sector count too long"),
     ("@A/0x00000000/2*1Kg/0x00000400/1*1Kg", 22, "regions overlap"),
     ("@A/0x00000800/1*1Kg/0x00000000/4*1Kg", 22, "regions overlap"),
 ]
 
 
-@pytest.mark.parametrize(("text", "position", "words"), BAD)
+@pytest.mark.parametrize(("text", "position", "words"), BAD, ids=lambda v: str(v)[:60])
 def test_bad_strings_raise_layout_error(text: str, position: int, words: str) -> None:
     with pytest.raises(LayoutError) as info:
         MemoryLayout.parse(text)

@@ -1,4 +1,4 @@
-"""Commands that touch neither files nor devices: ``udev-rules`` and ``sim run``."""
+"""Commands that touch neither files nor devices: ``udev-rules``, ``sim run`` and ``sim parts``."""
 
 from __future__ import annotations
 
@@ -7,7 +7,14 @@ import argparse
 from dfuse.cli.exitcodes import ExitCode, UsageError
 from dfuse.cli.output import Ui
 
-__all__ = ["UDEV_RULES_PATH", "cmd_sim", "cmd_sim_run", "cmd_udev_rules", "udev_rules"]
+__all__ = [
+    "UDEV_RULES_PATH",
+    "cmd_sim",
+    "cmd_sim_parts",
+    "cmd_sim_run",
+    "cmd_udev_rules",
+    "udev_rules",
+]
 
 #: Where the docs tell users to install the rules.
 UDEV_RULES_PATH = "/etc/udev/rules.d/70-dfuse.rules"
@@ -66,7 +73,19 @@ def cmd_udev_rules(args: argparse.Namespace, ui: Ui) -> int:
 
 def cmd_sim(args: argparse.Namespace, ui: Ui) -> int:  # pragma: no cover - argparse requires ACTION
     """``dfuse sim``: a group of subcommands."""
-    raise UsageError("expected an action: dfuse sim run -- COMMAND")
+    raise UsageError("expected an action: dfuse sim run -- COMMAND, or dfuse sim parts")
+
+
+def cmd_sim_parts(args: argparse.Namespace, ui: Ui) -> int:
+    """``dfuse sim parts [--json]``: the part database, one line per part."""
+    from dfuse.parts import all_parts
+    from dfuse.parts.docgen import part_record, table
+
+    if ui.json_mode:
+        ui.emit({"ok": True, "parts": [part_record(p) for p in all_parts()]})
+    else:
+        ui.text(table())
+    return ExitCode.OK
 
 
 def cmd_sim_run(args: argparse.Namespace, ui: Ui) -> int:

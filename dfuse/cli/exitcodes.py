@@ -126,8 +126,9 @@ def classify(exc: BaseException) -> Failure:
             ExitCode.VERIFY_FAILED,
             "verify-failed",
             message,
-            "flash again; if the same address fails, the sector may be write-protected"
-            " (see `dfuse option-bytes`) or worn",
+            "the device does not hold this image; if it was just flashed, the sector may be"
+            " write-protected (see `dfuse option-bytes`). A sim: board starts blank in every"
+            " command unless its selector keeps a state file (sim:NAME?state=board.json)",
         )
     if isinstance(exc, SafetyError):
         hint = ""

@@ -556,4 +556,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="a sim: selector per board (repeat; default sim:stm32f411)",
     )
     q.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- COMMAND ...")
+    _sub(
+        simsub,
+        "parts",
+        "dfuse.cli.cmd_misc:cmd_sim_parts",
+        "list the parts a sim: selector can name (the part database)",
+        description=(
+            "List every part of the part database: sim:NAME builds its ROM bootloader. The"
+            " alt-string column says whether every string was seen on a real device; --json"
+            " prints each row with its evidence (docs: Supported parts)."
+        ),
+    )
     return parser

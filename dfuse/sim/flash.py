@@ -23,6 +23,7 @@ an erase or a program happens, these classes decide *what* it does to the bytes.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -100,9 +101,18 @@ class RamArea(MemoryArea):
 
 
 class NorFlash(MemoryArea):
-    """NOR flash made of sectors: erase → ``0xFF``, programming ANDs bits in."""
+    """NOR flash made of sectors: erase → ``0xFF``, programming ANDs bits in.
 
-    def __init__(self, base: int, sector_sizes: Sequence[int], name: str = "flash") -> None:
+    With ``erased=0x00`` (the STM32L0/L1 NVM) erase clears every bit and programming
+    ORs bits in instead.
+    """
+
+    def __init__(
+        self, base: int, sector_sizes: Sequence[int], name: str = "flash", erased: int = ERASED
+    ) -> None:
+        if erased not in (0x00, 0xFF):
+            raise ValueError(f"erased must be 0x00 or 0xFF, got {erased}")
+        self.erased = erased
         spans: list[SectorSpan] = []
         addr = base
         for i, size in enumerate(sector_sizes):
@@ -110,14 +120,15 @@ class NorFlash(MemoryArea):
                 raise ValueError(f"sector {i}: size must be positive, got {size}")
             spans.append(SectorSpan(i, addr, size))
             addr += size
-        super().__init__(name, base, addr - base, ERASED)
+        super().__init__(name, base, addr - base, erased)
         self.sectors: tuple[SectorSpan, ...] = tuple(spans)
+        self._starts = [s.address for s in spans]
 
     def sector_at(self, address: int) -> SectorSpan | None:
         """The sector holding ``address``, or ``None``."""
-        for span in self.sectors:
-            if span.address <= address < span.end:
-                return span
+        i = bisect.bisect_right(self._starts, address) - 1
+        if i >= 0 and address < self.sectors[i].end:
+            return self.sectors[i]
         return None
 
     def erase_sector(self, index: int, fraction: float = 1.0) -> None:
@@ -125,12 +136,12 @@ class NorFlash(MemoryArea):
         span = self.sectors[index]
         count = _portion(span.size, fraction)
         off = span.address - self.base
-        self.data[off : off + count] = bytes([ERASED]) * count
+        self.data[off : off + count] = bytes([self.erased]) * count
 
     def mass_erase(self, fraction: float = 1.0) -> None:
         """Erase every sector (the first ``fraction`` of the array only, on power loss)."""
         count = _portion(self.size, fraction)
-        self.data[:count] = bytes([ERASED]) * count
+        self.data[:count] = bytes([self.erased]) * count
 
     def program(self, address: int, data: bytes, fraction: float = 1.0) -> None:
         """Program ``data`` at ``address``: each byte becomes ``old & new``.
@@ -140,13 +151,14 @@ class NorFlash(MemoryArea):
         """
         off = self._offset(address, len(data))
         count = len(data) if fraction >= 1.0 else _portion(len(data), fraction) & ~3
-        buf = self.data
-        for i in range(count):
-            buf[off + i] &= data[i]
+        old = int.from_bytes(self.data[off : off + count], "little")
+        new = int.from_bytes(data[:count], "little")
+        value = old & new if self.erased == ERASED else old | new
+        self.data[off : off + count] = value.to_bytes(count, "little")
 
     def is_erased(self, address: int, length: int) -> bool:
-        """True when every byte of the range reads ``0xFF``."""
-        return self.read(address, length) == bytes([ERASED]) * length
+        """True when every byte of the range reads as erased (``0xFF``, or ``0x00``)."""
+        return self.read(address, length) == bytes([self.erased]) * length
 
 
 class OtpMemory(MemoryArea):

@@ -38,6 +38,26 @@ class Quirks:
             dfuDNLOAD-IDLE / dfuIDLE and does not leave.
         leave_without_status: the device leaves right after the zero-length DNLOAD and
             never answers the GETSTATUS (GD32).
+        first_status_error: when the device boots into dfuERROR/errFIRMWARE: ``"never"``,
+            ``"no_application"`` (no valid application in flash) or ``"always"``.
+        stall_getstatus_while_busy: a GETSTATUS that arrives while an operation still runs
+            is answered at once (dfuDNBUSY, the time left) instead of held, and with
+            probability ``busy_stall_probability`` stalled instead (the state stays
+            dfuDNBUSY): L4-class ROMs ("most of the time it will report dfuDNBUSY ... but
+            sometimes, seemingly randomly, it will stall the USB pipe", dfu-util c15ee60).
+        busy_stall_probability: see ``stall_getstatus_while_busy`` (estimate; the draws
+            come from the board's seeded generator).
+        stall_clrstatus_outside_error: CLRSTATUS outside dfuERROR stalls (DFU 1.1); when
+            False it is answered and moves the device to dfuERROR/errUNKNOWN, as ST's ROMs
+            built on ST's DFU library do.
+        wedged_erase_from: a sector erase at or above this address leaves the device in
+            dfuDNBUSY for good (GETSTATUS keeps answering busy); the erase itself is done.
+            CLRSTATUS then answers dfuERROR/errUNKNOWN and a second one dfuIDLE
+            (STM32H743 rev V, bank 2).
+        set_address_skips_busy: Set Address answers its first GETSTATUS with dfuDNLOAD-IDLE
+            at once, without dfuDNBUSY (STM32U5).
+        over_reported_layout: erases and writes that the alt string allows but that lie
+            beyond the physical flash fail with errTARGET (GD32VF103: estimate).
     """
 
     mass_erase_poll_timeout_ms: int | None = None
@@ -45,10 +65,26 @@ class Quirks:
     busy_report_fraction: float = 0.5
     leave_needs_set_address: bool = False
     leave_without_status: bool = False
+    first_status_error: str = "never"
+    stall_getstatus_while_busy: bool = False
+    busy_stall_probability: float = 0.25
+    stall_clrstatus_outside_error: bool = True
+    wedged_erase_from: int | None = None
+    set_address_skips_busy: bool = False
+    over_reported_layout: bool = False
 
     def __post_init__(self) -> None:
         if self.mass_erase_poll_timeout_ms is not None and self.mass_erase_poll_timeout_ms < 0:
             raise ValueError("mass_erase_poll_timeout_ms must not be negative")
+        if self.first_status_error not in ("never", "no_application", "always"):
+            raise ValueError(
+                "first_status_error must be never, no_application or always, "
+                f"got {self.first_status_error!r}"
+            )
+        if not 0.0 <= self.busy_stall_probability <= 1.0:
+            raise ValueError(
+                f"busy_stall_probability must be within 0..1, got {self.busy_stall_probability}"
+            )
         if not 0.0 < self.busy_report_fraction <= 1.0:
             raise ValueError(
                 f"busy_report_fraction must be within (0, 1], got {self.busy_report_fraction}"

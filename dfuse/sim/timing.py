@@ -49,10 +49,13 @@ class FlashTiming:
     """Flash operation times (RM0383/DS10314 figures, see PROTOCOL.md).
 
     Attributes:
-        word_program: programming one 32-bit word.
+        word_program: programming ``program_width`` bytes (one 32-bit word on the F411).
         sector_erase: erase time by sector size in bytes (16, 64, 128 KiB).
-        mass_erase: erasing the whole 512 KiB array (scaled by size for smaller parts).
+        mass_erase: erasing the whole ``mass_erase_size`` array (scaled by size for
+            smaller parts).
         option_write: programming the option bytes (estimate: one 16 KiB erase).
+        program_width: bytes one ``word_program`` covers (the flash's parallelism).
+        bank_erase: erasing one bank of a dual-bank part (``None``: not modelled).
     """
 
     word_program: Duration = Duration(16e-6, 100e-6)
@@ -64,6 +67,12 @@ class FlashTiming:
     mass_erase: Duration = Duration(4.0, 8.0)
     mass_erase_size: int = 512 * 1024
     option_write: Duration = Duration(0.25, 0.5)
+    program_width: int = 4
+    bank_erase: Duration | None = None
+
+    def __post_init__(self) -> None:
+        if self.program_width < 1:
+            raise ValueError(f"program_width must be at least 1, got {self.program_width}")
 
     def erase_duration(self, size: int) -> Duration:
         """The erase time of a sector of ``size`` bytes (the nearest size not smaller)."""
@@ -144,6 +153,12 @@ class TimingModel:
             return duration.typ
         return self._rng.triangular(duration.typ, high, duration.typ)
 
+    def draw(self, duration: Duration, scale: float = 1.0) -> tuple[float, float]:
+        """``(actual, typical)`` seconds of one operation: the actual one drawn as
+        :meth:`sample` does, the typical one (what a ROM reports) exact."""
+        scaled = Duration(duration.typ * scale, duration.max * scale)
+        return self.sample(scaled), scaled.typ
+
     def erase_time(self, size: int) -> float:
         """Seconds to erase a sector of ``size`` bytes."""
         return self.sample(self.timing.flash.erase_duration(size))
@@ -155,8 +170,9 @@ class TimingModel:
         return self.sample(Duration(d.typ * scale, d.max * scale))
 
     def program_time(self, length: int) -> float:
-        """Seconds to program ``length`` bytes (whole 32-bit words)."""
-        words = (length + 3) // 4
+        """Seconds to program ``length`` bytes (whole ``program_width`` units)."""
+        width = self.timing.flash.program_width
+        words = (length + width - 1) // width
         return words * self.sample(self.timing.flash.word_program)
 
     def option_write_time(self) -> float:

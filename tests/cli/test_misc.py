@@ -104,3 +104,37 @@ def test_sim_run_passes_the_exit_status_through() -> None:
         capture_output=True, timeout=120, check=False,
     )  # fmt: skip
     assert proc.returncode == 3
+
+
+def test_sim_parts_lists_every_part_with_its_evidence_status(run: Runner) -> None:
+    from dfuse.parts import all_parts
+
+    result = run("sim", "parts")
+    assert result.code == 0
+    lines = result.out.splitlines()
+    names = [line.split()[0] for line in lines[1:]]
+    assert names == [p.name for p in all_parts()]
+    l476 = next(line for line in lines if line.startswith("stm32l476 "))
+    assert "unconfirmed" in l476
+    assert "stall_getstatus_while_busy" in l476
+    doc = run("sim", "parts", "--json").json()
+    assert doc["ok"] is True
+    rows = {row["name"]: row for row in doc["parts"]}
+    assert rows["stm32f411xe"]["alts"][0]["string"] == (
+        "@Internal Flash  /0x08000000/04*016Kg,01*064Kg,03*128Kg"
+    )
+    assert rows["stm32f411xe"]["alts"][0]["status"] == "observed"
+    assert rows["stm32f411xc"]["observed"] is False
+
+
+def test_sim_state_file_keeps_the_flash_between_commands(run: Runner, tmp_path: Path) -> None:
+    """Issue 16: `flash` then `verify` on a sim: board, in two commands."""
+    image = tmp_path / "app.bin"
+    image.write_bytes(bytes(range(256)) * 16)
+    state = tmp_path / "board.json"
+    selector = f"sim:stm32l476?state={state}"
+    assert run("flash", "-d", selector, "--address", "0x08000000", str(image)).code == 0
+    assert state.exists()
+    assert run("verify", "-d", selector, "--address", "0x08000000", str(image)).code == 0
+    fresh = run("verify", "-d", "sim:stm32l476", "--address", "0x08000000", str(image))
+    assert fresh.code != 0  # without the state file a new board is blank

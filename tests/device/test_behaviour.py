@@ -36,10 +36,11 @@ from dfuse.device import DfuDevice
 from dfuse.errors import DeviceNotFoundError
 from dfuse.layout import STM32F411XC_ALT_STRINGS, STM32F411XE_ALT_STRINGS, MemoryLayout, Sector
 from dfuse.optionbytes import BorLevel, OptionBytes, RdpLevel
+from dfuse.parts import all_parts
 from dfuse.protocol.constants import State
 from dfuse.protocol.descriptors import Attributes
 from dfuse.protocol.plan import SectorAction
-from dfuse.sim import Duration, FlashTiming, Stm32F411, Timing, usbdevfs
+from dfuse.sim import Duration, FlashTiming, RomBootloader, Stm32F411, Timing, usbdevfs
 
 FLASH = 0x0800_0000
 #: Flash operations of the bridged board in milliseconds (it waits in real time there).
@@ -54,6 +55,9 @@ FAST = Timing(
     spread=0.0,
 )
 SIM = "sim:stm32f411"
+#: Every other part of the part database, each as its own simulated board (its row's rules
+#: and quirks on).
+PART_SIMS = [f"sim:{p.name}" for p in all_parts() if p.name != "stm32f411xe"]
 BRIDGE = "usbdevfs:stm32f411"
 #: Set in the child pytest that runs the suite over the bridge under umockdev-wrapper.
 _BRIDGE_CHILD = "DFUSE_BEHAVIOUR_BRIDGE"
@@ -80,7 +84,7 @@ class Target:
     name: str
     kind: Kind
     open: Callable[[], DfuDevice]
-    board: Stm32F411 | None
+    board: RomBootloader | None
     allow_write: bool
     allow_leave: bool
     wait_gone: Callable[[], bool]
@@ -94,27 +98,29 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if os.environ.get(_BRIDGE_CHILD):
         specs = [BRIDGE]
     else:
-        specs = [SIM, *boards] if boards else [SIM, "usb:"]
+        specs = [SIM, *PART_SIMS, *boards] if boards else [SIM, *PART_SIMS, "usb:"]
     metafunc.parametrize("target_spec", specs, ids=[_id(s, bool(boards)) for s in specs])
 
 
 def _id(spec: str, named: bool) -> str:
     if spec == SIM:
         return "sim"
+    if spec in PART_SIMS:
+        return spec
     if spec == BRIDGE:
         return "usbdevfs"
     return spec if named else "real-board"
 
 
 @contextmanager
-def _sim_target() -> Iterator[Target]:
-    bench = selectors.bench(SIM)
+def _sim_target(spec: str = SIM) -> Iterator[Target]:
+    bench = selectors.bench(spec)
     (board,) = bench.boards
 
     def gone() -> bool:
         return bench.settle(lambda: not board.connected)
 
-    yield Target("sim", "sim", lambda: bench.open(alt=0), board, True, True, gone)
+    yield Target(_id(spec, False), "sim", lambda: bench.open(alt=0), board, True, True, gone)
 
 
 @pytest.fixture(scope="module")
@@ -151,8 +157,11 @@ def target(
     target_spec: str, pytestconfig: pytest.Config, request: pytest.FixtureRequest
 ) -> Iterator[Target]:
     """The board a behaviour runs on (on the simulator, a new board for each test)."""
-    if target_spec == SIM:
-        with _sim_target() as sim:
+    gap = HOST_GAPS.get(target_spec)
+    if gap is not None and request.function.__name__ in _WRITE_TESTS:
+        request.applymarker(pytest.mark.xfail(reason=gap, strict=True))
+    if target_spec == SIM or target_spec in PART_SIMS:
+        with _sim_target(target_spec) as sim:
             yield sim
         return
     if target_spec == BRIDGE:
@@ -178,6 +187,24 @@ def target(
     )
 
 
+#: Parts whose ROM the host does not follow yet (issue 13 item 3: the host learns each
+#: part's rules after the part database lands). Strict: a host that learns them turns
+#: these into XPASS, and the entry goes.
+HOST_GAPS = {
+    "sim:gd32vf103": "the ROM reports 2 KiB pages beyond its 128 KiB of flash: the last"
+    " reported sector does not exist (the host does not apply dfu-util's GD32VF103 fix yet)",
+    "sim:stm32h743": "rev V: an erase in bank 2 stays dfuDNBUSY until a CLRSTATUS pair"
+    " (the host does not apply STM32CubeProgrammer's workaround yet)",
+}
+
+
+_WRITE_TESTS = (
+    "test_download_verify_upload_back",
+    "test_erase_sector",
+    "test_incremental_redownload",
+)
+
+
 def _writable(target: Target) -> None:
     if not target.allow_write:
         pytest.skip(
@@ -199,7 +226,9 @@ def _last_sector(dev: DfuDevice) -> Sector:
     return last
 
 
-def _image(size: int = 3000, seed: int = 7) -> bytes:
+def _image(size: int = 3008, seed: int = 7) -> bytes:
+    """Random bytes; 3008 is a whole number of every part's programming unit (up to the
+    H7's 32-byte flash word): the host does not pad writes yet (issue 13 item 3)."""
     return random.Random(seed).randbytes(size)
 
 
@@ -217,11 +246,12 @@ def test_open_reaches_dfu_idle_with_the_functional_descriptor(target: Target) ->
         assert dev.is_dfuse
         assert dev.alt == 0
         alts = dev.info.alt_settings
-        if target.board is not None:  # the simulated F411xE
-            assert (dev.info.vid, dev.info.pid) == (0x0483, 0xDF11)
+        if target.board is not None:  # a simulated part: its row's identity
+            usb = target.board.part.usb
+            assert (dev.info.vid, dev.info.pid) == (usb.vid, usb.pid)
             assert dev.info.serial == target.board.serial
-            assert tuple(a.name for a in alts) == STM32F411XE_ALT_STRINGS
-            assert func.transfer_size == 2048
+            assert tuple(a.name for a in alts) == target.board.part.alt_strings
+            assert func.transfer_size == usb.transfer_size
         if _is_f411(dev):
             assert [a.number for a in alts] == [0, 1, 2, 3]
             assert [a.layout for a in alts] == [MemoryLayout.parse(a.name or "") for a in alts]
@@ -264,15 +294,17 @@ def test_upload_first_kib_of_flash(target: Target) -> None:
 
 def test_download_verify_upload_back(target: Target) -> None:
     _writable(target)
-    image = _image()
     with target.open() as dev:
         sector = _last_sector(dev)
+        image = _image(min(3008, sector.size))
         dev.download(image, address=sector.address, verify=True)
         dev.verify(image, address=sector.address)
         assert dev.upload(sector.address, len(image)) == image
         if target.board is not None:
             assert target.board.peek(sector.address, len(image)) == image
-            assert target.board.peek(sector.address + len(image), 16) == b"\xff" * 16
+            rest = min(16, sector.end - sector.address - len(image))
+            erased = bytes([target.board.part.flash.erased])
+            assert target.board.peek(sector.address + len(image), rest) == erased * rest
         dev.erase([sector.address])  # leave the sector erased
 
 
@@ -280,18 +312,20 @@ def test_erase_sector(target: Target) -> None:
     _writable(target)
     with target.open() as dev:
         sector = _last_sector(dev)
-        dev.download(_image(512, seed=8), address=sector.address + 1024, verify=True)
+        dev.download(_image(min(512, sector.size), seed=8), address=sector.address, verify=True)
         dev.erase([sector.address])
-        assert dev.upload(sector.address, 4096) == b"\xff" * 4096
+        erased = bytes([target.board.part.flash.erased]) if target.board is not None else b"\xff"
+        span = min(4096, sector.size)
+        assert dev.upload(sector.address, span) == erased * span
         if target.board is not None:
-            assert target.board.peek(sector.address, sector.size) == b"\xff" * sector.size
+            assert target.board.peek(sector.address, sector.size) == erased * sector.size
 
 
 def test_incremental_redownload(target: Target) -> None:
     _writable(target)
-    image = bytearray(_image(4096, seed=9))
     with target.open() as dev:
         sector = _last_sector(dev)
+        image = bytearray(_image(min(4096, sector.size), seed=9))
         dev.download(bytes(image), address=sector.address, verify=True)
         (same,) = dev.download(bytes(image), address=sector.address, incremental=True)
         assert [d.action for d in same.plan.sectors] == [SectorAction.SKIP]
@@ -318,7 +352,9 @@ def test_leave_starts_the_application(target: Target) -> None:
     dev.leave()  # closes the device
     assert target.wait_gone(), "the board did not leave DFU mode"
     if target.board is not None:
-        assert [start.address for start in target.board.app_starts] == [FLASH]
+        assert [start.address for start in target.board.app_starts] == [
+            target.board.part.flash.address
+        ]
 
 
 # --------------------------------------------------------------------------- the bridge

@@ -1,5 +1,7 @@
-"""DfuDevice paths the simulated F411 has no counterpart for: a plain DFU 1.1 device and a
-run-time device that detaches. A small scripted Transport stands in for the USB device."""
+"""DfuDevice against a plain DFU 1.1 device: the simulator's :class:`dfuse.sim.PlainDfuDevice`
+for what an honest device does (download, manifestation, upload, a failed block), and a small
+scripted Transport only for replies no honest device sends (scripted GETSTATUS sequences,
+injected transport errors at chosen requests) and for a run-time device."""
 
 from __future__ import annotations
 
@@ -23,7 +25,16 @@ from dfuse.errors import (
 from dfuse.file.model import DfuFile, DfuSeFile, Element, Target
 from dfuse.protocol.constants import Request, State, Status
 from dfuse.protocol.descriptors import Attributes, FunctionalDescriptor, StatusReply
+from dfuse.sim import Event, Fault, FaultKind, PlainDfuDevice, SimBackend
 from dfuse.transport.base import AltSetting, DeviceInfo, DeviceMode, Transport
+
+BASE = 0x0800_0000
+
+
+def _plain(board: PlainDfuDevice) -> tuple[DfuDevice, SimBackend, VirtualClock]:
+    clock = VirtualClock()
+    backend = SimBackend([board], clock=clock)
+    return DfuDevice.open(backend=backend, clock=clock), backend, clock
 
 
 def _info(
@@ -158,41 +169,42 @@ class PlainDfu(Transport):
 
 
 def test_plain_dfu_download_upload_and_manifest() -> None:
-    transport = PlainDfu(_info(DeviceMode.DFU))
-    clock = VirtualClock()
-    dev = DfuDevice(transport, clock)
+    board = PlainDfuDevice(transfer_size=64, size=4096, manifestation_tolerant=True)
+    dev, _backend, _clock = _plain(board)
     assert not dev.is_dfuse
     assert dev.transfer_size == 64
     payload = bytes(range(256)) * 2 + b"tail"
     events: list[tuple[Phase, int, int]] = []
     plans = dev.download(
-        DfuFile(payload, vendor_id=0x1209, product_id=0x1234),
+        DfuFile(payload, vendor_id=0x1209, product_id=0x0001),
         progress=lambda p, d, t: events.append((p, d, t)),
     )
     assert plans[0].alt is None
-    assert bytes(transport.memory) == payload
-    assert transport.blocks == list(range(9))
+    assert board.peek(BASE, len(payload)) == payload  # the device's memory, not a read-back
+    assert board.peek(BASE + len(payload), 16) == b"\xff" * 16
+    assert board.requests["DNLOAD"] == 9 + 1  # 9 blocks of 64, then the zero-length one
     assert (Phase.LEAVE, 1, 1) in events
     # read back after the manifestation (the device is manifestation tolerant and uploads)
     assert events[-1] == (Phase.VERIFY, len(payload), len(payload))
     assert (Phase.WRITE, len(payload), len(payload)) in events
-    # Manifestation tolerant (attrs 0x07): back to dfuIDLE, no reset; closed after leaving.
-    assert not transport.was_reset
-    assert transport.closed
-    assert clock.now == pytest.approx(9 * 0.005)
+    # Manifestation tolerant: back to dfuIDLE, no reset, the old firmware did not start
+    assert board.manifestations == 1
+    assert not board.app_started
+    assert board.state is State.dfuIDLE
 
 
 def test_plain_dfu_reset_when_not_manifestation_tolerant() -> None:
-    transport = PlainDfu(_info(DeviceMode.DFU, attrs=0x03))
-    dev = DfuDevice(transport, VirtualClock())
+    board = PlainDfuDevice(manifestation_tolerant=False)
+    dev, _backend, _clock = _plain(board)
     dev.download(b"abc")
-    assert transport.was_reset
+    assert board.app_started  # the host's USB reset started the new firmware
+    assert board.peek(BASE, 3) == b"abc"
 
 
 def test_plain_dfu_upload_until_a_short_block() -> None:
-    transport = PlainDfu(_info(DeviceMode.DFU))
-    transport.memory[:] = b"x" * 150
-    dev = DfuDevice(transport, VirtualClock())
+    board = PlainDfuDevice(transfer_size=64, size=150)
+    board.poke(BASE, b"x" * 150)
+    dev, _backend, _clock = _plain(board)
     assert dev.upload_dfu() == b"x" * 150
     assert dev.state == State.dfuIDLE
     with pytest.raises(UsageError, match="needs a DfuSe device"):
@@ -204,12 +216,16 @@ def test_plain_dfu_upload_until_a_short_block() -> None:
 
 
 def test_plain_dfu_error_status_names_the_block() -> None:
-    transport = PlainDfu(_info(DeviceMode.DFU), fail_block=2)
-    dev = DfuDevice(transport, VirtualClock())
+    board = PlainDfuDevice(
+        transfer_size=64, faults=[Fault(FaultKind.ERR_WRITE, Event.WRITE, nth=3)]
+    )
+    dev, _backend, _clock = _plain(board)
     with pytest.raises(DeviceStatusError, match=r"writing block 2 \(64 bytes\): errWRITE") as info:
         dev.download(b"z" * 500)
     assert info.value.status == Status.errWRITE
-    assert transport.state == State.dfuIDLE  # the host cleared the error
+    assert board.state is State.dfuIDLE  # the host cleared the error
+    assert board.peek(BASE, 128) == b"z" * 128  # blocks 0 and 1 landed, block 2 did not
+    assert board.peek(BASE + 128, 64) == b"\xff" * 64
 
 
 def test_runtime_device_detaches_and_reenumerates() -> None:
@@ -366,9 +382,9 @@ def test_no_option_bytes_alt() -> None:
 
 
 def test_plain_dfu_verify() -> None:
-    transport = PlainDfu(_info(DeviceMode.DFU))
-    dev = DfuDevice(transport, VirtualClock())
-    transport.memory[:] = b"firmware" * 20
+    board = PlainDfuDevice(transfer_size=64, size=160)
+    board.poke(BASE, b"firmware" * 20)
+    dev, _backend, _clock = _plain(board)
     dev.verify(DfuFile(b"firmware" * 20, vendor_id=0x0483, product_id=0xDF11))  # IDs not checked
     with pytest.raises(VerifyError, match="verify failed at 0x00000008: expected 0x46, found 0x66"):
         dev.verify(b"firmwareF")

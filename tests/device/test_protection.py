@@ -72,7 +72,7 @@ def test_change_option_bytes_no_change_does_not_reset() -> None:
     assert chip.requests["DNLOAD"] == before + 1  # the Set Address of the read only
     changed = dev.change_option_bytes(current.with_bor_level(BorLevel.LEVEL_2))
     assert changed.bor_level is BorLevel.LEVEL_2
-    assert chip.options.bor_level is BorLevel.LEVEL_2
+    assert OptionBytes.parse(chip.option_bytes).bor_level is BorLevel.LEVEL_2
 
 
 def test_sector_numbers_checked_before_traffic() -> None:

@@ -23,16 +23,17 @@ def get_descriptor(rig: Rig, dtype: int, index: int, length: int, lang: int = 0)
 
 
 def test_device_descriptor_bytes(rig: Rig) -> None:
+    """bcdUSB 1.00: F4 ROMs report it (dfu-util device-logs/stm32f4discovery.lsusb)."""
     raw = get_descriptor(rig, 1, 0, 18)
     assert raw == bytes.fromhex(
-        "12 01 0002 00 00 00 40 8304 11df 0022 01 02 03 01".replace(" ", "")
+        "12 01 0001 00 00 00 40 8304 11df 0022 01 02 03 01".replace(" ", "")
     )
 
 
 def test_device_descriptor_fields() -> None:
     rig = make_rig()
     d = rig.dev
-    assert (d.idVendor, d.idProduct, d.bcdDevice, d.bcdUSB) == (0x0483, 0xDF11, 0x2200, 0x0200)
+    assert (d.idVendor, d.idProduct, d.bcdDevice, d.bcdUSB) == (0x0483, 0xDF11, 0x2200, 0x0100)
     assert d.bMaxPacketSize0 == 64
     assert d.bNumConfigurations == 1
     assert d.speed == 2  # LIBUSB_SPEED_FULL
@@ -61,7 +62,7 @@ def test_configuration_descriptor_bytes(rig: Rig) -> None:
 
 
 def test_short_descriptor_reads_are_truncated(rig: Rig) -> None:
-    assert get_descriptor(rig, 1, 0, 8) == bytes.fromhex("1201000200000040")
+    assert get_descriptor(rig, 1, 0, 8) == bytes.fromhex("1201000100000040")
 
 
 def test_strings(rig: Rig) -> None:

@@ -83,7 +83,7 @@ def test_err_verify_writes_then_reports() -> None:
 
 def test_busy_longer_than_reported() -> None:
     fault = Fault(FaultKind.BUSY_LONGER, Event.ERASE, extra=0.8)
-    rig = make_rig(Stm32F411(faults=[fault], seed=3))
+    rig = make_rig(Stm32F411(faults=[fault], seed=3, honest=True))  # exact timing
     rig.dnload(0, b"\x41\x00\x00\x00\x08")
     _s, poll, _state, _ = rig.getstatus()
     rig.clock.sleep(poll / 1000)

@@ -174,14 +174,15 @@ def test_request_to_another_interface_never_reaches_dfu(rig: Rig) -> None:
     assert rig.getstatus() == (Status.OK, 0, State.dfuDNLOAD_IDLE, 0)
 
 
-def test_getstatus_with_short_wlength_is_truncated_and_still_acts(rig: Rig) -> None:
-    """GETSTATUS with wLength < 6: the sim sends the first wLength bytes; the transition
-    (start of the pending operation) happens all the same."""
+@pytest.mark.parametrize("length", [0, 1, 5, 7, 64])
+def test_getstatus_with_a_wlength_other_than_6_is_an_error(rig: Rig, length: int) -> None:
+    """DFU 1.1 §6.1.2: GETSTATUS has wLength 6. Any other length is a request error (a
+    stall, dfuERROR/errSTALLEDPKT), never a shortened reply; the pending command does not
+    start."""
     rig.dnload(0, b"\x21\x00\x40\x00\x08")
-    reply = bytes(rig.dev.ctrl_transfer(0xA1, 3, 0, 0, 1))
-    assert reply == bytes((Status.OK,))
-    assert rig.getstatus() == (Status.OK, 0, State.dfuDNLOAD_IDLE, 0)
-    assert rig.model.pointer == 0x08004000
+    stalls(lambda: rig.dev.ctrl_transfer(0xA1, 3, 0, 0, length))
+    assert rig.getstatus() == (Status.errSTALLEDPKT, 0, State.dfuERROR, 0)
+    assert rig.model.pointer == 0x08000000
 
 
 def test_dnload_longer_than_transfer_size_stalls(rig: Rig) -> None:

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dfuse.protocol.constants import State
-from dfuse.sim import Stm32F411, Timing
+from dfuse.sim import NO_QUIRKS, Stm32F411, Timing
 from dfuse.sim.dfu import DFUSE_TRANSITIONS, Incoming
 from tests.sim.conftest import make_rig
 
@@ -42,7 +42,7 @@ requests = st.one_of(
 @settings(max_examples=40, deadline=None)
 @given(st.lists(requests, max_size=25))
 def test_random_requests_follow_the_table(seq: list[tuple[str, int, object]]) -> None:
-    rig = make_rig(Stm32F411(timing=Timing(spread=0.0)))
+    rig = make_rig(Stm32F411(timing=Timing(spread=0.0), quirks=NO_QUIRKS))  # DFU 1.1 strict
     model = rig.model
     for kind, value, arg in seq:
         if kind == "wait":

@@ -1,4 +1,5 @@
-"""Every cell of the DFU state table, exercised with raw pyusb control transfers."""
+"""Every cell of the DFU state table, exercised with raw pyusb control transfers, against a
+literal table written from DFU 1.1 and AN3156 (not the simulator's own table)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pytest
 import usb.core
 
 from dfuse.protocol.constants import State, Status
-from dfuse.sim import STM32H7_QUIRKS, Stm32F411
+from dfuse.sim import NO_QUIRKS, STM32H7_QUIRKS, Stm32F411
 from dfuse.sim.dfu import DFU_TRANSITIONS, DFUSE_TRANSITIONS, RUNTIME_TRANSITIONS, Incoming
 from tests.sim.conftest import Rig, make_rig
 
@@ -34,8 +35,10 @@ def to_upload_idle(rig: Rig) -> None:
 
 
 def to_error(rig: Rig) -> None:
-    with pytest.raises(usb.core.USBError):
-        rig.clrstatus()
+    """An unknown DfuSe command: dfuDNBUSY, then dfuERROR/errSTALLEDPKT (AN3156)."""
+    rig.dnload(0, b"\x77")
+    assert rig.getstatus()[2] == State.dfuDNBUSY
+    assert rig.getstatus()[:3:2] == (Status.errSTALLEDPKT, State.dfuERROR)
 
 
 SETUPS: dict[State, Callable[[Rig], None]] = {
@@ -68,17 +71,67 @@ def send(rig: Rig, incoming: Incoming) -> None:
         d.ctrl_transfer(0x21, 6, 0, 0, None)
 
 
+_I = Incoming
+_S = State
+STALL = "stall"
+
+#: The DFU 1.1 state table (USB DFU 1.1 §A.2, "DFU state transition summary") for the states
+#: a DfuSe host reaches, written out cell by cell; a missing cell stalls (and, outside
+#: dfuERROR, moves the device to dfuERROR/errSTALLEDPKT). Two AN3156 readings: a zero-length
+#: DNLOAD in dfuIDLE is the DfuSe "leave" (AN3156 §6.3 flow chart), and GETSTATUS in
+#: dfuDNLOAD-SYNC with a command pending answers dfuDNBUSY (the command then runs).
+DFU11: dict[tuple[State, Incoming], State] = {
+    (_S.dfuIDLE, _I.DNLOAD): _S.dfuDNLOAD_SYNC,
+    (_S.dfuIDLE, _I.DNLOAD_ZERO): _S.dfuMANIFEST_SYNC,  # AN3156 leave
+    (_S.dfuIDLE, _I.UPLOAD): _S.dfuUPLOAD_IDLE,
+    (_S.dfuIDLE, _I.ABORT): _S.dfuIDLE,
+    (_S.dfuIDLE, _I.GETSTATUS): _S.dfuIDLE,
+    (_S.dfuIDLE, _I.GETSTATE): _S.dfuIDLE,
+    (_S.dfuDNLOAD_SYNC, _I.GETSTATUS): _S.dfuDNBUSY,
+    (_S.dfuDNLOAD_SYNC, _I.GETSTATE): _S.dfuDNLOAD_SYNC,
+    (_S.dfuDNLOAD_IDLE, _I.DNLOAD): _S.dfuDNLOAD_SYNC,
+    (_S.dfuDNLOAD_IDLE, _I.DNLOAD_ZERO): _S.dfuMANIFEST_SYNC,
+    (_S.dfuDNLOAD_IDLE, _I.ABORT): _S.dfuIDLE,
+    (_S.dfuDNLOAD_IDLE, _I.GETSTATUS): _S.dfuDNLOAD_IDLE,
+    (_S.dfuDNLOAD_IDLE, _I.GETSTATE): _S.dfuDNLOAD_IDLE,
+    (_S.dfuMANIFEST_SYNC, _I.GETSTATUS): _S.dfuMANIFEST,  # bitManifestationTolerant = 0
+    (_S.dfuMANIFEST_SYNC, _I.GETSTATE): _S.dfuMANIFEST_SYNC,
+    (_S.dfuUPLOAD_IDLE, _I.UPLOAD): _S.dfuUPLOAD_IDLE,  # a full-length block
+    (_S.dfuUPLOAD_IDLE, _I.ABORT): _S.dfuIDLE,
+    (_S.dfuUPLOAD_IDLE, _I.GETSTATUS): _S.dfuUPLOAD_IDLE,
+    (_S.dfuUPLOAD_IDLE, _I.GETSTATE): _S.dfuUPLOAD_IDLE,
+    (_S.dfuERROR, _I.CLRSTATUS): _S.dfuIDLE,
+    (_S.dfuERROR, _I.GETSTATUS): _S.dfuERROR,
+    (_S.dfuERROR, _I.GETSTATE): _S.dfuERROR,
+}
+
+#: ST's ROMs answer CLRSTATUS outside dfuERROR instead of stalling it, and go to
+#: dfuERROR/errUNKNOWN (betaflight-configurator 8ac29e0 on an H743: "Issue DFU_CLRSTATUS, which
+#: ends up with (14,10) = (errUNKNOWN, dfuERROR)"; 1f5da8e: "Older ST/AT32/GD32 bootloaders
+#: tolerate a CLRSTATUS issued outside dfuERROR"). The C5 ROM stalls it, as DFU 1.1 says.
+ST_CLRSTATUS = {
+    (state, _I.CLRSTATUS): _S.dfuERROR
+    for state in (
+        _S.dfuIDLE,
+        _S.dfuDNLOAD_SYNC,
+        _S.dfuDNLOAD_IDLE,
+        _S.dfuMANIFEST_SYNC,
+        _S.dfuUPLOAD_IDLE,
+    )
+}
+
 CELLS = [(state, incoming) for state in SETUPS for incoming in Incoming]
 
 
-@pytest.mark.parametrize(("state", "incoming"), CELLS, ids=[f"{s.name}-{i.name}" for s, i in CELLS])
-def test_cell(state: State, incoming: Incoming) -> None:
-    rig = make_rig()
+def _check_cell(
+    rig: Rig, table: dict[tuple[State, Incoming], State], cell: tuple[State, Incoming]
+) -> None:
+    state, incoming = cell
     SETUPS[state](rig)
     assert rig.model.state is state
     status_before = rig.model.status
-    expected = DFUSE_TRANSITIONS.get((state, incoming))
-    if expected is None:
+    expected = table.get(cell, STALL)
+    if expected == STALL:
         with pytest.raises(usb.core.USBError) as info:
             send(rig, incoming)
         assert info.value.errno == errno.EPIPE
@@ -91,6 +144,29 @@ def test_cell(state: State, incoming: Incoming) -> None:
     else:
         send(rig, incoming)
         assert rig.model.state is expected
+
+
+@pytest.mark.parametrize("cell", CELLS, ids=[f"{s.name}-{i.name}" for s, i in CELLS])
+def test_cell_dfu11(cell: tuple[State, Incoming]) -> None:
+    """A board with no quirks follows the literal DFU 1.1 table."""
+    _check_cell(make_rig(Stm32F411(quirks=NO_QUIRKS)), DFU11, cell)
+
+
+@pytest.mark.parametrize("cell", CELLS, ids=[f"{s.name}-{i.name}" for s, i in CELLS])
+def test_cell_st_rom(cell: tuple[State, Incoming]) -> None:
+    """The F411 row's board: DFU 1.1 with ST's CLRSTATUS answered outside dfuERROR."""
+    rig = make_rig()
+    _check_cell(rig, {**DFU11, **ST_CLRSTATUS}, cell)
+    if cell in ST_CLRSTATUS:
+        assert rig.model.status is Status.errUNKNOWN
+
+
+def test_the_simulator_table_is_the_literal_one() -> None:
+    """The simulator's own table agrees with the literal one, cell for cell."""
+    for state in SETUPS:
+        for incoming in Incoming:
+            expected = DFU11.get((state, incoming))
+            assert DFUSE_TRANSITIONS.get((state, incoming)) == expected, (state, incoming)
 
 
 def test_error_state_reports_through_getstatus_and_getstate() -> None:
