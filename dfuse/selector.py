@@ -68,7 +68,7 @@ __all__ = [
 #: The default simulated board (``sim:`` alone).
 SIM_DEFAULT_MODEL = "stm32f411"
 #: The names that select the STM32F411 board (:class:`dfuse.sim.Stm32F411`, which keeps its
-#: historical defaults: no quirks unless asked); every other part name builds
+#: historical default: no first-GETSTATUS errFIRMWARE); every other part name builds
 #: :func:`dfuse.sim.board` (the part's row, quirks on).
 _F411_NAMES = ("stm32f411", "stm32f411xe", "stm32f411xc")
 #: Options a ``sim:`` selector accepts after ``?`` (``key=value`` joined by ``&``).
@@ -466,8 +466,9 @@ def sim_boards(
     """The simulated bootloaders a ``sim:`` selector describes, on ports ``first_port``,
     ``first_port + 1``, ... (serials ``SERIAL01``, ``SERIAL02``, ... when ``count > 1``).
 
-    The STM32F411 names build :class:`dfuse.sim.Stm32F411` (its historical defaults, no
-    quirks); every other part :func:`dfuse.sim.board` (its row, quirks on)."""
+    The STM32F411 names build :class:`dfuse.sim.Stm32F411` (its historical default: no
+    first-GETSTATUS errFIRMWARE); every other part :func:`dfuse.sim.board` (its row, quirks
+    on)."""
     from dfuse.sim import Stm32F411, board
 
     boards: list[RomBootloader] = []

@@ -82,15 +82,13 @@ class Stm32F411(RomBootloader):
     """The STM32F411 ROM bootloader in DFU mode: the generic :class:`RomBootloader` built
     from the ``stm32f411xe`` (or, with ``flash_size=256 KiB``, ``stm32f411xc``) part row.
 
-    Its defaults are the ones this class always had: no first-GETSTATUS errFIRMWARE
-    unless ``firmware_check=True``, and quirks only where passed (``quirks``).
+    Its defaults are the ones this class always had: no first-GETSTATUS errFIRMWARE unless
+    ``firmware_check=True``; the row's other quirks apply (``quirks`` replaces them).
 
     Args:
         serial: the serial-number string (also seeds the fake unique ID).
         flash_size: 512 KiB (F411xE) or 256 KiB (F411xC).
-        clock, timing, seed, honest, faults, quirks, transfer_size, app,
-        return_after_leave, bus, address, port_numbers, state_file: see
-            :class:`RomBootloader`.
+        clock: and the other keywords: see :class:`RomBootloader`.
         firmware_check: start in dfuERROR/errFIRMWARE when no valid application is in
             flash (its first word is not a stack pointer in SRAM), as F4 ROMs do.
     """
