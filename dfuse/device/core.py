@@ -27,6 +27,7 @@ from dfuse.errors import (
 from dfuse.file.model import DfuSeFile, Target
 from dfuse.layout import MemoryLayout, Sector
 from dfuse.optionbytes import OTP_SIZE, OptionBytes, OtpArea, RdpLevel
+from dfuse.parts import Part, identify_info
 from dfuse.planning import protection as prot
 from dfuse.planning import reading
 from dfuse.planning.download import (
@@ -42,6 +43,7 @@ from dfuse.planning.download import (
     resolve_options,
 )
 from dfuse.planning.protection import DEFAULT_RESET_WAIT_S
+from dfuse.planning.rules import corrected_info, rules_for
 from dfuse.progress import Phase, Progress, ProgressCallback
 from dfuse.protocol import plan as steps
 from dfuse.protocol.constants import Request, State
@@ -140,19 +142,28 @@ class DfuDevice:
                              f"{max_block}", value=max_block)  # fmt: skip
         self.transport, self.max_block = transport, max_block
         self.clock: Clock = clock if clock is not None else RealClock()
-        rules = rules if rules is not None else SessionRules()
-        if busy_timeout is not None:  # wins over the rules' own
-            rules = dataclasses.replace(rules, busy_timeout_s=busy_timeout)
-        self._session = Session(rules)
+        self._given, self._busy_timeout = rules, busy_timeout
+        self._session = Session(self._rules_for(None))
+        self._part: Part | None = None
+        self._info = transport.info
         self._transfer_size = reading.transfer_size_for(transport.info, transfer_size)
         self._alt: AltSetting | None = None
         self._closed = self._suspect = False
         self.initial_status: StatusReply | None = None
         self._adopt(transport, alt)
 
+    def _rules_for(self, part: Part | None) -> SessionRules:
+        """The rules given, else the part's (:func:`~dfuse.planning.rules.rules_for`);
+        ``busy_timeout`` wins over both."""
+        rules = self._given if self._given is not None else rules_for(part)
+        if self._busy_timeout is None:
+            return rules
+        return dataclasses.replace(rules, busy_timeout_s=self._busy_timeout)
+
     def _adopt(self, transport: Transport, alt: int | str | None = None) -> None:
-        """Take over ``transport`` (opened, or the device re-enumerated); reach dfuIDLE."""
-        self.transport = transport
+        """Take over ``transport`` (opened, or the device re-enumerated); reach dfuIDLE;
+        know the part it is (:func:`dfuse.parts.identify_info`) and follow its rules."""
+        self.transport, self._info = transport, transport.info
         self._closed = self._suspect = False
         self._session.state = State.dfuIDLE
         info = transport.info
@@ -167,7 +178,10 @@ class DfuDevice:
         except TransportError as exc:
             hint = _BUSY_HINT if self.initial_status is not None else ""
             raise _with_action(exc, f"opening {info.describe()}{hint}") from exc
-        self._alt = transport.info.alt_settings[0] if transport.info.alt_settings else None
+        self._part = identify_info(transport.info)
+        self._info = corrected_info(transport.info, self._part)
+        self._session.rules = self._rules_for(self._part)
+        self._alt = self._info.alt_settings[0] if self._info.alt_settings else None
         if alt is not None:
             self.select_alt(alt)
 
@@ -217,8 +231,16 @@ class DfuDevice:
 
     @property
     def info(self) -> DeviceInfo:
-        """The device record (VID/PID, serial, path, alternate settings, ...)."""
-        return self.transport.info
+        """The device record (VID/PID, serial, path, alternate settings, ...); where the
+        part's ROM over-reports its flash (GD32VF103), with the physical layout."""
+        return self._info
+
+    @property
+    def part(self) -> Part | None:
+        """The part the device is, from its USB identity and alt strings
+        (:func:`dfuse.parts.identify`); ``None`` for a device the database does not know
+        (it is then driven from its alt strings alone). Its rules: :attr:`rules`."""
+        return self._part
 
     @property
     def functional(self) -> FunctionalDescriptor | None:
@@ -262,7 +284,7 @@ class DfuDevice:
 
     @rules.setter
     def rules(self, rules: SessionRules) -> None:
-        self._session.rules = rules
+        self._given = self._session.rules = rules
 
     @property
     def busy_timeout(self) -> float:
@@ -355,11 +377,12 @@ class DfuDevice:
             self._suspect = True  # the next operation waits it out first
         raise decision.error from cause
 
-    def _await(self, goal: Goal, action: str) -> Done:
+    def _await(self, goal: Goal, action: str, floor_s: float = 0.0) -> Done:
         """GETSTATUS until the session says the operation is over (the one poll loop)."""
         fd = self.functional
         tolerant = fd is not None and bool(fd.attributes & Attributes.MANIFESTATION_TOLERANT)
-        self._session.start(goal, action, self.clock.now, dfuse=self.is_dfuse, tolerant=tolerant)
+        self._session.start(goal, action, self.clock.now, dfuse=self.is_dfuse, tolerant=tolerant,
+                            floor_s=floor_s)  # fmt: skip
         while True:
             sent = self.clock.now
             try:
@@ -404,7 +427,7 @@ class DfuDevice:
             self._to_idle()
 
     def _dnload(self, block: int, data: bytes | memoryview, action: str,
-                goal: Goal = Goal.DNLOAD) -> Done:  # fmt: skip
+                goal: Goal = Goal.DNLOAD, floor_s: float = 0.0) -> Done:  # fmt: skip
         """DNLOAD one block (or command), then poll until the session says it is done."""
         self._ready(Event.DNLOAD, action)
         try:
@@ -414,11 +437,12 @@ class DfuDevice:
                 return Done(None, gone=True)
             self._failed(exc, action)
         self._session.sent(Event.DNLOAD)
-        return self._await(goal, action)
+        return self._await(goal, action, floor_s)
 
-    def _command(self, payload: bytes, action: str, goal: Goal = Goal.DNLOAD) -> Done:
+    def _command(self, payload: bytes, action: str, goal: Goal = Goal.DNLOAD,
+                 floor_s: float = 0.0) -> Done:  # fmt: skip
         self._prepare(action, dfuse=True)
-        return self._dnload(0, payload, action, goal)
+        return self._dnload(0, payload, action, goal, floor_s)
 
     def set_address(self, address: int, why: str = "") -> None:
         """DfuSe Set Address Pointer."""
@@ -534,7 +558,7 @@ class DfuDevice:
             jobs, mode=EraseMode(opts.erase), verify=opts.verify,
             skip_erased=opts.skip_erased, leave=opts.leave, leave_address=opts.leave_address,
             incremental=opts.incremental, guards=opts.guards, transfer_size=self._transfer_size,
-            max_block=self.max_block, read_back=read_back, info=self.info,
+            max_block=self.max_block, read_back=read_back, info=self.info, part=self._part,
             check_otp=lambda segs: check_otp_contents(self.read_otp(), segs),
             read_options=self.read_option_bytes,
             plain_readback=fd is not None and not fd.is_dfuse and fd.attributes & wanted == wanted,
@@ -594,7 +618,8 @@ class DfuDevice:
 
     def mass_erase(self) -> None:
         """Erase the whole flash (DfuSe ``0x41`` without an address)."""
-        self._command(encode_mass_erase(), "mass erasing the flash")
+        wait_ms = self.rules.mass_erase_wait_ms or 0
+        self._command(encode_mass_erase(), "mass erasing the flash", floor_s=wait_ms / 1000)
 
     # ------------------------------------------------------------------ protection
 
@@ -904,4 +929,4 @@ class DfuDevice:
                 _log.debug("reset after DETACH: %s", exc)
         new = self.transport.reopen(wait_s, self.clock)
         self._closed = True
-        return DfuDevice(new, self.clock, rules=self.rules)
+        return DfuDevice(new, self.clock, rules=self._given, busy_timeout=self._busy_timeout)

@@ -115,6 +115,11 @@ class SessionRules:
         clear_status_outside_error: recover a non-OK status outside dfuERROR with
             CLRSTATUS (``False``: ABORT, for ROMs that stall CLRSTATUS there).
         max_recoveries: CLRSTATUS/ABORT sent at most this often to reach dfuIDLE.
+        mass_erase_wait_ms: wait at least this long after a mass erase before the
+            next GETSTATUS, whatever bwPollTimeout says (``None``: honour it). A ROM
+            that reports far too short a timeout (STM32F405: 100 ms for up to 32 s,
+            dfu-util 47af500) holds the GETSTATUS until the erase ends, past the
+            host's transfer timeout.
     """
 
     min_poll_ms: int = 1
@@ -126,10 +131,12 @@ class SessionRules:
     status_after_leave: bool = True
     clear_status_outside_error: bool = True
     max_recoveries: int = 3
+    mass_erase_wait_ms: int | None = None
 
     def __post_init__(self) -> None:
-        for name in ("min_poll_ms", "status_stall_retries", "clear_status_when_overdue"):
-            if getattr(self, name) < 0:
+        for name in ("min_poll_ms", "status_stall_retries", "clear_status_when_overdue",
+                     "mass_erase_wait_ms"):  # fmt: skip
+            if (getattr(self, name) or 0) < 0:
                 raise UsageError(f"{name} must not be negative", value=getattr(self, name))
         if self.max_poll_ms is not None and self.max_poll_ms < self.min_poll_ms:
             raise UsageError(
@@ -226,6 +233,7 @@ class _Poll:
     recoveries: int = 0
     stalls: int = 0
     overdue_clears: int = 0
+    floor_s: float = 0.0
 
 
 @dataclass
@@ -279,13 +287,22 @@ class Session:
     # ------------------------------------------------------------------ polls
 
     def start(
-        self, goal: Goal, action: str, now: float, *, dfuse: bool = True, tolerant: bool = False
+        self,
+        goal: Goal,
+        action: str,
+        now: float,
+        *,
+        dfuse: bool = True,
+        tolerant: bool = False,
+        floor_s: float = 0.0,
     ) -> None:
         """Begin waiting for ``goal`` (the GETSTATUS polls of one operation).
 
         ``dfuse``: the device speaks DfuSe; ``tolerant``: a plain DFU device that is
-        manifestation tolerant (it comes back to dfuIDLE after leaving)."""
-        self._poll = _Poll(goal, action, now, dfuse=dfuse, tolerant=tolerant)
+        manifestation tolerant (it comes back to dfuIDLE after leaving); ``floor_s``:
+        the least time from ``now`` to the GETSTATUS after a busy reply
+        (:attr:`SessionRules.mass_erase_wait_ms`)."""
+        self._poll = _Poll(goal, action, now, dfuse=dfuse, tolerant=tolerant, floor_s=floor_s)
 
     def _current(self) -> _Poll:
         if self._poll is None:
@@ -304,6 +321,16 @@ class Session:
         if poll.goal is Goal.LEAVE:
             return self._leave(poll, reply, now)
         ok_error = reply.status == Status.OK and reply.state != State.dfuERROR
+        if (
+            not ok_error
+            and 0 < poll.overdue_clears < self.rules.clear_status_when_overdue
+            and reply.state == State.dfuERROR
+            and reply.status == Status.errUNKNOWN
+        ):
+            # the first CLRSTATUS of the pair answered (errUNKNOWN, dfuERROR): the
+            # second brings the device to dfuIDLE, the operation done (STM32H7 rev V)
+            poll.overdue_clears += 1
+            return Send(Request.CLRSTATUS)
         if not ok_error:
             return Fail(status_error(reply, poll.action), clear=True)
         done = {State.dfuDNLOAD_IDLE}
@@ -342,7 +369,8 @@ class Session:
         ):
             poll.overdue_clears += 1
             return Send(Request.CLRSTATUS)
-        wait = min(sent_at + self.rules.poll_s(reply.poll_timeout_ms), poll.deadline) - now
+        until = max(sent_at + self.rules.poll_s(reply.poll_timeout_ms), poll.started + poll.floor_s)
+        wait = min(until, poll.deadline) - now
         return Wait(max(wait, self.rules.min_poll_ms / 1000))
 
     def on_status_failed(self, error: Exception, *, stalled: bool, gone: bool) -> Decision:
