@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from dfuse.errors import SafetyError
 from dfuse.layout import MemoryLayout
-from dfuse.parts import MemoryKind, Part
+from dfuse.parts import MemoryKind, Part, all_parts
 from dfuse.protocol.plan import EraseMode, normalize_segments
 from dfuse.protocol.session import SessionRules
 from dfuse.transport.base import AltSetting, DeviceInfo
@@ -39,6 +39,7 @@ __all__ = [
     "flash_layout",
     "pad_segments",
     "rules_for",
+    "twins",
     "worst_case_s",
 ]
 
@@ -62,8 +63,12 @@ QUIRK_RULES: Mapping[str, tuple[tuple[str, Callable[[object, Part], object]], ..
     # STM32H743 rev V: a bank-2 erase stays dfuDNBUSY for good; CubeProgrammer's
     # CLRSTATUS pair ends it (the erase is done)
     "wedged_erase_from": (("clear_status_when_overdue", lambda v, _p: 2 if v is not None else 0),),
-    # L4-class ROMs stall a GETSTATUS that comes while busy: retry it (dfu-util: 3)
-    "stall_getstatus_while_busy": (("status_stall_retries", lambda v, _p: 8 if v else 3),),
+    # L4-class ROMs stall a GETSTATUS that comes while busy: retry it (dfu-util: 3);
+    # the others hold it until done: ask 1 ms early (bwPollTimeout is rounded up)
+    "stall_getstatus_while_busy": (
+        ("status_stall_retries", lambda v, _p: 8 if v else 3),
+        ("poll_lead_ms", lambda v, _p: 0 if v else 1),
+    ),
     # DFU 1.1 ROMs stall CLRSTATUS outside dfuERROR: recover with ABORT there
     "stall_clrstatus_outside_error": (("clear_status_outside_error", lambda v, _p: not v),),
     # GD32 (and H7) leave without answering the GETSTATUS after the zero-length DNLOAD
@@ -99,21 +104,52 @@ def worst_case_s(part: Part) -> float:
     return max(times)
 
 
+def twins(part: Part) -> tuple[Part, ...]:
+    """The rows a device identified as ``part`` may really be: ``part`` and every row
+    whose ROM reports exactly its identity (``identifiable = false``: an STM32F405 answers
+    as an STM32F407)."""
+    same = [
+        p
+        for p in all_parts()
+        if p is not part
+        and not p.identifiable
+        and (p.usb.vid, p.usb.pid) == (part.usb.vid, part.usb.pid)
+        and p.alt_strings == part.alt_strings
+    ]
+    return (part, *same)
+
+
 def rules_for(part: Part | None, base: SessionRules | None = None) -> SessionRules:
     """The rules the host follows for ``part`` (``base`` for an unknown device: the
     defaults): a busy timeout of twice the slowest operation's datasheet maximum (at
     least :data:`MIN_BUSY_TIMEOUT_S`) and every quirk's workaround from
-    :data:`QUIRK_RULES`."""
+    :data:`QUIRK_RULES`; then the workarounds of the quirks a :func:`twins` row has
+    and ``part`` has not (the device may be that row)."""
     rules = base if base is not None else SessionRules()
     if part is None:
         return rules
+    rows = twins(part)
+    worst = max(worst_case_s(p) for p in rows)
     changes: dict[str, object] = {
-        "busy_timeout_s": max(MIN_BUSY_TIMEOUT_S, BUSY_TIMEOUT_FACTOR * worst_case_s(part))
+        "busy_timeout_s": max(MIN_BUSY_TIMEOUT_S, BUSY_TIMEOUT_FACTOR * worst)
     }
-    for quirk, entries in QUIRK_RULES.items():
-        value = getattr(part.quirks, quirk)
-        for name, rule in entries:
-            changes[name] = rule(value, part)
+    for row in rows:
+        active = row.quirks.active()
+        for quirk, entries in QUIRK_RULES.items():
+            if row is part or quirk in active:
+                value = getattr(row.quirks, quirk)
+                changes.update((name, rule(value, row)) for name, rule in entries)
+    fixed = part.poll_timeouts
+    holds = not part.quirks.stall_getstatus_while_busy
+    if fixed is not None and fixed.program is not None and holds:
+        # the ROM reports a fixed poll timeout for a block, far longer than programming it
+        # (STM32F7: 104 ms for ~8 ms, fwupd#2696) and holds a GETSTATUS until it is done:
+        # wait no longer than the datasheet's typical block, and a mass erase (whose hold
+        # would outlast the transfer timeout) its maximum
+        flash = part.flash
+        block = math.ceil(part.usb.transfer_size / flash.program_width) * flash.program_time.typ
+        changes["max_poll_ms"] = max(rules.min_poll_ms, _ms(block))
+        changes["mass_erase_wait_ms"] = _ms(flash.mass_erase.max)
     return dataclasses.replace(rules, **changes)  # type: ignore[arg-type]
 
 
@@ -244,6 +280,7 @@ def choose_erase(
     covers = everything and layout.address == flash.address and layout.end >= flash.end
     if not covers:
         return EraseChoice(mode, sectors_s)
-    mass_s = flash.mass_erase.typ
+    wait_ms = rules_for(part).mass_erase_wait_ms  # the host waits longer (F405)
+    mass_s = max(flash.mass_erase.typ, (wait_ms or 0) / 1000)
     chosen = EraseMode.MASS if mass_s < sectors_s else mode
     return EraseChoice(chosen, sectors_s, mass_s)

@@ -120,6 +120,9 @@ class SessionRules:
             that reports far too short a timeout (STM32F405: 100 ms for up to 32 s,
             dfu-util 47af500) holds the GETSTATUS until the erase ends, past the
             host's transfer timeout.
+        poll_lead_ms: send the GETSTATUS after a busy reply this much before its poll
+            timeout ends (a ROM that holds a GETSTATUS until it is done, as ST's do,
+            answers it when it is; bwPollTimeout is whole milliseconds, rounded up).
     """
 
     min_poll_ms: int = 1
@@ -132,10 +135,11 @@ class SessionRules:
     clear_status_outside_error: bool = True
     max_recoveries: int = 3
     mass_erase_wait_ms: int | None = None
+    poll_lead_ms: int = 0
 
     def __post_init__(self) -> None:
         for name in ("min_poll_ms", "status_stall_retries", "clear_status_when_overdue",
-                     "mass_erase_wait_ms"):  # fmt: skip
+                     "mass_erase_wait_ms", "poll_lead_ms"):  # fmt: skip
             if (getattr(self, name) or 0) < 0:
                 raise UsageError(f"{name} must not be negative", value=getattr(self, name))
         if self.max_poll_ms is not None and self.max_poll_ms < self.min_poll_ms:
@@ -369,7 +373,9 @@ class Session:
         ):
             poll.overdue_clears += 1
             return Send(Request.CLRSTATUS)
-        until = max(sent_at + self.rules.poll_s(reply.poll_timeout_ms), poll.started + poll.floor_s)
+        lead = min(self.rules.poll_lead_ms, reply.poll_timeout_ms - self.rules.min_poll_ms)
+        poll_s = self.rules.poll_s(reply.poll_timeout_ms) - max(lead, 0) / 1000
+        until = max(sent_at + poll_s, poll.started + poll.floor_s)
         wait = min(until, poll.deadline) - now
         return Wait(max(wait, self.rules.min_poll_ms / 1000))
 
