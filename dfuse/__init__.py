@@ -40,7 +40,7 @@ from dfuse.gang import FlashReport, GangPhase, GangReport, flash_many
 from dfuse.layout import Access, MemoryLayout, Region, Sector
 from dfuse.optionbytes import BorLevel, OptionBytes, OtpArea, RdpLevel
 from dfuse.protocol.constants import Request, State, Status
-from dfuse.selector import DeviceSelector, list_devices, open_device
+from dfuse.selector import DeviceSelector, list_devices, open_device, wait_for_device
 from dfuse.transport import AltSetting, DeviceInfo, DeviceMode, find_devices
 
 __version__ = "0.1.0"
@@ -109,4 +109,5 @@ __all__ = [
     "load",
     "open_device",
     "save",
+    "wait_for_device",
 ]

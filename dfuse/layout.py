@@ -294,9 +294,7 @@ class SectorList(Sequence[Sector]):
         return hash(tuple((r.address, r.n, r.size, r.access) for r in self.runs))
 
     def __repr__(self) -> str:
-        body = ", ".join(
-            f"0x{r.address:08X}+{r.n}*{r.size}{r.access.letter}" for r in self.runs
-        )
+        body = ", ".join(f"0x{r.address:08X}+{r.n}*{r.size}{r.access.letter}" for r in self.runs)
         return f"SectorList([{body}])"
 
 
@@ -698,7 +696,9 @@ def _parse_region_spelling(spelling: str) -> tuple[int, list[_Group]]:
 # --------------------------------------------------------------------------- known layouts
 
 #: The STM32F411xE system bootloader's alternate-setting strings, in alt order
-#: (flash, option bytes, OTP, device feature), per AN3156 / PROTOCOL.md.
+#: (flash, option bytes, OTP, device feature). The part database (:mod:`dfuse.parts`, row
+#: ``stm32f411xe``, with its evidence) is the source; these stay for compatibility, and
+#: tests/parts keeps them equal to the row.
 STM32F411XE_ALT_STRINGS: tuple[str, ...] = (
     "@Internal Flash  /0x08000000/04*016Kg,01*064Kg,03*128Kg",
     "@Option Bytes  /0x1FFFC000/01*016 e",

@@ -11,6 +11,7 @@ A selector says which DFU device to talk to, real or simulated::
     sim:stm32l476              any part of the part database (``dfuse sim parts``)
     sim:stm32f411?flash=256k&serial=SIM1&count=3&mode=app&speed=10
     sim:stm32f411?state=board.json   flash contents kept in a file between commands
+    sim:stm32f411?boards=8&arrive=0.5    8 boards plugged in one by one, every 0.5 s
 
 ``sim:`` options: ``flash`` (STM32F411 only: 256k or 512k), ``state`` (a JSON file the
 board loads at start and saves whenever the host lets go of it, so ``flash`` then ``verify``
@@ -19,7 +20,9 @@ boards are numbered ``SERIAL01``, ``SERIAL02``, ...), ``count`` (1-64 boards on 
 ``mode`` (``dfu``: in the bootloader; ``app``: running an application with a DFU
 run-time interface, which :meth:`~dfuse.device.DfuDevice.detach` switches),
 ``speed`` (real time sped up by this factor, :class:`~dfuse.clock.ScaledClock`; default:
-virtual time, nothing sleeps) and ``alt``.
+virtual time, nothing sleeps), ``alt``, and ``arrive`` (the boards are not on the bus
+at the start: board *n* is plugged in at *n* x ``arrive`` seconds of the bus's clock,
+:meth:`dfuse.sim.SimBackend.schedule`). ``boards`` is another name for ``count``.
 
 >>> with open_device("sim:stm32f411") as dev:
 ...     dev.info.describe()
@@ -36,6 +39,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
@@ -43,8 +47,8 @@ from typing import TYPE_CHECKING, Any, Literal
 from dfuse.clock import Clock, ScaledClock, VirtualClock
 from dfuse.device import DfuDevice
 from dfuse.errors import SelectorError
-from dfuse.transport.base import DeviceInfo
-from dfuse.transport.discovery import find_devices
+from dfuse.transport.base import DeviceInfo, DeviceMode
+from dfuse.transport.discovery import find_devices, wait_for
 
 if TYPE_CHECKING:
     from dfuse.sim import RomBootloader
@@ -63,6 +67,7 @@ __all__ = [
     "sim_bench",
     "sim_boards",
     "sim_models",
+    "wait_for_device",
 ]
 
 #: The default simulated board (``sim:`` alone).
@@ -72,7 +77,17 @@ SIM_DEFAULT_MODEL = "stm32f411"
 #: :func:`dfuse.sim.board` (the part's row, quirks on).
 _F411_NAMES = ("stm32f411", "stm32f411xe", "stm32f411xc")
 #: Options a ``sim:`` selector accepts after ``?`` (``key=value`` joined by ``&``).
-SIM_OPTIONS: tuple[str, ...] = ("alt", "count", "flash", "mode", "serial", "speed", "state")
+SIM_OPTIONS: tuple[str, ...] = (
+    "alt",
+    "count",
+    "flash",
+    "mode",
+    "serial",
+    "speed",
+    "arrive",
+    "boards",
+    "state",
+)
 #: Flash sizes of the simulated STM32F411 (the xC and xE parts).
 SIM_FLASH_SIZES: tuple[int, ...] = (256 * 1024, 512 * 1024)
 #: Serial number of the first simulated board (the simulator's default).
@@ -174,6 +189,10 @@ class DeviceSelector:
         speed: ``None`` for virtual time; else real time sped up by this factor (``sim:`` only).
         mode: ``"dfu"``: the board is in its bootloader; ``"app"``: it runs an application
             with the DFU run-time interface (``sim:`` only).
+        arrive: ``None``: the boards are on the bus from the start; else board *n*
+            (1, 2, ...) is plugged in at *n* x ``arrive`` clock seconds (``sim:`` only).
+        wait: ``None``: opening fails at once when no device matches; else wait up to this
+            many seconds for one to appear (``math.inf``: forever). Not part of the string.
 
     Raises:
         ValueError: a field out of range when built directly (:meth:`parse` raises
@@ -191,6 +210,7 @@ class DeviceSelector:
     count: int = 1
     speed: float | None = None
     mode: Literal["dfu", "app"] = "dfu"
+    arrive: float | None = None
     state: str | None = None
 
     def __post_init__(self) -> None:
@@ -214,6 +234,8 @@ class DeviceSelector:
             raise ValueError("a state file holds one board: state needs count=1")
         if self.mode not in ("dfu", "app"):
             raise ValueError(f"mode must be 'dfu' or 'app', got {self.mode!r}")
+        if self.arrive is not None and not (self.arrive >= 0 and math.isfinite(self.arrive)):
+            raise ValueError(f"arrive must be a non-negative finite number, got {self.arrive}")
         if isinstance(self.alt, int) and not 0 <= self.alt <= _MAX_ALT:
             raise ValueError(f"alt must be 0 to {_MAX_ALT} or a name, got {self.alt}")
 
@@ -350,6 +372,8 @@ class DeviceSelector:
                 opts.append(f"alt={self.alt}")
             if self.mode != "dfu":
                 opts.append(f"mode={self.mode}")
+            if self.arrive is not None:
+                opts.append(f"arrive={_speed_text(self.arrive)}")
             if self.state is not None:
                 opts.append(f"state={self.state}")
             return f"sim:{self.model}" + ("?" + "&".join(opts) if opts else "")
@@ -378,7 +402,7 @@ def _sim_option(key: str, value: str) -> dict[str, Any]:
         if not value:
             raise SelectorError("empty serial in sim option", text=value, expected="serial=VALUE")
         return {"serial": value}
-    if key == "count":
+    if key in ("count", "boards"):
         if not _NUMBER.match(value) or not 1 <= int(value) <= _MAX_BOARDS:
             raise SelectorError("invalid board count", text=value, expected=f"1 to {_MAX_BOARDS}")
         return {"count": int(value)}
@@ -392,6 +416,16 @@ def _sim_option(key: str, value: str) -> dict[str, Any]:
         return {"speed": speed}
     if key == "alt":
         return {"alt": parse_alt(value)}
+    if key == "arrive":
+        try:
+            arrive = float(value)
+        except ValueError:
+            arrive = math.nan
+        if not (arrive >= 0 and math.isfinite(arrive)):
+            raise SelectorError(
+                "invalid arrival interval", text=value, expected="a number of seconds >= 0"
+            )
+        return {"arrive": arrive}
     if key == "mode":
         if value not in ("dfu", "app"):
             raise SelectorError("invalid sim mode", text=value, expected="dfu or app")
@@ -418,20 +452,57 @@ class Bench:
     backend: object | None = None
     boards: tuple[RomBootloader, ...] = ()
     clock: Clock | None = None
+    wait: float | None = None
 
-    def find(self) -> list[DeviceInfo]:
-        """Every DFU device (DFU and run-time mode) the selector matches, by bus path."""
+    def find(self, *, mode: DeviceMode | None = None) -> list[DeviceInfo]:
+        """Every DFU device (DFU and run-time mode, or only ``mode``) the selector
+        matches, by bus path; with :attr:`wait` set, first wait for at least one."""
+        if self.wait is not None:
+            return self.wait_for(self.wait, mode=mode)
+        return self._find(mode)
+
+    def _find(self, mode: DeviceMode | None) -> list[DeviceInfo]:
         sel = self.selector
         return find_devices(
-            vid=sel.vid, pid=sel.pid, serial=sel.serial, path=sel.path, backend=self.backend
+            vid=sel.vid,
+            pid=sel.pid,
+            serial=sel.serial,
+            path=sel.path,
+            backend=self.backend,
+            mode=mode,
+        )
+
+    def wait_for(
+        self,
+        timeout: float | None = None,
+        *,
+        cancel: threading.Event | None = None,
+        mode: DeviceMode | None = None,
+    ) -> list[DeviceInfo]:
+        """Wait until at least one device matches (:func:`~dfuse.transport.discovery.wait_for`:
+        hotplug events on a simulated bus, polling on libusb) and return them.
+
+        Raises :class:`~dfuse.errors.DeviceNotFoundError` after ``timeout`` clock seconds
+        (``None``: never) and :class:`~dfuse.errors.CancelledError` when ``cancel`` is set.
+        """
+        return wait_for(
+            lambda: self._find(mode),
+            backend=self.backend,
+            clock=self.clock,
+            timeout=timeout,
+            cancel=cancel,
+            what=f"a DFU device matching {self.selector}",
         )
 
     def open(self, *, alt: int | str | None = None) -> DfuDevice:
-        """Open the one device the selector matches, on ``alt`` (default: the selector's).
+        """Open the one device the selector matches, on ``alt`` (default: the selector's);
+        with :attr:`wait` set, wait for one to appear first.
 
         Raises :class:`~dfuse.errors.DeviceNotFoundError` when none or several match.
         """
         sel = self.selector
+        if self.wait is not None:
+            self.wait_for(self.wait)
         return DfuDevice.open(
             vid=sel.vid,
             pid=sel.pid,
@@ -508,11 +579,21 @@ def sim_bench(
         clock = VirtualClock() if base.speed is None else ScaledClock(base.speed)
     boards = sim_boards(base, clock)
     models: list[UsbDeviceModel] = []
+    arrivals: list[UsbDeviceModel] = []
     for board in boards:
         if base.mode == "app":
-            models.append(Stm32F411App(board.serial, bootloader=board, clock=clock))
+            app = Stm32F411App(board.serial, bootloader=board, clock=clock)
+            models.append(app)
+            arrivals.append(app)
+        else:
+            arrivals.append(board)
         models.append(board)
-    backend = SimBackend(models, clock=clock)
+    if base.arrive is None:
+        backend = SimBackend(models, clock=clock)
+    else:
+        backend = SimBackend((), clock=clock)
+        for n, model in enumerate(arrivals, start=1):
+            backend.schedule(model, clock.now + n * base.arrive)
     found = search if search is not None else base
     if found.serial == base.serial and base.count > 1:
         found = dataclasses.replace(found, serial=None)
@@ -557,6 +638,35 @@ def open_device(
         DeviceNotFoundError: no device matches, or several do (listing them).
     """
     return bench(selector, clock=clock, backend=backend).open(alt=alt)
+
+
+def wait_for_device(
+    selector: str | DeviceSelector = "usb:",
+    timeout: float | None = None,
+    *,
+    alt: int | str | None = None,
+    clock: Clock | None = None,
+    backend: object = None,
+    cancel: threading.Event | None = None,
+) -> DfuDevice:
+    """Wait for a DFU device the selector names to appear, then open it (as
+    :func:`open_device` does).
+
+    ``timeout`` is in seconds of the bus's clock (``None``: wait forever). Uses hotplug
+    events where the backend offers them (the simulator), else polls enumeration
+    (pyusb has no hotplug API). ``cancel`` (a :class:`threading.Event`) stops the wait.
+
+    >>> with wait_for_device("sim:stm32f411?arrive=2", timeout=5) as dev:
+    ...     dev.info.serial
+    '3276347F3034'
+
+    Raises:
+        DeviceNotFoundError: none appeared within ``timeout``, or several match.
+        CancelledError: ``cancel`` was set while waiting.
+    """
+    found = bench(selector, clock=clock, backend=backend)
+    found.wait_for(timeout, cancel=cancel)
+    return found.open(alt=alt)
 
 
 def list_devices(

@@ -148,6 +148,7 @@ selectors = st.builds(
     speed=st.none() | st.floats(min_value=1e-3, max_value=1e6),
     alt=st.none() | st.integers(0, 3),
     mode=st.sampled_from(["dfu", "app"]),
+    arrive=st.none() | st.floats(min_value=0, max_value=1e6),
 )
 
 
@@ -293,3 +294,18 @@ def test_the_docstring_examples_run() -> None:
     result = doctest.testmod(importlib.import_module("dfuse.selector"))
     assert result.attempted > 0
     assert result.failed == 0
+
+
+def test_boards_arrive_on_a_schedule() -> None:
+    sel = DeviceSelector.parse("sim:stm32f411?boards=3&arrive=0.5")
+    assert (sel.count, sel.arrive) == (3, 0.5)
+    assert str(sel) == "sim:stm32f411?count=3&arrive=0.5"
+    b = bench(sel)
+    assert b.find() == []
+    b.backend.clock.advance_to(1.0)  # type: ignore[attr-defined]
+    assert [d.serial for d in b.find()] == ["3276347F3001", "3276347F3002"]
+    for text in ("sim:stm32f411?arrive=-1", "sim:stm32f411?arrive=inf", "sim:stm32f411?arrive=x"):
+        with pytest.raises(SelectorError, match="arrival interval"):
+            DeviceSelector.parse(text)
+    with pytest.raises(ValueError, match="arrive"):
+        DeviceSelector(scheme="sim", arrive=-1.0)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from dfuse.cli.cmd_files import load_firmware
+from dfuse.cli.cmd_station import open_log
 from dfuse.cli.exitcodes import ExitCode, UsageError
 from dfuse.cli.output import ProgressSink, Ui
 from dfuse.cli.selector import parse_int, parse_size
@@ -31,6 +32,7 @@ from dfuse.layout import MemoryLayout, Sector
 from dfuse.optionbytes import OTP_BLOCK_SIZE, OTP_BLOCKS, WRP_SECTORS, BorLevel
 from dfuse.protocol.plan import EraseSector
 from dfuse.selector import Bench
+from dfuse.station.core import recording
 from dfuse.transport.base import DeviceInfo, DeviceMode
 
 __all__ = [
@@ -217,6 +219,7 @@ def cmd_flash(args: argparse.Namespace, ui: Ui) -> int:
         "leave": args.leave,
         "incremental": args.incremental,
     }
+    log = open_log(args)  # --log: unusable store = an error before the device is touched
     with _device(args, ui) as (dev, _bench):
         _need_address(firmware, address, dev)
         result: dict[str, Any] = {
@@ -239,8 +242,8 @@ def cmd_flash(args: argparse.Namespace, ui: Ui) -> int:
             ui.note(f"backed up {result['backup']['bytes']} bytes to {args.backup}")
         start = time.perf_counter()
         device_start = dev.clock.now
-        with ui.progress() as sink:
-            plans = dev.download(firmware, progress=_progress(sink), **options)
+        with ui.progress() as sink, recording(log, dev, firmware, image_name=args.file) as rec:
+            plans = rec.plans = dev.download(firmware, progress=_progress(sink), **options)
         result["seconds"] = round(time.perf_counter() - start, 3)
         result["device_seconds"] = round(dev.clock.now - device_start, 3)
         # a plain DFU device that resets after manifesting cannot be read back

@@ -42,7 +42,9 @@ before or after the command name. Device commands take a selector with `-d/--dev
 Options of `sim:` selectors: `flash` (512k or 256k), `serial`, `count` (boards on the
 bus), `mode` (`dfu`, the default, or `app`: the board runs an application with the DFU
 run-time interface, for `dfuse detach`), `speed` (real time divided by this; default:
-virtual time, nothing sleeps).
+virtual time, nothing sleeps), `arrive` (the boards are plugged in one by one, every
+`arrive` seconds, as for `dfuse station`; `boards` is another name for `count`).
+`--wait[=SECONDS]` makes a device command wait for its board to appear.
 
 The default device is `$DFUSE_DEVICE` if set, else `usb:`. `-a ALT` picks the alternate
 setting by number or name (`-a 1`, `-a "@Option Bytes"`). A simulated board lives only as

@@ -83,7 +83,7 @@ def _common(parser: argparse.ArgumentParser, *, top: bool) -> None:
     )
 
 
-def _device_options(parser: argparse.ArgumentParser) -> None:
+def _device_options(parser: argparse.ArgumentParser, *, wait: bool = True) -> None:
     group = parser.add_argument_group("device selection")
     group.add_argument(
         "-d",
@@ -101,6 +101,14 @@ def _device_options(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument("-S", "--serial", metavar="SERIAL", help="match this serial number")
     group.add_argument("-p", "--path", metavar="PATH", help="match this bus path (e.g. 1-2.3)")
+    if wait:
+        group.add_argument(
+            "--wait",
+            metavar="SECONDS",
+            nargs="?",
+            const="inf",
+            help="wait for a matching device to appear (at most SECONDS; alone: forever)",
+        )
 
 
 def _sub(
@@ -281,6 +289,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     files = "dfuse.cli.cmd_files"
     dev = "dfuse.cli.cmd_device"
+    from dfuse.cli.cmd_station import add_log_option as add_station_log_option
 
     # ------------------------------------------------------------------ devices
     _sub(
@@ -401,6 +410,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="flash every matching DFU-mode board at once, one line each; exit code 100 + the"
         " number of boards that failed",
     )
+    add_station_log_option(p)
 
     p = _sub(
         sub,
@@ -535,6 +545,10 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="GROUP",
         help="also give this group rw access (for systems without logind's uaccess)",
     )
+
+    from dfuse.cli.cmd_station import add_commands as add_station_commands
+
+    add_station_commands(sub, _sub, _device_options)
 
     p = _sub(sub, "sim", "dfuse.cli.cmd_misc:cmd_sim", "simulated boards for other programs")
     simsub = p.add_subparsers(dest="sim_command", metavar="ACTION", required=True)

@@ -2,7 +2,8 @@
 
 The selector grammar and the simulated boards are the library's
 (:mod:`dfuse.selector`); this module only merges ``-d`` (or ``$DFUSE_DEVICE``) with
-the dfu-util style short options ``-a``, ``-S`` and ``-p``. A simulated board lives
+the dfu-util style short options ``-a``, ``-S`` and ``-p`` (and ``--wait``: wait for the
+device to appear). A simulated board lives
 only as long as the command: its memory starts erased every time (``dfuse demo``
 runs the whole flow in one process).
 """
@@ -10,6 +11,7 @@ runs the whole flow in one process).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 
 from dfuse.cli.parser import DEFAULT_DEVICE_ENV
@@ -30,9 +32,12 @@ def open_bench(args: argparse.Namespace) -> Bench:
     For ``sim:``, the selector's ``serial`` names the board it creates; ``-S`` and
     ``-p`` filter which of the boards to open, as for real devices.
     """
+    from dfuse.cli.cmd_station import parse_wait
+
     base = DeviceSelector.parse(selector_text(args))
     alt = parse_alt(args.alt) if args.alt is not None else None
     selector = base.with_overrides(alt=alt, serial=args.serial, path=args.path)
+    wait = parse_wait(getattr(args, "wait", None))
     if not base.is_sim:
-        return Bench(selector)
-    return sim_bench(base, selector)
+        return Bench(selector, wait=wait)
+    return dataclasses.replace(sim_bench(base, selector), wait=wait)

@@ -274,6 +274,30 @@ class Flash:
         """The size of every erase unit, in address order."""
         return tuple(s for c, s in self.units for _ in range(c))
 
+    def units_for(self, address: int, length: int) -> tuple[tuple[int, int], ...]:
+        """The physical erase units ``(address, size)`` overlapping ``[address, address +
+        length)``, in address order (what erasing for a write there takes). Computed run by
+        run: fast for any number of units.
+
+        >>> from dfuse.parts import get
+        >>> get("stm32f411xe").flash.units_for(0x08003FFF, 2)
+        ((134217728, 16384), (134234112, 16384))
+        """
+        out: list[tuple[int, int]] = []
+        stop, at = address + length, self.address
+        for count, size in self.units:
+            end = at + count * size
+            if length > 0 and at < stop and address < end:
+                first = max(0, (address - at) // size)
+                last = min(count, -(-(stop - at) // size))
+                out.extend((at + i * size, size) for i in range(first, last))
+            at = end
+        return tuple(out)
+
+    def bank_of(self, address: int) -> int | None:
+        """The index of the bank holding ``address`` (``None`` outside the flash)."""
+        return next((i for i, b in enumerate(self.banks) if b.address <= address < b.end), None)
+
     def erase_time(self, size: int) -> Duration:
         """The erase time of a unit of ``size`` bytes (the smallest listed size ≥ ``size``;
         beyond the largest, scaled by size and marked an estimate)."""
@@ -380,6 +404,8 @@ class Quirks:
             bank 2: STM32CubeProgrammer's undocumented recovery).
         stall_getstatus_while_busy: stalls a GETSTATUS that arrives while it is busy
             (L4-class; dfu-util retries up to 3 times).
+        stall_dnload_while_busy: stalls a DNLOAD that arrives while an operation still runs
+            (the F405 after a mass erase that reported 100 ms: the next Set Address stalls).
         stall_clrstatus_outside_error: stalls CLRSTATUS in any state but dfuERROR (as DFU 1.1
             says) instead of answering it.
         leave_without_status: leaves right after the zero-length DNLOAD, without answering
@@ -397,6 +423,7 @@ class Quirks:
     mass_erase_poll_timeout_ms: int | None = None
     wedged_erase_from: int | None = None
     stall_getstatus_while_busy: bool = False
+    stall_dnload_while_busy: bool = False
     stall_clrstatus_outside_error: bool = True
     leave_without_status: bool = False
     leave_needs_set_address: bool = False

@@ -15,6 +15,10 @@ interface held by another handle EBUSY (-6).
 Like the host controller, the backend assigns bus addresses: each device gets a
 fresh address when it is added and each time it comes back on the bus, and the
 kernel's part of enumeration (SET_CONFIGURATION 1) is done for it then.
+
+Boards come and go at any time, from any thread: :meth:`SimBackend.plug`,
+:meth:`SimBackend.unplug` (a yanked cable: ENODEV), :meth:`SimBackend.schedule` (an
+arrival at a clock time), and :meth:`SimBackend.add_hotplug_callback` to hear of it.
 """
 
 from __future__ import annotations
@@ -240,6 +244,8 @@ class SimBackend(usb.backend.IBackend):  # type: ignore[misc]
         self._lock = threading.RLock()
         self._next_address: dict[int, int] = {}
         self._ports: dict[int, tuple[int, ...]] = {}
+        self._arrivals: list[tuple[float, int, UsbDeviceModel]] = []
+        self._hotplug: list[Callable[[UsbDeviceModel, str], None]] = []
         for dev in devices:
             self.add(dev)
 
@@ -291,8 +297,88 @@ class SimBackend(usb.backend.IBackend):  # type: ignore[misc]
         else:
             device.disconnect()
 
+    # ------------------------------------------------------------------ hot-plug
+
+    def plug(self, device: UsbDeviceModel) -> None:
+        """Plug ``device`` into the bus now (thread-safe): a new board is added, one
+        unplugged before comes back freshly booted (a new bus address; handles opened
+        before it left stay dead)."""
+        if device not in self._devices:
+            self.add(device)
+            if device.connected:
+                self._notify(device, "arrived")
+            else:
+                self._power_on(device)
+            return
+        self._power_on(device)
+
+    def _notify(self, device: UsbDeviceModel, event: str) -> None:
+        with self._lock:
+            callbacks = list(self._hotplug)
+        for callback in callbacks:
+            callback(device, event)
+
+    @staticmethod
+    def _power_on(device: UsbDeviceModel) -> None:
+        power_on = getattr(device, "plug", None)
+        if power_on is not None:
+            power_on()
+        else:
+            device.reconnect()
+
+    def unplug(self, device: UsbDeviceModel) -> None:
+        """Pull ``device`` off the bus now (thread-safe), as a yanked cable: a transfer
+        in progress and every later one on a handle opened before fail with ENODEV. It
+        stays known to the bus (:attr:`devices`) so :meth:`plug` can bring it back."""
+        if device not in self._devices:
+            raise ValueError(f"{device!r} is not on this bus")
+        unplug = getattr(device, "unplug", None)
+        if unplug is not None:
+            unplug()
+        else:
+            device.disconnect()
+
+    def schedule(self, device: UsbDeviceModel, at: float) -> None:
+        """Plug ``device`` in when the bus's clock reaches ``at`` (seconds): arrivals are
+        made when the bus is next enumerated or polled at or after that time."""
+        with self._lock:
+            self._arrivals.append((at, len(self._arrivals), device))
+            self._arrivals.sort(key=lambda item: (item[0], item[1]))
+
+    @property
+    def next_arrival(self) -> float | None:
+        """The clock time of the next scheduled arrival (``None``: none is pending)."""
+        with self._lock:
+            return self._arrivals[0][0] if self._arrivals else None
+
+    def add_hotplug_callback(self, callback: Callable[[UsbDeviceModel, str], None]) -> None:
+        """Call ``callback(device, "arrived" | "left")`` whenever a device joins or leaves
+        the bus (a plug, an unplug, a reset or re-enumeration), as libusb's hotplug
+        callbacks do. Called from the thread that caused the change."""
+        with self._lock:
+            self._hotplug.append(callback)
+
+    def remove_hotplug_callback(self, callback: Callable[[UsbDeviceModel, str], None]) -> None:
+        """Stop calling ``callback`` (a callback not registered is ignored)."""
+        with self._lock:
+            if callback in self._hotplug:
+                self._hotplug.remove(callback)
+
+    def _arrive(self) -> None:
+        """Plug in the scheduled devices whose time has come."""
+        if not self._arrivals:
+            return
+        now = self.clock.now
+        with self._lock:
+            due = [item[2] for item in self._arrivals if item[0] <= now]
+            self._arrivals = [item for item in self._arrivals if item[0] > now]
+        for device in due:
+            self.plug(device)
+
     def poll(self) -> None:
-        """Let every device catch up with the clock (finish operations, re-enumerate)."""
+        """Let every device catch up with the clock (finish operations, re-enumerate)
+        and plug in the scheduled arrivals that are due."""
+        self._arrive()
         for dev in list(self._devices):
             poll = getattr(dev, "poll", None)
             if poll is not None:
@@ -331,6 +417,7 @@ class SimBackend(usb.backend.IBackend):  # type: ignore[misc]
     def _on_bus_event(self, device: UsbDeviceModel, event: str) -> None:
         if event == "attach":
             self._enumerated(device)
+        self._notify(device, "arrived" if event == "attach" else "left")
 
     def _enumerated(self, device: UsbDeviceModel) -> None:
         with self._lock:

@@ -47,6 +47,8 @@ class Quirks:
             sometimes, seemingly randomly, it will stall the USB pipe", dfu-util c15ee60).
         busy_stall_probability: see ``stall_getstatus_while_busy`` (estimate; the draws
             come from the board's seeded generator).
+        stall_dnload_while_busy: a DNLOAD that arrives while an operation still runs is
+            stalled (the operation goes on) instead of held.
         stall_clrstatus_outside_error: CLRSTATUS outside dfuERROR stalls (DFU 1.1); when
             False it is answered and moves the device to dfuERROR/errUNKNOWN, as ST's ROMs
             built on ST's DFU library do.
@@ -68,6 +70,7 @@ class Quirks:
     first_status_error: str = "never"
     stall_getstatus_while_busy: bool = False
     busy_stall_probability: float = 0.25
+    stall_dnload_while_busy: bool = False
     stall_clrstatus_outside_error: bool = True
     wedged_erase_from: int | None = None
     set_address_skips_busy: bool = False

@@ -51,7 +51,7 @@ from dfuse.protocol.constants import (
     Status,
 )
 from dfuse.protocol.descriptors import Attributes, FunctionalDescriptor, StatusReply
-from dfuse.sim.dfu import DfuFailure, DfuModel, Operation
+from dfuse.sim.dfu import DfuFailure, DfuModel, Operation, RequestRecord, request_name
 from dfuse.sim.faults import Event, Fault
 from dfuse.sim.flash import MemoryArea, NorFlash, OtpMemory, RamArea
 from dfuse.sim.quirks import Quirks
@@ -160,6 +160,7 @@ def quirks_of(part: Part) -> Quirks:
         leave_without_status=q.leave_without_status,
         first_status_error=q.first_status_error,
         stall_getstatus_while_busy=q.stall_getstatus_while_busy,
+        stall_dnload_while_busy=q.stall_dnload_while_busy,
         stall_clrstatus_outside_error=q.stall_clrstatus_outside_error,
         wedged_erase_from=q.wedged_erase_from,
         set_address_skips_busy=q.set_address_skips_busy,
@@ -222,9 +223,12 @@ class RomBootloader(DfuModel):
             after a change (:meth:`save_state`).
 
     Attributes:
-        part: the row. flash, option_area, otp, feature_area, signature, sram, areas: the
-        memories. pointer: the DfuSe address pointer. app_starts: every jump to the
-        application.
+        part: the row.
+        flash: the main flash (:class:`NorFlash` in the row's erase units).
+        areas: every memory (flash, option bytes, OTP, feature area, EEPROM, signature,
+            SRAM), for :meth:`peek` and :meth:`poke`.
+        pointer: the DfuSe address pointer.
+        app_starts: every jump to the application.
     """
 
     def __init__(
@@ -614,6 +618,13 @@ class RomBootloader(DfuModel):
         arrives while it is still busy at once (dfuDNBUSY and the time left), or stalls it
         (the state stays dfuDNBUSY), instead of holding it until the operation ends."""
         quirks = self.quirks
+        if quirks.stall_dnload_while_busy and setup.kind == 1 and setup.request == Request.DNLOAD:
+            with self.lock:
+                self.poll()
+                busy = self._busy
+                if busy is not None and self.connected and self.clock.now < busy.ends_at:
+                    self._answer_early(setup, len(data), generation)
+                    raise Stall("DNLOAD while busy: stalled (F405 after a mass erase)")
         if (
             quirks.stall_getstatus_while_busy
             and setup.kind == 1
@@ -624,14 +635,21 @@ class RomBootloader(DfuModel):
                 self.poll()
                 busy = self._busy
                 if busy is not None and self.connected and self.clock.now < busy.ends_at:
-                    self._check_alive(generation)
-                    self.requests["GETSTATUS"] += 1
-                    self.clock.sleep(self.timing.transfer_cost(0))
+                    self._answer_early(setup, 0, generation)
                     if self._stall_rng.random() < quirks.busy_stall_probability:
                         raise Stall("GETSTATUS while busy: stalled (L4-class ROM)")
                     left = max(1, math.ceil((busy.ends_at - self.clock.now) * 1000))
                     return StatusReply(Status.OK, left, State.dfuDNBUSY).to_bytes()
         return super().control_transfer(setup, data, timeout_ms, generation=generation)
+
+    def _answer_early(self, setup: SetupPacket, data_length: int, generation: int | None) -> None:
+        """Account for a request a busy ROM answers (or stalls) at once, as
+        :meth:`DfuModel.control_transfer` does for the others."""
+        self._check_alive(generation)
+        name = request_name(setup)
+        self.requests[name] += 1
+        self.request_log.append(RequestRecord(self.clock.now, name, setup, data_length))
+        self.clock.sleep(self.timing.transfer_cost(0))
 
     # ------------------------------------------------------------------ access rules
 

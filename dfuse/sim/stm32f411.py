@@ -24,7 +24,7 @@ from collections.abc import Iterable
 
 from dfuse.clock import Clock
 from dfuse.parts import get as get_part
-from dfuse.protocol.constants import DFU_PROTOCOL_RUNTIME, DfuseCommand, State
+from dfuse.protocol.constants import DFU_PROTOCOL_RUNTIME, State
 from dfuse.protocol.descriptors import Attributes, FunctionalDescriptor
 from dfuse.sim.dfu import RUNTIME_TRANSITIONS, DfuModel
 from dfuse.sim.faults import Fault
@@ -47,33 +47,15 @@ __all__ = [
     "device_descriptor",
 ]
 
-FLASH_BASE = 0x0800_0000
-OTP_BASE = 0x1FFF_7800
-UNIQUE_ID = 0x1FFF_7A10
-FLASH_SIZE_REGISTER = 0x1FFF_7A22
-OPTION_BYTES = 0x1FFF_C000
-OPTION_BYTES_SIZE = 16
-DEVICE_FEATURE = 0xFFFF_0000
-SRAM_BASE = 0x2000_0000
-SRAM_SIZE = 128 * 1024
+def _factory_option_bytes() -> bytes:
+    spec = get_part("stm32f411xe").option_bytes
+    assert spec is not None
+    return spec.factory
+
 
 #: Option bytes as shipped (OPTCR 0x0FFFAAED): RDP level 0, no sector write-protected,
 #: complement half-words filled in (the F411 row's ``option_bytes.factory``).
-FACTORY_OPTION_BYTES = bytes.fromhex("ffaa0055ffffffffff7f0080ffffffff")
-
-#: The commands UPLOAD block 0 lists (AN3156): Get, Set Address, Erase, Read Unprotect.
-SUPPORTED_COMMANDS = bytes(
-    (
-        DfuseCommand.GET,
-        DfuseCommand.SET_ADDRESS_POINTER,
-        DfuseCommand.ERASE,
-        DfuseCommand.READ_UNPROTECT,
-    )
-)
-
-VENDOR_ID = 0x0483
-PRODUCT_ID = 0xDF11
-BCD_DEVICE = 0x2200
+FACTORY_OPTION_BYTES = _factory_option_bytes()
 
 _PARTS_BY_FLASH = {512 * 1024: "stm32f411xe", 256 * 1024: "stm32f411xc"}
 

@@ -593,19 +593,26 @@ def make_device(name: str, *, bus: int = 1, port: int = 1) -> UsbDeviceModel:
     ``"stm32f411"``: the ROM bootloader in DFU mode (0483:df11).
     ``"stm32f411-app"``: an application with the DFU run-time interface
     (0483:5740) that detaches into that bootloader (hosted with it).
+    Any other part name of :mod:`dfuse.parts` (``"stm32l476"``): that part's board.
     Boards on other ports get their own serial number, so tools can tell them
     apart (``dfu-util -S``). The bus address is assigned when the board is
     published (as a host controller does, afresh on every re-enumeration).
     """
     key = name.strip().lower()
-    if key not in _DEVICE_NAMES:
+    from dfuse.parts import parts_by_name
+
+    parts = parts_by_name()
+    if key not in _DEVICE_NAMES and key not in parts:
         raise DfuseError(
             f"unknown simulated device {name!r}: expected one of "
-            + ", ".join(repr(n) for n in _DEVICE_NAMES)
+            + ", ".join(repr(n) for n in (*_DEVICE_NAMES, *sorted(parts)))
         )
+    from dfuse.sim.rom import RomBootloader
     from dfuse.sim.stm32f411 import Stm32F411, Stm32F411App
 
     serial = "3276347F3034" if (bus, port) == (1, 1) else f"3276347F{bus:02X}{port:02X}"
+    if key not in _DEVICE_NAMES:  # any other part of the part database: its row's board
+        return RomBootloader(parts[key], bus=bus, address=port, port_numbers=(port,))
     if key == "stm32f411-app":
         return Stm32F411App(serial, bus=bus, address=port, port_numbers=(port,))
     return Stm32F411(serial, bus=bus, address=port, port_numbers=(port,))
@@ -726,7 +733,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="append",
         default=[],
         metavar="NAME",
-        help=f"simulated board to plug in: {', '.join(_DEVICE_NAMES)} (repeatable; "
+        help=f"simulated board to plug in: {', '.join(_DEVICE_NAMES)} or a part name (repeatable; "
         "default: one stm32f411)",
     )
     parser.add_argument("command", nargs=argparse.REMAINDER, help="-- COMMAND [ARGS...]")

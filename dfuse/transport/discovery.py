@@ -8,14 +8,29 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import math
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any
 
-from dfuse.clock import Clock, RealClock
-from dfuse.errors import DeviceNotFoundError
+from dfuse.clock import Clock, RealClock, VirtualClock
+from dfuse.errors import CancelledError, DeviceNotFoundError
 from dfuse.transport.base import DeviceInfo, DeviceMode
 from dfuse.transport.pyusb import PyUsbTransport, enumerate_devices, get_backend
 
-__all__ = ["find_devices", "open_one", "select_device"]
+__all__ = [
+    "DEFAULT_POLL_INTERVAL_S",
+    "BusWatcher",
+    "find_devices",
+    "open_one",
+    "select_device",
+    "wait_for",
+]
+
+#: How often the bus is enumerated while waiting, when it offers no hotplug events.
+DEFAULT_POLL_INTERVAL_S = 0.1
+#: Real seconds a wait on a simulated clock pauses between two looks at the bus.
+_SIM_THROTTLE_S = 0.002
 
 
 def _check_id(name: str, value: int | None) -> None:
@@ -78,6 +93,133 @@ def select_device(candidates: list[DeviceInfo], criteria: str) -> DeviceInfo:
             candidates=tuple(c.describe() for c in candidates),
         )
     return candidates[0]
+
+
+class BusWatcher:
+    """Waits for the bus to change: hotplug events where the backend offers them
+    (a :class:`dfuse.sim.SimBackend`: ``add_hotplug_callback``), else a poll interval.
+
+    pyusb has no hotplug API, so on real hardware the watcher polls: each
+    :meth:`wait` returns after ``interval`` seconds and the caller enumerates again.
+    On a simulated bus a device arriving or leaving ends the wait at once, and a
+    scheduled arrival (``backend.next_arrival``) ends it when the clock reaches it.
+
+    Args:
+        backend: the pyusb backend that is enumerated (``None``: the system's libusb).
+        clock: the clock waits are measured on (default: the backend's own, else real time).
+        interval: the longest wait between two looks at the bus, in clock seconds.
+    """
+
+    def __init__(
+        self,
+        backend: object = None,
+        clock: Clock | None = None,
+        *,
+        interval: float = DEFAULT_POLL_INTERVAL_S,
+    ) -> None:
+        if not interval > 0:
+            raise ValueError(f"interval must be positive, got {interval}")
+        if clock is None:
+            own = getattr(backend, "clock", None)
+            clock = own if isinstance(own, Clock) else RealClock()
+        self.clock: Clock = clock
+        self.backend = backend
+        self.interval = interval
+        self._changed = threading.Event()
+        self._subscribe: Any = getattr(backend, "add_hotplug_callback", None)
+        self._unsubscribe: Any = getattr(backend, "remove_hotplug_callback", None)
+        if self._subscribe is not None:
+            self._subscribe(self._on_hotplug)
+
+    @property
+    def hotplug(self) -> bool:
+        """Whether the backend reports arrivals (else the bus is polled)."""
+        return self._subscribe is not None
+
+    def _on_hotplug(self, _device: object, _event: str) -> None:
+        self._changed.set()
+
+    def wait(
+        self,
+        timeout: float | None = None,
+        *,
+        cancel: threading.Event | None = None,
+        advance: bool = True,
+    ) -> None:
+        """Wait until the bus may have changed, at most ``min(timeout, interval)`` clock
+        seconds; a set ``cancel`` ends the wait early.
+
+        On a :class:`~dfuse.clock.VirtualClock` the wait moves the clock forward;
+        ``advance=False`` only pauses briefly in real time instead, for a caller whose
+        other threads move the clock (a station while boards are being flashed: time
+        pushed forward by the waiter would eat into their devices' timeouts)."""
+        step = self.interval if timeout is None else max(0.0, min(timeout, self.interval))
+        arrival = getattr(self.backend, "next_arrival", None)
+        if isinstance(arrival, float | int):
+            step = min(step, max(0.0, float(arrival) - self.clock.now))
+        if self._changed.is_set():
+            self._changed.clear()
+            return
+        if isinstance(self.clock, RealClock):
+            waker = self._changed if self.hotplug or cancel is None else cancel
+            waker.wait(step)
+        else:
+            # simulated time: do not spin the CPU while nothing can happen in real time
+            if isinstance(self.clock, VirtualClock):
+                (cancel or self._changed).wait(_SIM_THROTTLE_S)
+                if not advance:
+                    self._changed.clear()
+                    return
+            if not self._changed.is_set():
+                self.clock.sleep(step)
+        self._changed.clear()
+
+    def close(self) -> None:
+        """Stop listening for hotplug events."""
+        if self._unsubscribe is not None:
+            self._unsubscribe(self._on_hotplug)
+            self._unsubscribe = None
+
+    def __enter__(self) -> BusWatcher:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+
+def wait_for(
+    find: Callable[[], list[DeviceInfo]],
+    *,
+    backend: object = None,
+    clock: Clock | None = None,
+    timeout: float | None = None,
+    cancel: threading.Event | None = None,
+    interval: float = DEFAULT_POLL_INTERVAL_S,
+    what: str = "a DFU device",
+) -> list[DeviceInfo]:
+    """Call ``find()`` until it returns devices (and return them), waiting between calls
+    with a :class:`BusWatcher`.
+
+    ``timeout`` is in clock seconds (``None`` or ``inf``: wait forever). Raises
+    :class:`~dfuse.errors.DeviceNotFoundError` when it passes, and
+    :class:`~dfuse.errors.CancelledError` (phase ``"wait"``) when ``cancel`` is set.
+    """
+    if timeout is not None and (math.isnan(timeout) or timeout < 0):
+        raise ValueError(f"timeout must be a non-negative number of seconds, got {timeout}")
+    with BusWatcher(backend, clock, interval=interval) as watcher:
+        deadline = None if timeout is None or math.isinf(timeout) else watcher.clock.now + timeout
+        while True:
+            found = find()
+            if found:
+                return found
+            if cancel is not None and cancel.is_set():
+                raise CancelledError("stopped waiting for " + what, phase="wait")
+            remaining = None if deadline is None else deadline - watcher.clock.now
+            if remaining is not None and remaining <= 0:
+                raise DeviceNotFoundError(
+                    f"no {what.removeprefix('a ')} appeared within {timeout:g} s"
+                )
+            watcher.wait(remaining, cancel=cancel)
 
 
 def open_one(

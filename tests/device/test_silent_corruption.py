@@ -125,6 +125,7 @@ def _expected(
                 memory[max(a, lo) : min(a + len(d), hi)]
                 == d[max(a, lo) - a : min(a + len(d), hi) - a]
                 for a, d in segments
+                if a < hi and lo < a + len(d)  # a segment outside: a negative slice end
             )
             if not (incremental and same):
                 model[lo:hi] = b"\xff" * size

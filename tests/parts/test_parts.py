@@ -230,3 +230,32 @@ def test_a_broken_row_is_refused_with_its_place(change: tuple[str, str], match: 
     with pytest.raises(PartDataError, match=match) as info:
         parts.schema.load_text(GOOD.replace(old, new, 1), "bad.toml")
     assert info.value.source == "bad.toml"
+
+
+def test_the_host_constants_and_the_simulators_timing_equal_the_f411_rows() -> None:
+    """The F411 facts live in the part rows; the older constants elsewhere must agree."""
+    from dfuse.layout import STM32F411XC_ALT_STRINGS, STM32F411XE_ALT_STRINGS
+    from dfuse.sim import STM32F411_TIMING
+    from dfuse.sim.rom import timing_of
+
+    assert parts.get("stm32f411xe").alt_strings == STM32F411XE_ALT_STRINGS
+    assert parts.get("stm32f411xc").alt_strings == STM32F411XC_ALT_STRINGS
+    assert timing_of(parts.get("stm32f411xe")) == STM32F411_TIMING
+
+
+@pytest.mark.parametrize("part", ROWS, ids=IDS)
+def test_units_for_agrees_with_the_expanded_units(part: Part) -> None:
+    flash = part.flash
+    units, at = [], flash.address
+    for size in flash.unit_sizes():
+        units.append((at, size))
+        at += size
+    rng = __import__("random").Random(part.name)
+    for _ in range(20):
+        address = flash.address + rng.randrange(-4096, flash.size + 4096)
+        length = rng.randrange(0, 300_000)
+        want = tuple(u for u in units if u[0] < address + length and address < u[0] + u[1])
+        assert flash.units_for(address, length) == (want if length else ())
+    assert flash.bank_of(flash.address) == 0
+    assert flash.bank_of(flash.end - 1) == len(flash.banks) - 1
+    assert flash.bank_of(flash.end) is None

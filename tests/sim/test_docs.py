@@ -17,6 +17,9 @@ MODULES = [
     "dfuse.sim.flash",
     "dfuse.sim.plain",
     "dfuse.sim.quirks",
+    "dfuse.sim.rom",
+    "dfuse.sim",
+    "dfuse.parts",
     "dfuse.sim.stm32f411",
     "dfuse.sim.timing",
 ]
@@ -33,6 +36,9 @@ def test_simulator_page_examples_run() -> None:
     assert blocks
     namespace: dict[str, object] = {}
     exec(compile(blocks[0], str(DOC), "exec"), namespace)
+    # the parts example
+    (parts_example,) = [b for b in blocks if 'board("stm32l476")' in b]
+    exec(compile(parts_example, str(DOC), "exec"), {})
     # the fault example builds its board (the loop over fault_log needs a run first)
-    fault_example = blocks[1].split("...")[0]
-    exec(compile(fault_example, str(DOC), "exec"), {})
+    (fault,) = [b for b in blocks if "Fault(" in b and "fault_log" in b]
+    exec(compile(fault.split("...")[0], str(DOC), "exec"), {})

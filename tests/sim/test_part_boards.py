@@ -387,3 +387,24 @@ def test_random_images_on_random_parts_land_exactly_and_nothing_else_changes(
         if at + size <= start or at >= start + length:  # not touched by the image
             assert model.peek(at, size) == old[at - flash.address : at - flash.address + size]
         at += size
+
+
+def test_f405_stalls_a_set_address_sent_while_its_mass_erase_runs() -> None:
+    """betaflight-configurator #590 (Revo F4): after the mass erase that reported 100 ms, the
+    next Set Address stalls; the erase goes on and ends normally."""
+    model = board("stm32f405", firmware_check=False)
+    model.poke(0x08000000, b"\x00" * 16)
+    rig = rig_for(model)
+    rig.dnload(0, cmd(ERASE))
+    assert rig.getstatus()[1] == 100
+    rig.clock.sleep(0.1)
+    with pytest.raises(usb.core.USBError) as info:
+        rig.dnload(0, cmd(SET_ADDRESS, 0x08000000))
+    assert info.value.errno == errno.EPIPE
+    assert assert_busy(model)
+    assert rig.getstatus(timeout=60_000)[2] == State.dfuDNLOAD_IDLE
+    assert model.peek(0x08000000, 16) == b"\xff" * 16
+
+
+def assert_busy(model: RomBootloader) -> bool:
+    return model.busy and model.state is State.dfuDNBUSY

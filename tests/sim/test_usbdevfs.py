@@ -373,7 +373,12 @@ def test_make_device_by_name() -> None:
     app = usbdevfs.make_device("stm32f411-app")
     assert isinstance(app, Stm32F411App)
     assert isinstance(app.bootloader, Stm32F411)
-    with pytest.raises(DfuseError, match="unknown simulated device 'z80': expected one of"):
+    l4 = usbdevfs.make_device("stm32l476", port=4)
+    assert l4.part.name == "stm32l476"  # type: ignore[attr-defined]
+    assert l4.port_numbers == (4,)
+    with pytest.raises(
+        DfuseError, match=r"unknown simulated device 'z80': expected one of.*stm32l476"
+    ):
         usbdevfs.make_device("z80")
 
 
