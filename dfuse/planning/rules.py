@@ -79,6 +79,9 @@ QUIRK_RULES: Mapping[str, tuple[tuple[str, Callable[[object, Part], object]], ..
     "mass_erase_poll_timeout_ms": (
         ("mass_erase_wait_ms", lambda v, p: None if v is None else _ms(p.flash.mass_erase.max)),
     ),
+    # a DNLOAD while busy stalls (F405 after its mass erase): the host sends none before
+    # the device reports it is done (with mass_erase_wait_ms above)
+    "stall_dnload_while_busy": (),
     # dfuERROR/errFIRMWARE on the first GETSTATUS: opening clears it (CLRSTATUS) anyway
     "first_status_error": (),
     # the ROM's sector map is wrong: corrected_info() gives the host the physical one
@@ -226,6 +229,7 @@ def pad_segments(segs: Segments, unit: int, fill: int, *, erased: bool = True) -
             )
         if runs and lo <= runs[-1][0] + len(runs[-1][1]):
             start, buf = runs[-1]
+            del buf[address - start :]  # the previous piece's padding up to this one
             buf.extend(bytes([fill]) * (address - start - len(buf)))
         else:
             start, buf = lo, bytearray(bytes([fill]) * (address - lo))
