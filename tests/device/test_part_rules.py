@@ -5,6 +5,7 @@ and one test per quirk workaround, each checked against the simulated board's me
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import random
 
 import pytest
@@ -49,7 +50,8 @@ def test_the_device_knows_its_part_and_an_unknown_one_keeps_the_defaults() -> No
     with _open(other) as dev:
         assert dev.part is None
         assert dev.rules == SessionRules()
-        assert dev.layout is not None and dev.layout.size == 1 << 20  # its alt string alone
+        assert dev.layout is not None
+        assert dev.layout.size == 1 << 20
 
 
 def test_rules_given_win_over_the_part_and_busy_timeout_over_both() -> None:
@@ -104,11 +106,12 @@ def test_padding_keeps_every_byte_and_covers_whole_units(
         segs.append((end + gap, data))
         end += gap + len(data)
     padded = pad_segments(segs, unit, 0xFF)
-    for (a, d), (b, e) in zip(padded, padded[1:], strict=False):
+    for (a, d), (b, _e) in itertools.pairwise(padded):
         assert a + len(d) < b  # no unit shared between runs
     flat = {a + i: byte for a, d in padded for i, byte in enumerate(d)}
     for a, d in padded:
-        assert a % unit == 0 and len(d) % unit == 0
+        assert a % unit == 0
+        assert len(d) % unit == 0
     for a, d in segs:
         assert bytes(flat[a + i] for i in range(len(d))) == d
     image = {a + i for a, d in segs for i in range(len(d))}
@@ -147,7 +150,8 @@ def test_a_whole_flash_image_on_l4_is_one_mass_erase_a_partial_one_page_erases()
         assert _erases(dev, whole, part.flash.address) == (MassErase(),)
         almost = bytes(part.flash.size - 2048)  # the last page is not covered
         erases = _erases(dev, almost, part.flash.address)
-        assert len(erases) == 511 and all(isinstance(e, EraseSector) for e in erases)
+        assert len(erases) == 511
+        assert all(isinstance(e, EraseSector) for e in erases)
 
 
 def test_f405_class_parts_erase_sector_by_sector() -> None:
@@ -157,7 +161,8 @@ def test_f405_class_parts_erase_sector_by_sector() -> None:
     assert rules_for(part).mass_erase_wait_ms == 32_000
     with _open(board("stm32f405")) as dev:
         erases = _erases(dev, bytes(part.flash.size), part.flash.address)
-        assert erases and all(isinstance(e, EraseSector) for e in erases)
+        assert erases
+        assert all(isinstance(e, EraseSector) for e in erases)
 
 
 def test_the_erase_choice_follows_the_datasheet_times() -> None:
@@ -230,7 +235,8 @@ def test_gd32vf103_is_driven_by_its_physical_flash() -> None:
 def test_clrstatus_outside_error_follows_the_row() -> None:
     answers = [p for p in all_parts() if not p.quirks.stall_clrstatus_outside_error]
     stalls = [p for p in all_parts() if p.quirks.stall_clrstatus_outside_error]
-    assert answers and stalls
+    assert answers
+    assert stalls
     assert all(rules_for(p).clear_status_outside_error for p in answers)
     assert not any(rules_for(p).clear_status_outside_error for p in stalls)
 
