@@ -30,6 +30,7 @@ from dfuse.file import DfuFile, DfuSeFile, FileKind, Target, kind_for_path, save
 from dfuse.gang import GangPhase, flash_many
 from dfuse.layout import MemoryLayout, Sector
 from dfuse.optionbytes import OTP_BLOCK_SIZE, OTP_BLOCKS, WRP_SECTORS, BorLevel
+from dfuse.parts import identify_info
 from dfuse.protocol.plan import EraseSector
 from dfuse.selector import Bench
 from dfuse.station.core import recording
@@ -125,7 +126,11 @@ def cmd_list(args: argparse.Namespace, ui: Ui) -> int:
     """``dfuse list``: every DFU device the selector matches, with its memory layouts."""
     bench = open_bench(args)
     devices = bench.find()
-    ui.emit({"ok": True, "devices": [d.to_dict() for d in devices]})
+    parts = [identify_info(d) for d in devices]  # the part each one is, if known
+    records = [
+        {**d.to_dict(), "part": p.name if p else None} for d, p in zip(devices, parts, strict=True)
+    ]
+    ui.emit({"ok": True, "devices": records})
     if not devices:
         ui.print("no DFU devices found")
         if not ui.json_mode:
@@ -135,10 +140,11 @@ def cmd_list(args: argparse.Namespace, ui: Ui) -> int:
                 markup=False,
             )
         return ExitCode.OK
-    for info in devices:
+    for info, part in zip(devices, parts, strict=True):
         name = " ".join(x for x in (info.manufacturer, info.product) if x) or "?"
+        known = f"part={part.name}  " if part else ""
         ui.print(
-            f"[bold]{info.vid:04x}:{info.pid:04x}[/bold]  {name}  "
+            f"[bold]{info.vid:04x}:{info.pid:04x}[/bold]  {name}  {known}"
             f"serial={info.serial or '-'}  path={info.path}  bcdDevice={info.bcd_device:04x}  "
             f"{info.mode.value} mode  transfer size {info.transfer_size or '-'}"
         )

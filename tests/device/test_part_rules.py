@@ -12,6 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from dfuse.cli import main
 from dfuse.device import DfuDevice
 from dfuse.errors import SafetyError
 from dfuse.parts import Part, Quirks, all_parts, get
@@ -280,3 +281,13 @@ def test_random_images_on_random_parts_land_and_nothing_else_changes(name: str, 
         if at + size <= start or at >= start + length:
             assert model.peek(at, size) == old[at - flash.address : at - flash.address + size]
         at += size
+
+
+def test_dfuse_list_names_the_part(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DFUSE_DEVICE", raising=False)
+    out = io.StringIO()
+    assert main(["list", "-d", "sim:stm32h743", "--json"], stdout=out, stderr=io.StringIO()) == 0
+    assert [d["part"] for d in json.loads(out.getvalue())["devices"]] == ["stm32h743"]
+    out = io.StringIO()
+    assert main(["list", "-d", "sim:stm32f405"], stdout=out, stderr=io.StringIO()) == 0
+    assert "part=stm32f407" in out.getvalue()  # an F405 answers as an F407 (one ROM)
