@@ -5,7 +5,9 @@ and one test per quirk workaround, each checked against the simulated board's me
 from __future__ import annotations
 
 import dataclasses
+import io
 import itertools
+import json
 import random
 
 import pytest
