@@ -10,13 +10,11 @@ import dataclasses
 import logging
 import threading
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from types import TracebackType
 from typing import NoReturn, Self, Unpack
 
 from dfuse.clock import Clock, RealClock
 from dfuse.errors import (
-    CancelledError,
     DeviceGoneError,
     ProtocolError,
     StallError,
@@ -28,34 +26,19 @@ from dfuse.file.model import DfuSeFile, Target
 from dfuse.layout import MemoryLayout, Sector
 from dfuse.optionbytes import OTP_SIZE, OptionBytes, OtpArea, RdpLevel
 from dfuse.parts import Part, identify_info
+from dfuse.planning import download as dl
 from dfuse.planning import protection as prot
 from dfuse.planning import reading
-from dfuse.planning.download import (
-    DownloadOptions,
-    Image,
-    OptionFields,
-    Segments,
-    TargetPlan,
-    check_otp_contents,
-    image_jobs,
-    plan_targets,
-    read_back_spans,
-    resolve_options,
-)
+from dfuse.planning.download import DownloadOptions, Image, OptionFields, TargetPlan
 from dfuse.planning.protection import DEFAULT_RESET_WAIT_S
+from dfuse.planning.record import RunRecord
 from dfuse.planning.rules import corrected_info, rules_for
 from dfuse.progress import Phase, Progress, ProgressCallback
+from dfuse.protocol import dfuse as cmd
 from dfuse.protocol import plan as steps
 from dfuse.protocol.constants import Request, State
 from dfuse.protocol.descriptors import Attributes, FunctionalDescriptor, StatusReply
-from dfuse.protocol.dfuse import (
-    FIRST_DATA_BLOCK,
-    MAX_BLOCK,
-    encode_mass_erase,
-    encode_read_unprotect,
-    encode_set_address,
-)
-from dfuse.protocol.dfuse import encode_erase as _erase
+from dfuse.protocol.dfuse import FIRST_DATA_BLOCK, MAX_BLOCK
 from dfuse.protocol.plan import EraseMode, Plan, Step
 from dfuse.protocol.session import Done, Event, Fail, Goal, Send, Session, SessionRules, Wait
 from dfuse.protocol.session import status_error as _status_error
@@ -74,40 +57,11 @@ _BUSY_HINT = (
     " (the device may still be busy with an earlier operation: wait for it to finish, or "
     "replug it, and retry)"
 )
-_PHASES: dict[type, Phase] = {
-    steps.EraseSector: Phase.ERASE, steps.MassErase: Phase.ERASE, steps.WriteBlock: Phase.WRITE,
-    steps.WriteOptions: Phase.WRITE, steps.Verify: Phase.VERIFY,
-    steps.ConfirmOptions: Phase.VERIFY, steps.Leave: Phase.LEAVE,
-}  # fmt: skip
-
-
 def _with_action(exc: TransportError, action: str) -> TransportError:
     """The same kind of error, naming what the host was doing (raise it ``from exc``)."""
     new = type(exc)(f"{exc} (while {action})", cause=exc.cause, errno=exc.errno)
     new.request = exc.request
     return new
-
-
-@dataclass(slots=True)
-class _Run:
-    """What one run of steps has done so far (for :class:`CancelledError`)."""
-
-    report: Progress
-    cancel: threading.Event | None = None
-    erased: list[int | str] = field(default_factory=list)
-    written: int = 0
-    phase: Phase | None = None
-    reading: Phase = Phase.VERIFY  # what a ReadBlock reports as
-    data: bytearray = field(default_factory=bytearray)  # what ReadBlocks read
-
-    def check(self, dev: DfuDevice, next_phase: Phase) -> None:
-        """At a safe point: stop when cancelled (ABORT to dfuIDLE, CancelledError)."""
-        if self.cancel is None or not self.cancel.is_set():
-            return
-        if not dev._closed and dev.info.mode is DeviceMode.DFU:
-            dev._to_idle()
-        phase = (self.phase or next_phase).value
-        raise CancelledError(erased=tuple(self.erased), written=self.written, phase=phase)
 
 
 class DfuDevice:
@@ -447,20 +401,21 @@ class DfuDevice:
     def set_address(self, address: int, why: str = "") -> None:
         """DfuSe Set Address Pointer."""
         action = f"setting the address pointer to 0x{address:08X}" + (f" for {why}" if why else "")
-        self._command(encode_set_address(address), action)
+        self._command(cmd.encode_set_address(address), action)
 
     # ------------------------------------------------------------------ the step loop
 
-    def _run(self, plan: Plan, run: _Run) -> None:
+    def _run(self, plan: Plan, run: RunRecord) -> None:
         """Run ``plan``'s steps: the one loop every verb goes through. Every step
         boundary is a safe point for ``run.cancel``."""
         for step in plan.steps:
-            phase = run.reading if isinstance(step, steps.ReadBlock) else _PHASES.get(type(step))
-            run.check(self, phase or Phase.WRITE)
-            run.phase = phase or run.phase
+            if (stop := run.enter(step)) is not None:
+                if not self._closed and self.info.mode is DeviceMode.DFU:
+                    self._to_idle()  # ABORT back to dfuIDLE
+                raise stop
             self._step(step, plan, run)
 
-    def _step(self, step: Step, plan: Plan, run: _Run) -> None:
+    def _step(self, step: Step, plan: Plan, run: RunRecord) -> None:
         if isinstance(step, steps.WriteBlock):
             where = "" if step.address is None else f" at 0x{step.address:08X}"
             action = f"writing block {step.block}{where} ({len(step.data)} bytes)"
@@ -482,7 +437,7 @@ class DfuDevice:
             run.written += step.length if run.reading is Phase.READ else 0
             run.report.add(run.reading, step.length)
         elif isinstance(step, steps.EraseSector):
-            self._command(_erase(step.address), f"erasing sector {step.index} at 0x{step.address:08X}")  # noqa: E501  # fmt: skip
+            self._command(cmd.encode_erase(step.address), f"erasing sector {step.index} at 0x{step.address:08X}")  # noqa: E501  # fmt: skip
             run.erased.append(step.address)
             run.report.add(Phase.ERASE, step.size)
         elif isinstance(step, steps.MassErase):
@@ -507,7 +462,7 @@ class DfuDevice:
         elif isinstance(step, steps.SelectAlt):
             self.select_alt(step.alt)
         elif isinstance(step, steps.ReadUnprotect):
-            self._command(encode_read_unprotect(), "removing read protection", Goal.RESET)
+            self._command(cmd.encode_read_unprotect(), "removing read protection", Goal.RESET)
             self.close()  # the device erases its flash and resets
         elif isinstance(step, steps.WriteOptions):
             action = f"writing the option bytes at 0x{step.address:08X}"
@@ -525,7 +480,7 @@ class DfuDevice:
 
     def _drive(self, plan: Plan, progress: ProgressCallback | None = None,
                cancel: threading.Event | None = None) -> None:  # fmt: skip
-        self._run(plan, _Run(Progress(progress, reading.totals([plan])), cancel))
+        self._run(plan, RunRecord(Progress(progress, reading.totals([plan])), cancel))
 
     # ------------------------------------------------------------------ download
 
@@ -535,31 +490,31 @@ class DfuDevice:
         """Plan a download without writing (a dry run: ``print(*dev.plan(img))``); takes
         what :meth:`download` takes and refuses what it refuses, before any writing.
         ``incremental=True`` reads the image's ranges back first (:attr:`Phase.READ`)."""
-        return self._plan(image, resolve_options(options, changes), Progress(progress))
+        return self._plan(image, dl.resolve_options(options, changes), Progress(progress))
 
     def _plan(self, image: Image, opts: DownloadOptions, report: Progress
               ) -> tuple[TargetPlan, ...]:  # fmt: skip
         fd = self.functional
         wanted = Attributes.MANIFESTATION_TOLERANT | Attributes.CAN_UPLOAD
-        jobs = image_jobs(image, self.info, is_dfuse=self.is_dfuse, alt=self.alt,
+        jobs = dl.image_jobs(image, self.info, is_dfuse=self.is_dfuse, alt=self.alt,
                           layout=self.layout, address=opts.address, force=opts.force)  # fmt: skip
 
-        def read_back(alt: int, layout: MemoryLayout, segs: Segments) -> list[tuple[int, bytes]]:
-            spans = read_back_spans(layout, segs)
+        def read_back(alt: int, layout: MemoryLayout, segs: dl.Segments) -> list[tuple[int, bytes]]:
+            spans = dl.read_back_spans(layout, segs)
             report.totals[Phase.READ] = report.totals.get(Phase.READ, 0) + sum(
                 hi - lo for lo, hi in spans
             )
             if spans and alt != self.alt:
                 self.select_alt(alt)
-            run = _Run(report, opts.cancel)
+            run = RunRecord(report, opts.cancel)
             return [(lo, self._upload(lo, hi - lo, run, Phase.READ)) for lo, hi in spans]
 
-        return plan_targets(
+        return dl.plan_targets(
             jobs, mode=EraseMode(opts.erase), verify=opts.verify,
             skip_erased=opts.skip_erased, leave=opts.leave, leave_address=opts.leave_address,
             incremental=opts.incremental, guards=opts.guards, transfer_size=self._transfer_size,
             max_block=self.max_block, read_back=read_back, info=self.info, part=self._part,
-            check_otp=lambda segs: check_otp_contents(self.read_otp(), segs),
+            check_otp=lambda segs: dl.check_otp_contents(self.read_otp(), segs),
             read_options=self.read_option_bytes,
             plain_readback=fd is not None and not fd.is_dfuse and fd.attributes & wanted == wanted,
         )  # fmt: skip
@@ -583,13 +538,13 @@ class DfuDevice:
         memories (option bytes, OTP) are refused with :class:`~dfuse.errors.SafetyError`
         (its ``override`` names the keyword that allows them); see docs/api.md.
         """
-        opts = resolve_options(options, changes)
+        opts = dl.resolve_options(options, changes)
         if not self._closed and self.info.mode is DeviceMode.RUNTIME:
             _log.info("%s runs its application: detaching", self.info.describe())
             self._adopt(self.detach().transport)
         self._prepare("download")
         plans = self._plan(image, opts, Progress(progress))
-        run = _Run(Progress(progress, reading.totals(p.plan for p in plans)), opts.cancel)
+        run = RunRecord(Progress(progress, reading.totals(p.plan for p in plans)), opts.cancel)
         for target in plans:
             if target.alt is not None and target.alt != self.alt:
                 self.select_alt(target.alt)
@@ -619,7 +574,7 @@ class DfuDevice:
     def mass_erase(self) -> None:
         """Erase the whole flash (DfuSe ``0x41`` without an address)."""
         wait_ms = self.rules.mass_erase_wait_ms or 0
-        self._command(encode_mass_erase(), "mass erasing the flash", floor_s=wait_ms / 1000)
+        self._command(cmd.encode_mass_erase(), "mass erasing the flash", floor_s=wait_ms / 1000)
 
     # ------------------------------------------------------------------ protection
 
@@ -766,10 +721,10 @@ class DfuDevice:
         reading.check_read(self.layout, address, length)
         if not self.is_dfuse:
             raise UsageError("upload(address, length) needs a DfuSe device; use upload_dfu()")
-        run = _Run(Progress(progress, {Phase.READ: length}), cancel)
+        run = RunRecord(Progress(progress, {Phase.READ: length}), cancel)
         return self._upload(address, length, run, Phase.READ)
 
-    def _upload(self, address: int, length: int, run: _Run, phase: Phase = Phase.VERIFY
+    def _upload(self, address: int, length: int, run: RunRecord, phase: Phase = Phase.VERIFY
                 ) -> bytes:  # fmt: skip
         self._prepare("upload", dfuse=True)
         mark, run.reading = len(run.data), phase
@@ -813,7 +768,7 @@ class DfuDevice:
             raise ProtocolError(f"alternate setting {self.alt} has no memory layout to read "
                                 f"(its name is {setting.name if setting else None!r})")  # fmt: skip
         runs = reading.readable_runs(layout)
-        run = _Run(Progress(progress, {Phase.READ: sum(n for _a, n in runs)}))
+        run = RunRecord(Progress(progress, {Phase.READ: sum(n for _a, n in runs)}))
         segments = [(a, self._upload(a, n, run, Phase.READ)) for a, n in runs]
         return Target.from_segments(segments, alt_setting=setting.number, name=layout.label)
 
@@ -825,7 +780,7 @@ class DfuDevice:
         >>> # plans = dev.plan(image); dev.backup(plans).save("before.dfu"); dev.download(image)
         """
         jobs = reading.backup_ranges(plans, self.info)
-        run = _Run(Progress(progress, {Phase.READ: sum(n for _p, r in jobs for _a, n in r)}))
+        run = RunRecord(Progress(progress, {Phase.READ: sum(n for _p, r in jobs for _a, n in r)}))
         targets = []
         for plan, ranges in jobs:
             assert plan.alt is not None
@@ -851,10 +806,10 @@ class DfuDevice:
         """Read back every byte of ``image`` and compare; :class:`~dfuse.errors.VerifyError`
         (first differing address, bytes expected and found) on a mismatch."""
         DownloadOptions(address=address)  # checks the address
-        jobs = image_jobs(image, self.info, is_dfuse=self.is_dfuse, alt=self.alt,
+        jobs = dl.image_jobs(image, self.info, is_dfuse=self.is_dfuse, alt=self.alt,
                           layout=self.layout, address=address, check_ids=False)  # fmt: skip
         total = sum(len(d) for _alt, _layout, segs in jobs for _a, d in segs)
-        run = _Run(Progress(progress, {Phase.VERIFY: total}))
+        run = RunRecord(Progress(progress, {Phase.VERIFY: total}))
         for alt, _layout, segs in jobs:
             if alt is not None and alt != self.alt:
                 self.select_alt(alt)
