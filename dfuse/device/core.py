@@ -500,14 +500,9 @@ class DfuDevice:
                           layout=self.layout, address=opts.address, force=opts.force)  # fmt: skip
 
         def read_back(alt: int, layout: MemoryLayout, segs: dl.Segments) -> list[tuple[int, bytes]]:
-            spans = dl.read_back_spans(layout, segs)
-            report.totals[Phase.READ] = report.totals.get(Phase.READ, 0) + sum(
-                hi - lo for lo, hi in spans
-            )
-            if spans and alt != self.alt:
-                self.select_alt(alt)
-            run = RunRecord(report, opts.cancel)
-            return [(lo, self._upload(lo, hi - lo, run, Phase.READ)) for lo, hi in spans]
+            spans = [(lo, hi - lo) for lo, hi in dl.read_back_spans(layout, segs)]
+            report.totals[Phase.READ] = report.totals.get(Phase.READ, 0) + sum(n for _a, n in spans)
+            return self._read([(alt, spans)], RunRecord(report, opts.cancel))[0] if spans else []
 
         return dl.plan_targets(
             jobs, mode=EraseMode(opts.erase), verify=opts.verify,
@@ -621,8 +616,8 @@ class DfuDevice:
         """Upload from the start of ``setting``, then select the previous one again."""
         assert setting.layout is not None
         previous = self.alt
-        self.select_alt(setting.number)
-        data = self.upload(setting.layout.address, length)
+        ((_at, data),), = self._read([(setting.number, [(setting.layout.address, length)])],
+                                     RunRecord(Progress(None)))  # fmt: skip
         if previous is not None and previous != setting.number:
             self.select_alt(previous)
         return data
@@ -734,6 +729,17 @@ class DfuDevice:
         del run.data[mark:]
         return out
 
+    def _read(self, jobs: Iterable[tuple[int | None, Iterable[tuple[int, int]]]], run: RunRecord
+              ) -> list[list[tuple[int, bytes]]]:  # fmt: skip
+        """Upload each job's ``(address, length)`` ranges from its alternate setting
+        (``None``: the selected one), as READ."""
+        out = []
+        for alt, ranges in jobs:
+            if alt is not None and alt != self.alt:
+                self.select_alt(alt)
+            out.append([(a, self._upload(a, n, run, Phase.READ)) for a, n in ranges])
+        return out
+
     def _upload_block(self, block: int, length: int, action: str) -> bytes:
         self._ready(Event.UPLOAD, action)
         try:
@@ -769,7 +775,7 @@ class DfuDevice:
                                 f"(its name is {setting.name if setting else None!r})")  # fmt: skip
         runs = reading.readable_runs(layout)
         run = RunRecord(Progress(progress, {Phase.READ: sum(n for _a, n in runs)}))
-        segments = [(a, self._upload(a, n, run, Phase.READ)) for a, n in runs]
+        (segments,) = self._read([(None, runs)], run)
         return Target.from_segments(segments, alt_setting=setting.number, name=layout.label)
 
     def backup(self, plans: Iterable[TargetPlan], *,
@@ -781,14 +787,10 @@ class DfuDevice:
         """
         jobs = reading.backup_ranges(plans, self.info)
         run = RunRecord(Progress(progress, {Phase.READ: sum(n for _p, r in jobs for _a, n in r)}))
-        targets = []
-        for plan, ranges in jobs:
-            assert plan.alt is not None
-            if plan.alt != self.alt:
-                self.select_alt(plan.alt)
-            segments = [(a, self._upload(a, n, run, Phase.READ)) for a, n in ranges]
-            targets.append(Target.from_segments(segments, alt_setting=plan.alt, name=plan.name))
-        return DfuSeFile(tuple(targets), self.info.vid, self.info.pid, self.info.bcd_device)
+        read = self._read([(p.alt, r) for p, r in jobs], run)
+        targets = tuple(Target.from_segments(segments, alt_setting=p.alt or 0, name=p.name)
+                        for (p, _r), segments in zip(jobs, read, strict=True))  # fmt: skip
+        return DfuSeFile(targets, self.info.vid, self.info.pid, self.info.bcd_device)
 
     def _upload_firmware(self, length: int) -> bytes:
         """Plain DFU: ``length`` bytes of firmware from block 0, to verify."""
@@ -807,20 +809,14 @@ class DfuDevice:
         (first differing address, bytes expected and found) on a mismatch."""
         DownloadOptions(address=address)  # checks the address
         jobs = dl.image_jobs(image, self.info, is_dfuse=self.is_dfuse, alt=self.alt,
-                          layout=self.layout, address=address, check_ids=False)  # fmt: skip
-        total = sum(len(d) for _alt, _layout, segs in jobs for _a, d in segs)
-        run = RunRecord(Progress(progress, {Phase.VERIFY: total}))
-        for alt, _layout, segs in jobs:
-            if alt is not None and alt != self.alt:
-                self.select_alt(alt)
-            for where, data in segs:
-                view = memoryview(data)
-                if alt is None:  # plain DFU: the firmware from block 0
-                    back = self._upload_firmware(len(view))
-                    run.report.add(Phase.VERIFY, len(view))
-                else:
-                    back = self._upload(where, len(view), run)
-                reading.compare(where, view, back)
+                             layout=self.layout, address=address, check_ids=False)  # fmt: skip
+        if self.is_dfuse:
+            self._drive(reading.verify_plan(jobs, self.alt, self._transfer_size), progress)
+            return
+        ((_alt, _layout, ((_at, data),)),) = jobs  # plain DFU: the firmware from block 0
+        back = self._upload_firmware(len(data))
+        Progress(progress, {Phase.VERIFY: len(data)}).add(Phase.VERIFY, len(data))
+        reading.compare(0, memoryview(data), back)
 
     # ------------------------------------------------------------------ leave / detach
 

@@ -9,10 +9,18 @@ from collections.abc import Iterable
 
 from dfuse.errors import ProtocolError, SafetyError, UsageError, VerifyError
 from dfuse.layout import MemoryLayout, Sector
-from dfuse.planning.download import TargetPlan
+from dfuse.planning.download import Segments, TargetPlan
 from dfuse.progress import Phase
 from dfuse.protocol.dfuse import FIRST_DATA_BLOCK
-from dfuse.protocol.plan import EraseSector, Plan, ReadBlock, SetAddress, Step
+from dfuse.protocol.plan import (
+    EraseSector,
+    Plan,
+    ReadBlock,
+    SelectAlt,
+    SetAddress,
+    Step,
+    Verify,
+)
 from dfuse.transport.base import DeviceInfo
 
 __all__ = [
@@ -25,6 +33,7 @@ __all__ = [
     "readable_runs",
     "totals",
     "transfer_size_for",
+    "verify_plan",
 ]
 
 _log = logging.getLogger(__name__)
@@ -148,6 +157,27 @@ def backup_ranges(
                 ranges.append((layout.address, layout.size))
         jobs.append((plan, ranges))
     return jobs
+
+
+def verify_plan(
+    jobs: Iterable[tuple[int | None, MemoryLayout | None, Segments]],
+    current: int | None,
+    transfer_size: int,
+) -> Plan:
+    """Read back and compare every segment of ``jobs`` (``(alt, layout, segments)``, as
+    :func:`~dfuse.planning.download.image_jobs` makes them), selecting each alternate
+    setting that is not ``current``."""
+    out: list[Step] = []
+    size = count = 0
+    for alt, _layout, segs in jobs:
+        if alt is not None and alt != current:
+            out.append(SelectAlt(alt))
+            current = alt
+        for where, data in segs:
+            view = memoryview(data).cast("B")
+            out.append(Verify(where, view))
+            size, count = size + len(view), count + 1
+    return Plan(tuple(out), transfer_size, image_size=size, segments=count)
 
 
 def totals(plans: Iterable[Plan]) -> dict[Phase, int]:
