@@ -28,13 +28,12 @@ from dfuse.optionbytes import OTP_SIZE, OptionBytes, OtpArea, RdpLevel
 from dfuse.parts import Part, identify_info
 from dfuse.planning import download as dl
 from dfuse.planning import protection as prot
-from dfuse.planning import reading
+from dfuse.planning import reading, record
 from dfuse.planning.download import DownloadOptions, Image, OptionFields, TargetPlan
 from dfuse.planning.protection import DEFAULT_RESET_WAIT_S
 from dfuse.planning.record import RunRecord
 from dfuse.planning.rules import corrected_info, rules_for
 from dfuse.progress import Phase, Progress, ProgressCallback
-from dfuse.protocol import dfuse as cmd
 from dfuse.protocol import plan as steps
 from dfuse.protocol.constants import Request, State
 from dfuse.protocol.descriptors import Attributes, FunctionalDescriptor, StatusReply
@@ -393,15 +392,14 @@ class DfuDevice:
         self._session.sent(Event.DNLOAD)
         return self._await(goal, action, floor_s)
 
-    def _command(self, payload: bytes, action: str, goal: Goal = Goal.DNLOAD,
-                 floor_s: float = 0.0) -> Done:  # fmt: skip
-        self._prepare(action, dfuse=True)
-        return self._dnload(0, payload, action, goal, floor_s)
+    def _send(self, request: record.Dnload) -> Done:
+        self._prepare(request.action, dfuse=request.dfuse)
+        return self._dnload(request.block, request.payload, request.action, request.goal,
+                            request.floor_s)  # fmt: skip
 
     def set_address(self, address: int, why: str = "") -> None:
         """DfuSe Set Address Pointer."""
-        action = f"setting the address pointer to 0x{address:08X}" + (f" for {why}" if why else "")
-        self._command(cmd.encode_set_address(address), action)
+        self._drive(Plan((steps.SetAddress(address, why),), self._transfer_size))
 
     # ------------------------------------------------------------------ the step loop
 
@@ -416,33 +414,13 @@ class DfuDevice:
             self._step(step, plan, run)
 
     def _step(self, step: Step, plan: Plan, run: RunRecord) -> None:
-        if isinstance(step, steps.WriteBlock):
-            where = "" if step.address is None else f" at 0x{step.address:08X}"
-            action = f"writing block {step.block}{where} ({len(step.data)} bytes)"
-            self._prepare(action)
-            self._dnload(step.block, step.data, action)
-            run.written += len(step.data)
-            run.report.add(Phase.WRITE, len(step.data))
-        elif isinstance(step, steps.SetAddress):
-            self.set_address(step.address, step.purpose)
+        if (request := record.dnload_of(step, self.rules)) is not None:
+            self._send(request)
+            if request.goal is Goal.RESET:
+                self.close()  # the device erases its flash or applies the options, and resets
         elif isinstance(step, steps.ReadBlock):
-            action = f"reading 0x{step.address:08X} ({step.length} bytes)"
-            data = self._upload_block(step.block, step.length, action)
-            if len(data) != step.length:
-                raise ProtocolError(
-                    f"reading 0x{step.address:08X}: asked for {step.length} bytes "
-                    f"(UPLOAD block {step.block}), the device sent {len(data)}"
-                )
-            run.data += data
-            run.written += step.length if run.reading is Phase.READ else 0
-            run.report.add(run.reading, step.length)
-        elif isinstance(step, steps.EraseSector):
-            self._command(cmd.encode_erase(step.address), f"erasing sector {step.index} at 0x{step.address:08X}")  # noqa: E501  # fmt: skip
-            run.erased.append(step.address)
-            run.report.add(Phase.ERASE, step.size)
-        elif isinstance(step, steps.MassErase):
-            self.mass_erase()
-            run.erased.append("mass")
+            data = self._upload_block(step.block, step.length, reading.action_of(step))
+            run.data += record.checked_block(step, data)
         elif isinstance(step, steps.Verify) and plan.dfuse:
             reading.compare(step.address, step.data, self._upload(step.address, step.length, run))
         elif isinstance(step, steps.Verify):  # plain DFU, after the manifestation: block 0 on
@@ -458,25 +436,13 @@ class DfuDevice:
                 self.leave(step.address)
             else:
                 self._leave(None, block=len(plan.writes) & MAX_BLOCK, stay=bool(plan.verifies))
-            run.report.add(Phase.LEAVE, 1)
         elif isinstance(step, steps.SelectAlt):
             self.select_alt(step.alt)
-        elif isinstance(step, steps.ReadUnprotect):
-            self._command(cmd.encode_read_unprotect(), "removing read protection", Goal.RESET)
-            self.close()  # the device erases its flash and resets
-        elif isinstance(step, steps.WriteOptions):
-            action = f"writing the option bytes at 0x{step.address:08X}"
-            self._prepare(action)
-            self._dnload(FIRST_DATA_BLOCK, step.data, action, Goal.RESET)
-            self.close()  # the device applies them and resets
-            run.report.add(Phase.WRITE, len(step.data))
         elif isinstance(step, steps.AwaitReset):
             self.reconnect(step.wait_s)
         elif isinstance(step, steps.ConfirmOptions):
-            again = self.read_option_bytes().to_bytes()
-            if OptionBytes.parse(again).optcr != OptionBytes.parse(step.data).optcr:
-                reading.compare(step.address, memoryview(step.data), again)
-            run.report.add(Phase.VERIFY, len(step.data))
+            reading.confirm_options(step, self.read_option_bytes().to_bytes())
+        run.done(step)
 
     def _drive(self, plan: Plan, progress: ProgressCallback | None = None,
                cancel: threading.Event | None = None) -> None:  # fmt: skip
@@ -568,8 +534,7 @@ class DfuDevice:
 
     def mass_erase(self) -> None:
         """Erase the whole flash (DfuSe ``0x41`` without an address)."""
-        wait_ms = self.rules.mass_erase_wait_ms or 0
-        self._command(cmd.encode_mass_erase(), "mass erasing the flash", floor_s=wait_ms / 1000)
+        self._drive(Plan((steps.MassErase(),), self._transfer_size))
 
     # ------------------------------------------------------------------ protection
 

@@ -9,10 +9,12 @@ from collections.abc import Iterable
 
 from dfuse.errors import ProtocolError, SafetyError, UsageError, VerifyError
 from dfuse.layout import MemoryLayout, Sector
+from dfuse.optionbytes import OptionBytes
 from dfuse.planning.download import Segments, TargetPlan
 from dfuse.progress import Phase
 from dfuse.protocol.dfuse import FIRST_DATA_BLOCK
 from dfuse.protocol.plan import (
+    ConfirmOptions,
     EraseSector,
     Plan,
     ReadBlock,
@@ -24,10 +26,12 @@ from dfuse.protocol.plan import (
 from dfuse.transport.base import DeviceInfo
 
 __all__ = [
+    "action_of",
     "backup_ranges",
     "check_plan",
     "check_read",
     "compare",
+    "confirm_options",
     "erase_plan",
     "read_plan",
     "readable_runs",
@@ -124,6 +128,11 @@ def read_plan(address: int, length: int, transfer_size: int, max_block: int) -> 
     return Plan(tuple(steps), transfer_size, image_size=length, segments=1)
 
 
+def action_of(step: ReadBlock) -> str:
+    """What reading ``step`` does, in words (for errors)."""
+    return f"reading 0x{step.address:08X} ({step.length} bytes)"
+
+
 def readable_runs(layout: MemoryLayout) -> list[tuple[int, int]]:
     """``(address, size)`` of each contiguous run of readable sectors."""
     runs: list[tuple[int, int]] = []
@@ -199,3 +208,10 @@ def compare(address: int, expected: memoryview, found: bytes) -> None:
     first = next(i for i in range(n) if expected[i] != found[i])
     mismatches = sum(1 for i in range(first, n) if expected[i] != found[i])
     raise VerifyError(address + first, expected[first], found[first], mismatches=mismatches)
+
+
+def confirm_options(step: ConfirmOptions, found: bytes) -> None:
+    """:class:`~dfuse.errors.VerifyError` unless the option bytes read back, ``found``,
+    hold the value (OPTCR) ``step`` wrote."""
+    if OptionBytes.parse(found).optcr != OptionBytes.parse(step.data).optcr:
+        compare(step.address, memoryview(step.data), found)

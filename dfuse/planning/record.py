@@ -1,18 +1,21 @@
-"""What one run of a plan's steps has done so far, without USB traffic: the progress
-report, the sectors erased and bytes written (for :class:`~dfuse.errors.CancelledError`),
-the phase each step belongs to, and the bytes its reads returned. The driver
-(:class:`dfuse.device.DfuDevice`) fills it in as it performs the steps."""
+"""Running a plan's steps, without USB traffic: the DNLOAD each step is (:func:`dnload_of`),
+and what a run has done so far (:class:`RunRecord`: the progress report, the sectors
+erased and bytes written for :class:`~dfuse.errors.CancelledError`, the phase each step
+belongs to, the bytes its reads returned). The driver (:class:`dfuse.device.DfuDevice`)
+performs the requests and fills the record in."""
 
 from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
 
-from dfuse.errors import CancelledError
+from dfuse.errors import CancelledError, ProtocolError
 from dfuse.progress import Phase, Progress
+from dfuse.protocol import dfuse as cmd
 from dfuse.protocol import plan as steps
+from dfuse.protocol.session import Goal, SessionRules
 
-__all__ = ["PHASES", "RunRecord"]
+__all__ = ["PHASES", "Dnload", "RunRecord", "dnload_of"]
 
 #: The progress phase of each kind of step (a ReadBlock reports as :attr:`RunRecord.reading`).
 PHASES: dict[type, Phase] = {
@@ -24,6 +27,62 @@ PHASES: dict[type, Phase] = {
     steps.ConfirmOptions: Phase.VERIFY,
     steps.Leave: Phase.LEAVE,
 }
+
+
+@dataclass(frozen=True, slots=True)
+class Dnload:
+    """The DNLOAD that performs one step.
+
+    Attributes:
+        block: wBlockNum (0: a DfuSe command).
+        payload: the data.
+        action: what it does, in words (for errors).
+        goal: what the GETSTATUS polls after it wait for (RESET: the device resets).
+        dfuse: a DfuSe command (needs a DfuSe device).
+        floor_s: the least wait before the GETSTATUS after a busy reply
+            (:attr:`~dfuse.protocol.session.SessionRules.mass_erase_wait_ms`).
+    """
+
+    block: int
+    payload: bytes | memoryview
+    action: str
+    goal: Goal = Goal.DNLOAD
+    dfuse: bool = True
+    floor_s: float = 0.0
+
+
+def dnload_of(step: steps.Step, rules: SessionRules) -> Dnload | None:
+    """The DNLOAD ``step`` is (``None`` for a step that is not one), under ``rules``."""
+    if isinstance(step, steps.WriteBlock):
+        where = "" if step.address is None else f" at 0x{step.address:08X}"
+        action = f"writing block {step.block}{where} ({len(step.data)} bytes)"
+        return Dnload(step.block, step.data, action, dfuse=False)
+    if isinstance(step, steps.SetAddress):
+        why = f" for {step.purpose}" if step.purpose else ""
+        action = f"setting the address pointer to 0x{step.address:08X}{why}"
+        return Dnload(0, cmd.encode_set_address(step.address), action)
+    if isinstance(step, steps.EraseSector):
+        action = f"erasing sector {step.index} at 0x{step.address:08X}"
+        return Dnload(0, cmd.encode_erase(step.address), action)
+    if isinstance(step, steps.MassErase):
+        wait_s = (rules.mass_erase_wait_ms or 0) / 1000
+        return Dnload(0, cmd.encode_mass_erase(), "mass erasing the flash", floor_s=wait_s)
+    if isinstance(step, steps.ReadUnprotect):
+        return Dnload(0, cmd.encode_read_unprotect(), "removing read protection", Goal.RESET)
+    if isinstance(step, steps.WriteOptions):
+        action = f"writing the option bytes at 0x{step.address:08X}"
+        return Dnload(cmd.FIRST_DATA_BLOCK, step.data, action, Goal.RESET, dfuse=False)
+    return None
+
+
+def checked_block(step: steps.ReadBlock, data: bytes) -> bytes:
+    """``data`` read for ``step``; :class:`~dfuse.errors.ProtocolError` if it is short."""
+    if len(data) != step.length:
+        raise ProtocolError(
+            f"reading 0x{step.address:08X}: asked for {step.length} bytes "
+            f"(UPLOAD block {step.block}), the device sent {len(data)}"
+        )
+    return data
 
 
 @dataclass(slots=True)
@@ -57,3 +116,23 @@ class RunRecord:
             return CancelledError(erased=tuple(self.erased), written=self.written, phase=done)
         self.phase = phase or self.phase
         return None
+
+    def done(self, step: steps.Step) -> None:
+        """After ``step``: what it erased and wrote, and its progress."""
+        if isinstance(step, steps.WriteBlock):
+            self.written += len(step.data)
+            self.report.add(Phase.WRITE, len(step.data))
+        elif isinstance(step, steps.EraseSector):
+            self.erased.append(step.address)
+            self.report.add(Phase.ERASE, step.size)
+        elif isinstance(step, steps.MassErase):
+            self.erased.append("mass")
+        elif isinstance(step, steps.ReadBlock):
+            self.written += step.length if self.reading is Phase.READ else 0
+            self.report.add(self.reading, step.length)
+        elif isinstance(step, steps.WriteOptions):
+            self.report.add(Phase.WRITE, len(step.data))
+        elif isinstance(step, steps.ConfirmOptions):
+            self.report.add(Phase.VERIFY, len(step.data))
+        elif isinstance(step, steps.Leave):
+            self.report.add(Phase.LEAVE, 1)
