@@ -56,6 +56,8 @@ _BUSY_HINT = (
     " (the device may still be busy with an earlier operation: wait for it to finish, or "
     "replug it, and retry)"
 )
+
+
 def _with_action(exc: TransportError, action: str) -> TransportError:
     """The same kind of error, naming what the host was doing (raise it ``from exc``)."""
     new = type(exc)(f"{exc} (while {action})", cause=exc.cause, errno=exc.errno)
@@ -79,24 +81,17 @@ class DfuDevice:
             (``None`` for a device in run-time mode).
     """
 
-    def __init__(
-        self,
-        transport: Transport,
-        clock: Clock | None = None,
-        *,
-        alt: int | str | None = None,
-        busy_timeout: float | None = None,
-        transfer_size: int | None = None,
-        max_block: int = MAX_BLOCK,
-        rules: SessionRules | None = None,
-    ) -> None:
+    def __init__(self, transport: Transport, clock: Clock | None = None, *,
+                 alt: int | str | None = None, busy_timeout: float | None = None,
+                 transfer_size: int | None = None, max_block: int = MAX_BLOCK,
+                 rules: SessionRules | None = None) -> None:  # fmt: skip
         if not FIRST_DATA_BLOCK <= max_block <= MAX_BLOCK:
             raise UsageError(f"max_block must be in {FIRST_DATA_BLOCK}..{MAX_BLOCK}, got "
                              f"{max_block}", value=max_block)  # fmt: skip
         self.transport, self.max_block = transport, max_block
         self.clock: Clock = clock if clock is not None else RealClock()
         self._given, self._busy_timeout = rules, busy_timeout
-        self._session = Session(self._rules_for(None))
+        self._session = Session(rules_for(None, rules, busy_timeout))
         self._part: Part | None = None
         self._info = transport.info
         self._transfer_size = reading.transfer_size_for(transport.info, transfer_size)
@@ -104,14 +99,6 @@ class DfuDevice:
         self._closed = self._suspect = False
         self.initial_status: StatusReply | None = None
         self._adopt(transport, alt)
-
-    def _rules_for(self, part: Part | None) -> SessionRules:
-        """The rules given, else the part's (:func:`~dfuse.planning.rules.rules_for`);
-        ``busy_timeout`` wins over both."""
-        rules = self._given if self._given is not None else rules_for(part)
-        if self._busy_timeout is None:
-            return rules
-        return dataclasses.replace(rules, busy_timeout_s=self._busy_timeout)
 
     def _adopt(self, transport: Transport, alt: int | str | None = None) -> None:
         """Take over ``transport`` (opened, or the device re-enumerated); reach dfuIDLE;
@@ -133,26 +120,17 @@ class DfuDevice:
             raise _with_action(exc, f"opening {info.describe()}{hint}") from exc
         self._part = identify_info(transport.info)
         self._info = corrected_info(transport.info, self._part)
-        self._session.rules = self._rules_for(self._part)
+        self._session.rules = rules_for(self._part, self._given, self._busy_timeout)
         self._alt = self._info.alt_settings[0] if self._info.alt_settings else None
         if alt is not None:
             self.select_alt(alt)
 
     @classmethod
-    def open(
-        cls,
-        *,
-        vid: int | None = None,
-        pid: int | None = None,
-        serial: str | None = None,
-        path: str | None = None,
-        alt: int | str | None = None,
-        backend: object = None,
-        clock: Clock | None = None,
-        ids: Iterable[tuple[int | None, int | None]] = (),
-        busy_timeout: float | None = None,
-        rules: SessionRules | None = None,
-    ) -> DfuDevice:
+    def open(cls, *, vid: int | None = None, pid: int | None = None, serial: str | None = None,
+             path: str | None = None, alt: int | str | None = None, backend: object = None,
+             clock: Clock | None = None, ids: Iterable[tuple[int | None, int | None]] = (),
+             busy_timeout: float | None = None, rules: SessionRules | None = None,
+             ) -> DfuDevice:  # fmt: skip
         """Find exactly one DFU device matching the selectors, open it and bring it to
         dfuIDLE (:func:`~dfuse.transport.discovery.open_one`: ``backend`` is any pyusb
         backend, e.g. a :class:`dfuse.sim.SimBackend`; ``clock`` defaults to its own)."""
@@ -279,6 +257,9 @@ class DfuDevice:
         self.transport.control_out(Request.ABORT, 0)
         self._session.state = State.dfuIDLE
 
+    def _recover(self, request: Request) -> None:
+        (self.clear_status if request is Request.CLRSTATUS else self.abort)()
+
     def _ready(self, event: Event, action: str) -> None:
         """Send what the session says must come before ``event`` (ABORT); from a state
         it has no rule for, bring the device back to dfuIDLE first."""
@@ -287,7 +268,7 @@ class DfuDevice:
             self._to_idle()
         for request in needed:
             try:
-                (self.clear_status if request is Request.CLRSTATUS else self.abort)()
+                self._recover(request)
             except TransportError as exc:
                 self._failed(exc, action)
 
@@ -319,9 +300,8 @@ class DfuDevice:
 
     def _fail(self, decision: Fail, cause: BaseException | None = None) -> NoReturn:
         if decision.clear:
-            outside = self.state != State.dfuERROR and not self.rules.clear_status_outside_error
             try:
-                (self.abort if outside else self.clear_status)()
+                self._recover(self._session.recovery())
             except TransportError as exc:
                 _log.debug("CLRSTATUS after an error failed: %s", exc)
         elif not isinstance(decision.error, TransportError) or isinstance(
@@ -351,7 +331,7 @@ class DfuDevice:
                 self.clock.sleep(decision.seconds)
             elif isinstance(decision, Send):
                 try:
-                    (self.clear_status if decision.request is Request.CLRSTATUS else self.abort)()
+                    self._recover(decision.request)
                 except TransportError as exc:
                     if goal is Goal.IDLE:
                         raise

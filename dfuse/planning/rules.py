@@ -122,15 +122,21 @@ def twins(part: Part) -> tuple[Part, ...]:
     return (part, *same)
 
 
-def rules_for(part: Part | None, base: SessionRules | None = None) -> SessionRules:
-    """The rules the host follows for ``part`` (``base`` for an unknown device: the
-    defaults): a busy timeout of twice the slowest operation's datasheet maximum (at
-    least :data:`MIN_BUSY_TIMEOUT_S`) and every quirk's workaround from
-    :data:`QUIRK_RULES`; then the workarounds of the quirks a :func:`twins` row has
-    and ``part`` has not (the device may be that row)."""
-    rules = base if base is not None else SessionRules()
-    if part is None:
-        return rules
+def rules_for(
+    part: Part | None, given: SessionRules | None = None, busy_timeout: float | None = None
+) -> SessionRules:
+    """The rules the host follows for ``part``: ``given`` rules win (the defaults for
+    an unknown device); else a busy timeout of twice the slowest operation's datasheet
+    maximum (at least :data:`MIN_BUSY_TIMEOUT_S`) and every quirk's workaround from
+    :data:`QUIRK_RULES`, then the workarounds of the quirks a :func:`twins` row has
+    and ``part`` has not (the device may be that row). ``busy_timeout`` (seconds)
+    wins over both."""
+    if given is not None or part is None:
+        rules = given if given is not None else SessionRules()
+        if busy_timeout is None:
+            return rules
+        return dataclasses.replace(rules, busy_timeout_s=busy_timeout)
+    rules = SessionRules()
     rows = twins(part)
     worst = max(worst_case_s(p) for p in rows)
     changes: dict[str, object] = {
@@ -153,6 +159,8 @@ def rules_for(part: Part | None, base: SessionRules | None = None) -> SessionRul
         block = math.ceil(part.usb.transfer_size / flash.program_width) * flash.program_time.typ
         changes["max_poll_ms"] = max(rules.min_poll_ms, _ms(block))
         changes["mass_erase_wait_ms"] = _ms(flash.mass_erase.max)
+    if busy_timeout is not None:
+        changes["busy_timeout_s"] = busy_timeout
     return dataclasses.replace(rules, **changes)  # type: ignore[arg-type]
 
 

@@ -284,6 +284,13 @@ class Session:
             )
         self.state = HOST_TRANSITIONS[key]
 
+    def recovery(self) -> Request:
+        """What clears an error status in the host's state: CLRSTATUS in dfuERROR (or
+        anywhere, :attr:`SessionRules.clear_status_outside_error`), else ABORT."""
+        if self.state == State.dfuERROR or self.rules.clear_status_outside_error:
+            return Request.CLRSTATUS
+        return Request.ABORT
+
     def reported(self, reply: StatusReply) -> None:
         """Take the state a GETSTATUS/GETSTATE reported."""
         self.state = reply.state
