@@ -38,7 +38,7 @@ from dfuse.protocol import plan as steps
 from dfuse.protocol.constants import Request, State
 from dfuse.protocol.descriptors import Attributes, FunctionalDescriptor, StatusReply
 from dfuse.protocol.dfuse import FIRST_DATA_BLOCK, MAX_BLOCK
-from dfuse.protocol.plan import EraseMode, Plan, Step
+from dfuse.protocol.plan import Plan, Step
 from dfuse.protocol.session import Done, Event, Fail, Goal, Send, Session, SessionRules, Wait
 from dfuse.protocol.session import status_error as _status_error
 from dfuse.transport.base import AltSetting, DeviceInfo, DeviceMode, Transport
@@ -440,25 +440,15 @@ class DfuDevice:
 
     def _plan(self, image: Image, opts: DownloadOptions, report: Progress
               ) -> tuple[TargetPlan, ...]:  # fmt: skip
-        fd = self.functional
-        wanted = Attributes.MANIFESTATION_TOLERANT | Attributes.CAN_UPLOAD
-        jobs = dl.image_jobs(image, self.info, is_dfuse=self.is_dfuse, alt=self.alt,
-                          layout=self.layout, address=opts.address, force=opts.force)  # fmt: skip
-
         def read_back(alt: int, layout: MemoryLayout, segs: dl.Segments) -> list[tuple[int, bytes]]:
             spans = [(lo, hi - lo) for lo, hi in dl.read_back_spans(layout, segs)]
             report.totals[Phase.READ] = report.totals.get(Phase.READ, 0) + sum(n for _a, n in spans)
             return self._read([(alt, spans)], RunRecord(report, opts.cancel))[0] if spans else []
 
-        return dl.plan_targets(
-            jobs, mode=EraseMode(opts.erase), verify=opts.verify,
-            skip_erased=opts.skip_erased, leave=opts.leave, leave_address=opts.leave_address,
-            incremental=opts.incremental, guards=opts.guards, transfer_size=self._transfer_size,
-            max_block=self.max_block, read_back=read_back, info=self.info, part=self._part,
-            check_otp=lambda segs: dl.check_otp_contents(self.read_otp(), segs),
-            read_options=self.read_option_bytes,
-            plain_readback=fd is not None and not fd.is_dfuse and fd.attributes & wanted == wanted,
-        )  # fmt: skip
+        return dl.plan_image(image, opts, self.info, alt=self.alt, layout=self.layout,
+                             transfer_size=self._transfer_size, max_block=self.max_block,
+                             part=self._part, read_back=read_back, read_otp=self.read_otp,
+                             read_options=self.read_option_bytes)  # fmt: skip
 
     def download(self, image: Image, options: DownloadOptions | None = None, *,
                  progress: ProgressCallback | None = None, **changes: Unpack[OptionFields],

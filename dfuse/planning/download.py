@@ -34,6 +34,7 @@ from dfuse.optionbytes import (
 from dfuse.parts import Part
 from dfuse.planning.protection import DEFAULT_RESET_WAIT_S, plan_option_bytes
 from dfuse.planning.rules import choose_erase, is_main_flash, pad_segments
+from dfuse.protocol.descriptors import Attributes
 from dfuse.protocol.dfuse import MAX_ADDRESS
 from dfuse.protocol.plan import (
     EraseMode,
@@ -62,6 +63,7 @@ __all__ = [
     "image_jobs",
     "is_f4_otp_layout",
     "is_option_layout",
+    "plan_image",
     "plan_targets",
     "read_back_spans",
 ]
@@ -454,6 +456,38 @@ def plan_targets(
             steps = plan_download(segs, layout, transfer_size, options)
         plans.append(TargetPlan(alt, layout.label, steps))
     return tuple(plans)
+
+
+def plan_image(
+    image: Image,
+    opts: DownloadOptions,
+    info: DeviceInfo,
+    *,
+    alt: int | None,
+    layout: MemoryLayout | None,
+    transfer_size: int,
+    max_block: int,
+    part: Part | None,
+    read_back: Callable[[int, MemoryLayout, Segments], list[tuple[int, bytes]]],
+    read_otp: Callable[[], OtpArea],
+    read_options: Callable[[], OptionBytes],
+) -> tuple[TargetPlan, ...]:
+    """:func:`image_jobs` then :func:`plan_targets`, as ``opts`` says, for the device
+    ``info`` with alternate setting ``alt`` (``layout``) selected; the reads a plan may
+    need first are callables (the driver keeps the I/O)."""
+    fd = info.functional
+    is_dfuse = fd is not None and fd.is_dfuse
+    wanted = Attributes.MANIFESTATION_TOLERANT | Attributes.CAN_UPLOAD
+    jobs = image_jobs(image, info, is_dfuse=is_dfuse, alt=alt, layout=layout,
+                      address=opts.address, force=opts.force)  # fmt: skip
+    return plan_targets(
+        jobs, mode=EraseMode(opts.erase), verify=opts.verify, skip_erased=opts.skip_erased,
+        leave=opts.leave, leave_address=opts.leave_address, incremental=opts.incremental,
+        guards=opts.guards, transfer_size=transfer_size, max_block=max_block,
+        read_back=read_back, info=info, part=part, read_options=read_options,
+        check_otp=lambda segs: check_otp_contents(read_otp(), segs),
+        plain_readback=fd is not None and not is_dfuse and fd.attributes & wanted == wanted,
+    )  # fmt: skip
 
 
 def read_back_spans(layout: MemoryLayout, segs: Segments) -> list[tuple[int, int]]:
