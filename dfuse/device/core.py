@@ -31,7 +31,7 @@ from dfuse.planning import protection as prot
 from dfuse.planning import reading, record
 from dfuse.planning.download import DownloadOptions, Image, OptionFields, TargetPlan
 from dfuse.planning.protection import DEFAULT_RESET_WAIT_S
-from dfuse.planning.record import RunRecord
+from dfuse.planning.record import DEFAULT_ENTRY, RunRecord
 from dfuse.planning.rules import corrected_info, rules_for
 from dfuse.progress import Phase, Progress, ProgressCallback
 from dfuse.protocol import plan as steps
@@ -50,19 +50,10 @@ _log = logging.getLogger(__name__)
 
 #: Longest a device may stay busy (dfuDNBUSY) on one request before the host gives up.
 DEFAULT_BUSY_TIMEOUT_S = SessionRules().busy_timeout_s
-#: Where the ST bootloader starts an application (used by :meth:`DfuDevice.leave`).
-DEFAULT_ENTRY = 0x08000000
 _BUSY_HINT = (
     " (the device may still be busy with an earlier operation: wait for it to finish, or "
     "replug it, and retry)"
 )
-
-
-def _with_action(exc: TransportError, action: str) -> TransportError:
-    """The same kind of error, naming what the host was doing (raise it ``from exc``)."""
-    new = type(exc)(f"{exc} (while {action})", cause=exc.cause, errno=exc.errno)
-    new.request = exc.request
-    return new
 
 
 class DfuDevice:
@@ -117,7 +108,7 @@ class DfuDevice:
                 transport.refresh()  # idle now: the strings it was too busy to send before
         except TransportError as exc:
             hint = _BUSY_HINT if self.initial_status is not None else ""
-            raise _with_action(exc, f"opening {info.describe()}{hint}") from exc
+            raise record.with_action(exc, f"opening {info.describe()}{hint}") from exc
         self._part = identify_info(transport.info)
         self._info = corrected_info(transport.info, self._part)
         self._session.rules = rules_for(self._part, self._given, self._busy_timeout)
@@ -296,7 +287,7 @@ class DfuDevice:
                 reply = None
             if reply is not None and not reply.ok:
                 self._fail(Fail(_status_error(reply, action), clear=True), exc)
-        raise _with_action(exc, action) from exc
+        raise record.with_action(exc, action) from exc
 
     def _fail(self, decision: Fail, cause: BaseException | None = None) -> NoReturn:
         if decision.clear:
@@ -412,10 +403,7 @@ class DfuDevice:
             reading.compare(step.address, step.data, back)
         elif isinstance(step, steps.Leave):
             run.report.add(Phase.LEAVE, 0)
-            if plan.dfuse:
-                self.leave(step.address)
-            else:
-                self._leave(None, block=len(plan.writes) & MAX_BLOCK, stay=bool(plan.verifies))
+            self._leave(*record.leave_of(step, plan, self.info, self.rules))
         elif isinstance(step, steps.SelectAlt):
             self.select_alt(step.alt)
         elif isinstance(step, steps.AwaitReset):
@@ -519,11 +507,7 @@ class DfuDevice:
         self._drive(plan)
         if not reconnect:
             return None
-        options = self.read_option_bytes()
-        if options.rdp_level is not RdpLevel.LEVEL_0:
-            raise ProtocolError("after Read Unprotect the device reports read protection "
-                                f"level {int(options.rdp_level)}, expected 0")  # fmt: skip
-        return options
+        return prot.unprotected(self.read_option_bytes())
 
     def reconnect(self, wait_s: float = DEFAULT_RESET_WAIT_S) -> None:
         """After the device reset itself: wait up to ``wait_s`` for it to re-enumerate,
@@ -704,14 +688,12 @@ class DfuDevice:
         into a :class:`~dfuse.file.Target` (one element per contiguous readable run)."""
         if alt is not None:
             self.select_alt(alt)
-        layout, setting = self.layout, self._alt
-        if layout is None or setting is None:
-            raise ProtocolError(f"alternate setting {self.alt} has no memory layout to read "
-                                f"(its name is {setting.name if setting else None!r})")  # fmt: skip
+        setting = self._alt
+        layout = reading.layout_of(setting, self.alt)
         runs = reading.readable_runs(layout)
         run = RunRecord(Progress(progress, {Phase.READ: sum(n for _a, n in runs)}))
         (segments,) = self._read([(None, runs)], run)
-        return Target.from_segments(segments, alt_setting=setting.number, name=layout.label)
+        return Target.from_segments(segments, alt_setting=self.alt or 0, name=layout.label)
 
     def backup(self, plans: Iterable[TargetPlan], *,
                progress: ProgressCallback | None = None) -> DfuSeFile:  # fmt: skip
@@ -732,11 +714,7 @@ class DfuDevice:
         if self._closed:
             raise ProtocolError("verifying: the device left after manifesting the firmware (it "
                                 "is closed): nothing could be read back")  # fmt: skip
-        back = self.upload_dfu(length)
-        if len(back) < length:
-            raise ProtocolError(f"verifying: the device uploaded {len(back)} bytes of "
-                                f"firmware, the image has {length}")  # fmt: skip
-        return back
+        return reading.whole_firmware(self.upload_dfu(length), length)
 
     def verify(self, image: Image, *, address: int | None = None,
                progress: ProgressCallback | None = None) -> None:  # fmt: skip
@@ -763,12 +741,9 @@ class DfuDevice:
         zero-length DNLOAD and GETSTATUS (dfuMANIFEST). A device that drops off the bus
         or stalls after that has left: success."""
         self._prepare("leave DFU mode")
-        if self.is_dfuse and address is None and self.rules.set_address_before_leave:
-            layouts = [a.layout for a in self.info.alt_settings if a.layout is not None]
-            address = layouts[0].address if layouts else DEFAULT_ENTRY
-        self._leave(address, block=FIRST_DATA_BLOCK if self.is_dfuse else 0)
+        self._drive(Plan((steps.Leave(address),), self._transfer_size, dfuse=self.is_dfuse))
 
-    def _leave(self, address: int | None, *, block: int, stay: bool = False) -> None:
+    def _leave(self, address: int | None, block: int, stay: bool = False) -> None:
         """The zero-length DNLOAD and the manifestation; the device is closed afterwards,
         unless ``stay`` and it came back to dfuIDLE (a manifestation-tolerant plain DFU
         device, to be read back)."""

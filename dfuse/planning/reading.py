@@ -23,7 +23,7 @@ from dfuse.protocol.plan import (
     Step,
     Verify,
 )
-from dfuse.transport.base import DeviceInfo
+from dfuse.transport.base import AltSetting, DeviceInfo
 
 __all__ = [
     "action_of",
@@ -33,11 +33,13 @@ __all__ = [
     "compare",
     "confirm_options",
     "erase_plan",
+    "layout_of",
     "read_plan",
     "readable_runs",
     "totals",
     "transfer_size_for",
     "verify_plan",
+    "whole_firmware",
 ]
 
 _log = logging.getLogger(__name__)
@@ -131,6 +133,27 @@ def read_plan(address: int, length: int, transfer_size: int, max_block: int) -> 
 def action_of(step: ReadBlock) -> str:
     """What reading ``step`` does, in words (for errors)."""
     return f"reading 0x{step.address:08X} ({step.length} bytes)"
+
+
+def layout_of(setting: AltSetting | None, number: int | None) -> MemoryLayout:
+    """The memory layout of the selected alternate ``setting`` (number ``number``), or
+    :class:`~dfuse.errors.ProtocolError` when it has none to read."""
+    if setting is None or setting.layout is None:
+        raise ProtocolError(
+            f"alternate setting {number} has no memory layout to read "
+            f"(its name is {setting.name if setting else None!r})"
+        )
+    return setting.layout
+
+
+def whole_firmware(back: bytes, length: int) -> bytes:
+    """``back``, the plain DFU firmware read to verify ``length`` bytes, unless short
+    (:class:`~dfuse.errors.ProtocolError`)."""
+    if len(back) < length:
+        raise ProtocolError(
+            f"verifying: the device uploaded {len(back)} bytes of firmware, the image has {length}"
+        )
+    return back
 
 
 def readable_runs(layout: MemoryLayout) -> list[tuple[int, int]]:

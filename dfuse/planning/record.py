@@ -9,13 +9,26 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
-from dfuse.errors import CancelledError, ProtocolError
+from dfuse.errors import CancelledError, ProtocolError, TransportError
 from dfuse.progress import Phase, Progress
 from dfuse.protocol import dfuse as cmd
 from dfuse.protocol import plan as steps
 from dfuse.protocol.session import Goal, SessionRules
+from dfuse.transport.base import DeviceInfo
 
-__all__ = ["PHASES", "Dnload", "RunRecord", "dnload_of"]
+__all__ = [
+    "DEFAULT_ENTRY",
+    "PHASES",
+    "Dnload",
+    "RunRecord",
+    "checked_block",
+    "dnload_of",
+    "leave_of",
+    "with_action",
+]
+
+#: Where the ST bootloader starts an application when no memory says otherwise.
+DEFAULT_ENTRY = 0x08000000
 
 #: The progress phase of each kind of step (a ReadBlock reports as :attr:`RunRecord.reading`).
 PHASES: dict[type, Phase] = {
@@ -73,6 +86,29 @@ def dnload_of(step: steps.Step, rules: SessionRules) -> Dnload | None:
         action = f"writing the option bytes at 0x{step.address:08X}"
         return Dnload(cmd.FIRST_DATA_BLOCK, step.data, action, Goal.RESET, dfuse=False)
     return None
+
+
+def leave_of(
+    step: steps.Leave, plan: steps.Plan, info: DeviceInfo, rules: SessionRules
+) -> tuple[int | None, int, bool]:
+    """``(address, block, stay)`` of leaving: DfuSe sets the address ``step`` names, or
+    the start of the first memory (:attr:`SessionRules.set_address_before_leave`), and
+    sends the zero-length DNLOAD as block 2; plain DFU numbers it after the last data
+    block, and ``stay`` (for the read-back) when the plan verifies."""
+    if not plan.dfuse:
+        return None, len(plan.writes) & cmd.MAX_BLOCK, bool(plan.verifies)
+    address = step.address
+    if address is None and rules.set_address_before_leave:
+        layouts = [a.layout for a in info.alt_settings if a.layout is not None]
+        address = layouts[0].address if layouts else DEFAULT_ENTRY
+    return address, cmd.FIRST_DATA_BLOCK, False
+
+
+def with_action(exc: TransportError, action: str) -> TransportError:
+    """The same kind of error, naming what the host was doing (raise it ``from exc``)."""
+    new = type(exc)(f"{exc} (while {action})", cause=exc.cause, errno=exc.errno)
+    new.request = exc.request
+    return new
 
 
 def checked_block(step: steps.ReadBlock, data: bytes) -> bytes:
