@@ -16,7 +16,6 @@ from typing import NoReturn, Self, Unpack
 from dfuse.clock import Clock, RealClock
 from dfuse.errors import (
     DeviceGoneError,
-    ProtocolError,
     StallError,
     TransferTimeoutError,
     TransportError,
@@ -232,11 +231,7 @@ class DfuDevice:
 
     def get_state(self) -> State | int:
         """GETSTATE."""
-        data = self.transport.control_in(Request.GETSTATE, 0, 1)
-        if len(data) != 1:
-            raise ProtocolError(f"GETSTATE reply must be 1 byte, got {len(data)}")
-        self._session.state = State(data[0]) if data[0] in State._value2member_map_ else data[0]
-        return self._session.state
+        return self._session.got_state(self.transport.control_in(Request.GETSTATE, 0, 1))
 
     def clear_status(self) -> None:
         """CLRSTATUS (dfuERROR → dfuIDLE)."""
@@ -295,9 +290,7 @@ class DfuDevice:
                 self._recover(self._session.recovery())
             except TransportError as exc:
                 _log.debug("CLRSTATUS after an error failed: %s", exc)
-        elif not isinstance(decision.error, TransportError) or isinstance(
-            decision.error, TransferTimeoutError
-        ):
+        elif decision.unsettled:
             self._suspect = True  # the next operation waits it out first
         raise decision.error from cause
 
@@ -350,23 +343,19 @@ class DfuDevice:
             _log.info("the last operation failed: bringing the device back to dfuIDLE")
             self._to_idle()
 
-    def _dnload(self, block: int, data: bytes | memoryview, action: str,
-                goal: Goal = Goal.DNLOAD, floor_s: float = 0.0) -> Done:  # fmt: skip
+    def _send(self, request: record.Dnload) -> Done:
         """DNLOAD one block (or command), then poll until the session says it is done."""
+        action = request.action
+        self._prepare(action, dfuse=request.dfuse)
         self._ready(Event.DNLOAD, action)
         try:
-            self.transport.control_out(Request.DNLOAD, block, data)
+            self.transport.control_out(Request.DNLOAD, request.block, request.payload)
         except TransportError as exc:
-            if goal is Goal.RESET and isinstance(exc, DeviceGoneError):
+            if request.goal is Goal.RESET and isinstance(exc, DeviceGoneError):
                 return Done(None, gone=True)
             self._failed(exc, action)
         self._session.sent(Event.DNLOAD)
-        return self._await(goal, action, floor_s)
-
-    def _send(self, request: record.Dnload) -> Done:
-        self._prepare(request.action, dfuse=request.dfuse)
-        return self._dnload(request.block, request.payload, request.action, request.goal,
-                            request.floor_s)  # fmt: skip
+        return self._await(request.goal, action, request.floor_s)
 
     def set_address(self, address: int, why: str = "") -> None:
         """DfuSe Set Address Pointer."""
@@ -483,16 +472,11 @@ class DfuDevice:
         """Erase sectors (``Sector`` objects, or addresses in them) of the selected
         alternate setting, each once in address order, or ``"all"`` (mass erase). Sectors
         not erasable are refused (SafetyError) before any traffic."""
-        if isinstance(sectors, str) and sectors != "all":
-            raise UsageError(f"erase() takes sectors or 'all', got {sectors!r}", value=sectors)
-        if isinstance(sectors, str):
-            self.mass_erase()
-        else:
-            self._drive(reading.erase_plan(self.layout, sectors, self._transfer_size), progress)
+        self._drive(reading.erase_plan(self.layout, sectors, self._transfer_size), progress)
 
     def mass_erase(self) -> None:
         """Erase the whole flash (DfuSe ``0x41`` without an address)."""
-        self._drive(Plan((steps.MassErase(),), self._transfer_size))
+        self.erase("all")
 
     # ------------------------------------------------------------------ protection
 
@@ -711,9 +695,7 @@ class DfuDevice:
 
     def _upload_firmware(self, length: int) -> bytes:
         """Plain DFU: ``length`` bytes of firmware from block 0, to verify."""
-        if self._closed:
-            raise ProtocolError("verifying: the device left after manifesting the firmware (it "
-                                "is closed): nothing could be read back")  # fmt: skip
+        reading.readable_after_leave(self._closed)
         return reading.whole_firmware(self.upload_dfu(length), length)
 
     def verify(self, image: Image, *, address: int | None = None,

@@ -16,6 +16,7 @@ from dfuse.protocol.dfuse import FIRST_DATA_BLOCK
 from dfuse.protocol.plan import (
     ConfirmOptions,
     EraseSector,
+    MassErase,
     Plan,
     ReadBlock,
     SelectAlt,
@@ -35,6 +36,7 @@ __all__ = [
     "erase_plan",
     "layout_of",
     "read_plan",
+    "readable_after_leave",
     "readable_runs",
     "totals",
     "transfer_size_for",
@@ -79,10 +81,15 @@ def check_plan(plan: Plan, *, is_dfuse: bool, transfer_size: int) -> None:
 
 
 def erase_plan(
-    layout: MemoryLayout | None, sectors: Iterable[Sector | int], transfer_size: int
+    layout: MemoryLayout | None, sectors: Iterable[Sector | int] | str, transfer_size: int
 ) -> Plan:
     """Erase steps for ``sectors`` (Sector objects or addresses in them), each once in
-    address order; SafetyError for an address in no sector or a sector not erasable."""
+    address order, or ``"all"`` (one mass erase); SafetyError for an address in no sector
+    or a sector not erasable, UsageError for another string."""
+    if isinstance(sectors, str):
+        if sectors != "all":
+            raise UsageError(f"erase() takes sectors or 'all', got {sectors!r}", value=sectors)
+        return Plan((MassErase(),), transfer_size)
     label = layout.label if layout is not None else "the selected alternate setting"
     chosen: dict[int, Sector] = {}
     for which in sectors:
@@ -144,6 +151,16 @@ def layout_of(setting: AltSetting | None, number: int | None) -> MemoryLayout:
             f"(its name is {setting.name if setting else None!r})"
         )
     return setting.layout
+
+
+def readable_after_leave(closed: bool) -> None:
+    """Refuse (:class:`~dfuse.errors.ProtocolError`) to read a plain DFU device back
+    once it has left (``closed``)."""
+    if closed:
+        raise ProtocolError(
+            "verifying: the device left after manifesting the firmware (it is closed): "
+            "nothing could be read back"
+        )
 
 
 def whole_firmware(back: bytes, length: int) -> bytes:

@@ -33,6 +33,7 @@ from dfuse.errors import (
     ProtocolError,
     ReadProtectedError,
     TransferTimeoutError,
+    TransportError,
     UsageError,
 )
 from dfuse.protocol.constants import Request, State, Status
@@ -208,6 +209,14 @@ class Fail:
     clear: bool = False
     explain: bool = False
 
+    @property
+    def unsettled(self) -> bool:
+        """The device may still be busy or in an unknown state (not a transfer failure,
+        or a timeout): the next operation first brings it back to dfuIDLE."""
+        return not isinstance(self.error, TransportError) or isinstance(
+            self.error, TransferTimeoutError
+        )
+
 
 Decision = Wait | Send | Done | Fail
 
@@ -290,6 +299,13 @@ class Session:
         if self.state == State.dfuERROR or self.rules.clear_status_outside_error:
             return Request.CLRSTATUS
         return Request.ABORT
+
+    def got_state(self, data: bytes) -> State | int:
+        """Take a GETSTATE reply (:class:`~dfuse.errors.ProtocolError` unless 1 byte)."""
+        if len(data) != 1:
+            raise ProtocolError(f"GETSTATE reply must be 1 byte, got {len(data)}")
+        self.state = State(data[0]) if data[0] in State._value2member_map_ else data[0]
+        return self.state
 
     def reported(self, reply: StatusReply) -> None:
         """Take the state a GETSTATUS/GETSTATE reported."""
