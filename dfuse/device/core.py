@@ -382,7 +382,9 @@ class DfuDevice:
             data = self._upload_block(step.block, step.length, reading.action_of(step))
             run.data += record.checked_block(step, data)
         elif isinstance(step, steps.Verify) and plan.dfuse:
-            reading.compare(step.address, step.data, self._upload(step.address, step.length, run))
+            job = (None, [(step.address, step.length)])
+            ((_at, back),) = self._read([job], run, Phase.VERIFY)[0]
+            reading.compare(step.address, step.data, back)
         elif isinstance(step, steps.Verify):  # plain DFU, after the manifestation: block 0 on
             try:
                 back = self._upload_firmware(step.length)
@@ -518,12 +520,8 @@ class DfuDevice:
     def _read_setting(self, setting: AltSetting, length: int) -> bytes:
         """Upload from the start of ``setting``, then select the previous one again."""
         assert setting.layout is not None
-        previous = self.alt
-        ((_at, data),), = self._read([(setting.number, [(setting.layout.address, length)])],
-                                     RunRecord(Progress(None)))  # fmt: skip
-        if previous is not None and previous != setting.number:
-            self.select_alt(previous)
-        return data
+        job = (setting.number, [(setting.layout.address, length)])
+        return self._read([job], RunRecord(Progress(None)), restore=True)[0][0][1]
 
     def read_option_bytes(self) -> OptionBytes:
         """Read the option-byte block (the ``Option Bytes`` alternate setting)."""
@@ -620,28 +618,21 @@ class DfuDevice:
         if not self.is_dfuse:
             raise UsageError("upload(address, length) needs a DfuSe device; use upload_dfu()")
         run = RunRecord(Progress(progress, {Phase.READ: length}), cancel)
-        return self._upload(address, length, run, Phase.READ)
+        return self._read([(None, [(address, length)])], run)[0][0][1]
 
-    def _upload(self, address: int, length: int, run: RunRecord, phase: Phase = Phase.VERIFY
-                ) -> bytes:  # fmt: skip
-        self._prepare("upload", dfuse=True)
-        mark, run.reading = len(run.data), phase
-        self._run(reading.read_plan(address, length, self._transfer_size, self.max_block), run)
-        self._ready(Event.DNLOAD, f"reading 0x{address:08X} ({length} bytes)")
-        out = bytes(run.data[mark:])
-        del run.data[mark:]
-        return out
-
-    def _read(self, jobs: Iterable[tuple[int | None, Iterable[tuple[int, int]]]], run: RunRecord
-              ) -> list[list[tuple[int, bytes]]]:  # fmt: skip
+    def _read(self, jobs: reading.ReadJobs, run: RunRecord, phase: Phase = Phase.READ,
+              restore: bool = False) -> list[list[tuple[int, bytes]]]:  # fmt: skip
         """Upload each job's ``(address, length)`` ranges from its alternate setting
-        (``None``: the selected one), as READ."""
-        out = []
-        for alt, ranges in jobs:
-            if alt is not None and alt != self.alt:
-                self.select_alt(alt)
-            out.append([(a, self._upload(a, n, run, Phase.READ)) for a, n in ranges])
-        return out
+        (``None``: the selected one; ``restore`` selects it again after), as ``phase``."""
+        self._prepare("upload", dfuse=True)
+        plan, ranges = reading.jobs_plan(jobs, self.alt, self._transfer_size, self.max_block,
+                                         restore=restore)  # fmt: skip
+        mark, run.reading = len(run.data), phase
+        self._run(plan, run)
+        self._ready(Event.DNLOAD, reading.ending(ranges))
+        data = bytes(run.data[mark:])
+        del run.data[mark:]
+        return reading.cut(data, ranges)
 
     def _upload_block(self, block: int, length: int, action: str) -> bytes:
         self._ready(Event.UPLOAD, action)

@@ -27,13 +27,17 @@ from dfuse.protocol.plan import (
 from dfuse.transport.base import AltSetting, DeviceInfo
 
 __all__ = [
+    "ReadJobs",
     "action_of",
     "backup_ranges",
     "check_plan",
     "check_read",
     "compare",
     "confirm_options",
+    "cut",
+    "ending",
     "erase_plan",
+    "jobs_plan",
     "layout_of",
     "read_plan",
     "readable_after_leave",
@@ -171,6 +175,51 @@ def whole_firmware(back: bytes, length: int) -> bytes:
             f"verifying: the device uploaded {len(back)} bytes of firmware, the image has {length}"
         )
     return back
+
+
+#: What to read: ``(alt, ranges)`` jobs, ``alt`` ``None`` for the selected alternate setting
+#: and each range ``(address, length)``.
+ReadJobs = Iterable[tuple[int | None, Iterable[tuple[int, int]]]]
+
+
+def jobs_plan(
+    jobs: ReadJobs, current: int | None, transfer_size: int, max_block: int, *, restore: bool
+) -> tuple[Plan, list[list[tuple[int, int]]]]:
+    """Read every range of ``jobs`` (:func:`read_plan`), selecting each alternate setting
+    that is not ``current`` first (and ``current`` again at the end when ``restore``);
+    also the ranges, per job, to cut the bytes read into (:func:`cut`)."""
+    out: list[Step] = []
+    ranges: list[list[tuple[int, int]]] = []
+    at = current
+    for alt, wanted in jobs:
+        if alt is not None and alt != at:
+            out.append(SelectAlt(alt))
+            at = alt
+        ranges.append(list(wanted))
+        for address, length in ranges[-1]:
+            out.extend(read_plan(address, length, transfer_size, max_block).steps)
+    if restore and current is not None and at != current:
+        out.append(SelectAlt(current))
+    size = sum(n for job in ranges for _a, n in job)
+    return Plan(tuple(out), transfer_size, image_size=size, segments=len(ranges)), ranges
+
+
+def ending(ranges: list[list[tuple[int, int]]]) -> str:
+    """What the ABORT that ends a :func:`jobs_plan` read is for, in words (the last range)."""
+    address, length = next(((a, n) for job in reversed(ranges) for a, n in reversed(job)), (0, 0))
+    return f"reading 0x{address:08X} ({length} bytes)"
+
+
+def cut(data: bytes, ranges: list[list[tuple[int, int]]]) -> list[list[tuple[int, bytes]]]:
+    """``data``, read by a :func:`jobs_plan`, as ``(address, bytes)`` per range per job."""
+    out: list[list[tuple[int, bytes]]] = []
+    offset = 0
+    for job in ranges:
+        out.append([])
+        for address, length in job:
+            out[-1].append((address, data[offset : offset + length]))
+            offset += length
+    return out
 
 
 def readable_runs(layout: MemoryLayout) -> list[tuple[int, int]]:
