@@ -7,6 +7,12 @@
 3. Intel HEX of 4,000 disjoint 2-byte records (each its own segment) -> segments, against
    bincopy's load of the same text, whose segment insert is linear per record, so
    quadratic overall (goal: ratio <= 0.5; ours is linear: see ``scaling`` in the JSON).
+4. parse + CRC-verify of 1 MiB in 2,000 elements (one target), against ``zlib.crc32`` of
+   the same bytes (goal: ratio <= 10): the per-element cost of the header parsing.
+5. ``to_bytes()`` of that file, against ``zlib.crc32`` (goal: ratio <= 10), and against
+   dfu-util's ``dfuse-pack`` building the same images (``/usr/bin/dfuse-pack``, Debian's
+   dfu-util; skipped when absent) for 1, 2,000 and 20,000 elements (goal: ratio < 1 for
+   every count).
 
 Run ``python3 benchmarks/bench_file.py`` (``--json`` prints JSON only; results are also
 written to ``benchmarks/results/file.json``; ``--quick`` for fewer repetitions).
@@ -17,6 +23,9 @@ from __future__ import annotations
 import argparse
 import functools
 import hashlib
+import importlib.machinery
+import importlib.util
+import io
 import json
 import sys
 import tempfile
@@ -88,6 +97,68 @@ def bench_parse(repeat: int) -> dict[str, float]:
     }
 
 
+def many_elements(count: int, total: int = MIB) -> DfuSeFile:
+    """``total`` bytes in ``count`` elements of one target, 16 bytes apart."""
+    size = total // count
+    noise = _noise(b"many", size * count)
+    elements = [
+        Element(0x08000000 + i * (size + 16), noise[i * size : (i + 1) * size])
+        for i in range(count)
+    ]
+    return DfuSeFile([Target(0, "Internal Flash", elements)], vendor_id=0x0483, product_id=0xDF11)
+
+
+def bench_many_elements(repeat: int, count: int = 2000) -> dict[str, Any]:
+    model = many_elements(count)
+    data = model.to_bytes()
+    assert DfuSeFile.parse(data) == model
+    parse, crc = best_of_pair(lambda: DfuSeFile.parse(data), lambda: zlib.crc32(data), repeat, 5)
+    build, crc2 = best_of_pair(model.to_bytes, lambda: zlib.crc32(data), repeat, 5)
+    return {
+        "elements": count,
+        "file_bytes": len(data),
+        "parse_s": parse,
+        "to_bytes_s": build,
+        "zlib_crc32_s": min(crc, crc2),
+        "parse_ratio": parse / min(crc, crc2),
+        "to_bytes_ratio": build / min(crc, crc2),
+        "goal": 10.0,
+    }
+
+
+DFUSE_PACK = Path("/usr/bin/dfuse-pack")
+
+
+def _dfuse_pack() -> Any:
+    """dfu-util's dfuse-pack.py as a module, its output file replaced by a memory buffer."""
+    loader = importlib.machinery.SourceFileLoader("dfuse_pack", str(DFUSE_PACK))
+    spec = importlib.util.spec_from_loader("dfuse_pack", loader)
+    assert spec is not None
+    module = importlib.util.module_from_spec(spec)
+    loader.exec_module(module)
+    module.open = lambda *_args: io.BytesIO()  # build() writes its result to a file
+    return module
+
+
+def bench_vs_dfuse_pack(repeat: int, counts: tuple[int, ...] = (1, 2000, 20000)) -> dict[str, Any]:
+    """``to_bytes()`` against dfuse-pack's ``build()`` of the same targets."""
+    if not DFUSE_PACK.exists():
+        return {"skipped": f"{DFUSE_PACK} not installed (Debian: apt-get install dfu-util)"}
+    pack = _dfuse_pack()
+    out: dict[str, Any] = {"goal": 1.0}
+    for count in counts:
+        model = many_elements(count)
+        [target] = model.targets
+        images = [[{"address": e.address, "alt": 0, "data": e.data} for e in target.elements]]
+        ours, theirs = best_of_pair(
+            model.to_bytes,
+            lambda images=images: pack.build("x.dfu", images, b"Internal Flash", "0x0483:0xdf11"),
+            repeat,
+        )
+        out[str(count)] = {"to_bytes_s": ours, "dfuse_pack_s": theirs, "ratio": ours / theirs}
+    return out
+
+
 def bench_hex(repeat: int) -> dict[str, float]:
     segments = [
         (0x08000000, _noise(b"hex-a", 192 * 1024)),
@@ -114,9 +185,9 @@ def _scattered_hex(records: int) -> str:
     return write_hex([(0x08000000 + i * 32, b"\x01\x02") for i in range(records)])
 
 
-def bench_scattered(repeat: int) -> dict[str, Any]:
-    text = _scattered_hex(4000)
-    assert len(read_hex(text)) == 4000
+def bench_scattered(repeat: int, records: int = 4000) -> dict[str, Any]:
+    text = _scattered_hex(records)
+    assert len(read_hex(text)) == records
 
     def theirs() -> object:
         binfile = bincopy.BinFile()
@@ -125,12 +196,12 @@ def bench_scattered(repeat: int) -> dict[str, Any]:
 
     ours, base = best_of_pair(lambda: read_hex(text), theirs, repeat)
     scaling = {}
-    for n in (1000, 4000, 16000):
+    for n in (records // 4, records, records * 4):
         scaling[str(n)] = best_of_pair(
             functools.partial(read_hex, _scattered_hex(n)), lambda: None, repeat
         )[0]
     return {
-        "records": 4000,
+        "records": records,
         "read_hex_s": ours,
         "bincopy_add_ihex_s": base,
         "ratio": ours / base,
@@ -144,16 +215,27 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--json", action="store_true", help="print JSON only")
     parser.add_argument("--quick", action="store_true", help="fewer repetitions")
+    parser.add_argument(
+        "--smoke", action="store_true", help="one repetition of small inputs (a test that it runs)"
+    )
     parser.add_argument("--output", type=Path, default=RESULTS, help="where to write the JSON")
     args = parser.parse_args(argv)
-    repeat = 3 if args.quick else 30
+    repeat = 1 if args.smoke else 3 if args.quick else 30
     parse = bench_parse(repeat)
-    hexed = bench_hex(max(3, repeat // 3))
-    scattered = bench_scattered(1 if args.quick else 3)
+    hexed = bench_hex(max(1 if args.smoke else 3, repeat // 3))
+    scattered = bench_scattered(1 if args.quick or args.smoke else 3, 400 if args.smoke else 4000)
+    many = bench_many_elements(
+        max(1 if args.smoke else 3, repeat // 3), 200 if args.smoke else 2000
+    )
+    pack = bench_vs_dfuse_pack(
+        1 if args.quick or args.smoke else 5, (1, 200) if args.smoke else (1, 2000, 20000)
+    )
     results = {
         "parse_1mib_4_targets_vs_zlib_crc32": parse,
         "hex_to_dfu_vs_bincopy_load": hexed,
         "scattered_records_vs_bincopy": scattered,
+        "1mib_2000_elements_vs_zlib_crc32": many,
+        "to_bytes_vs_dfuse_pack": pack,
         "python": sys.version.split()[0],
     }
     args.output.parent.mkdir(parents=True, exist_ok=True)
@@ -174,10 +256,23 @@ def main(argv: list[str] | None = None) -> int:
     c = scattered
     steps = ", ".join(f"{n}: {t * 1e3:.1f} ms" for n, t in c["scaling"].items())
     print(
-        f"4000 scattered hex records: {c['read_hex_s'] * 1e3:.1f} ms vs bincopy "
+        f"{c['records']} scattered hex records: {c['read_hex_s'] * 1e3:.1f} ms vs bincopy "
         f"{c['bincopy_add_ihex_s'] * 1e3:.1f} ms -> ratio {c['ratio']:.2f} "
         f"(goal <= {c['goal']}); ours by record count: {steps}"
     )
+    m = many
+    print(
+        f"1 MiB in {m['elements']} elements: parse {m['parse_s'] * 1e3:.2f} ms, to_bytes "
+        f"{m['to_bytes_s'] * 1e3:.2f} ms vs zlib.crc32 {m['zlib_crc32_s'] * 1e3:.3f} ms -> "
+        f"ratios {m['parse_ratio']:.1f} and {m['to_bytes_ratio']:.1f} (goal <= {m['goal']:g})"
+    )
+    if "skipped" in pack:
+        print(f"to_bytes vs dfuse-pack: skipped ({pack['skipped']})")
+    else:
+        steps = ", ".join(
+            f"{n} elements: {v['ratio']:.2f}" for n, v in pack.items() if isinstance(v, dict)
+        )
+        print(f"to_bytes vs dfuse-pack build (1 MiB): ratios {steps} (goal < {pack['goal']:g})")
     print(f"saved to {args.output}")
     return 0
 

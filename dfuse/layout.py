@@ -230,7 +230,11 @@ class SectorList(Sequence[Sector]):
     sequence of the same sectors.
     """
 
-    __slots__ = ("_firsts", "_len", "_starts", "runs")
+    __slots__ = ("_cache", "_firsts", "_len", "_starts", "runs")
+
+    #: Up to this many sectors the objects are made once, on first use, and kept (every real
+    #: internal flash): indexing is then as fast as a tuple's.
+    CACHE_LIMIT = 4096
 
     def __init__(self, runs: Sequence[_Run]) -> None:
         self.runs: tuple[_Run, ...] = tuple(runs)
@@ -238,6 +242,12 @@ class SectorList(Sequence[Sector]):
         self._firsts = [r.first for r in self.runs]
         last = self.runs[-1] if self.runs else None
         self._len = last.first + last.n if last is not None else 0
+        self._cache: tuple[Sector, ...] | None = None
+
+    def _cached(self) -> tuple[Sector, ...] | None:
+        if self._cache is None and self._len <= self.CACHE_LIMIT:
+            self._cache = tuple(self._expand())
+        return self._cache
 
     def __len__(self) -> int:
         return self._len
@@ -260,6 +270,9 @@ class SectorList(Sequence[Sector]):
     def __getitem__(self, index: slice) -> tuple[Sector, ...]: ...
 
     def __getitem__(self, index: int | slice) -> Sector | tuple[Sector, ...]:
+        cache = self._cached()
+        if cache is not None:
+            return cache[index]
         if isinstance(index, slice):
             return tuple(self[i] for i in range(*index.indices(self._len)))
         i = index + self._len if index < 0 else index
@@ -270,6 +283,10 @@ class SectorList(Sequence[Sector]):
         return self._sector(run, i - run.first)
 
     def __iter__(self) -> Iterator[Sector]:
+        cache = self._cached()
+        return iter(cache) if cache is not None else self._expand()
+
+    def _expand(self) -> Iterator[Sector]:
         for run in self.runs:
             for offset in range(run.n):
                 yield self._sector(run, offset)
@@ -319,6 +336,8 @@ class Region:
     ``spelling`` is the region's text as it was parsed (``"/0x08000000/04*016Kg,…"``); it
     only serves ``str()`` to reproduce the original string exactly and takes no part in
     equality. Regions built by hand leave it ``None`` and get the canonical ST spelling.
+    ``sectors`` may be any sequence of contiguous sectors (kept as a tuple); in a
+    :class:`MemoryLayout` it is a lazy :class:`SectorList` of runs.
     """
 
     address: int

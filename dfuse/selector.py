@@ -44,11 +44,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from dfuse.clock import Clock, ScaledClock, VirtualClock
+from dfuse.clock import Clock, RealClock, ScaledClock, VirtualClock
 from dfuse.device import DfuDevice
 from dfuse.errors import SelectorError
+from dfuse.trace.recorder import TraceRecorder, current_recorder
 from dfuse.transport.base import DeviceInfo, DeviceMode
-from dfuse.transport.discovery import find_devices, wait_for
+from dfuse.transport.discovery import find_devices, select_device, wait_for
+from dfuse.transport.pyusb import PyUsbTransport, get_backend
 
 if TYPE_CHECKING:
     from dfuse.sim import RomBootloader
@@ -456,10 +458,17 @@ class Bench:
 
     def find(self, *, mode: DeviceMode | None = None) -> list[DeviceInfo]:
         """Every DFU device (DFU and run-time mode, or only ``mode``) the selector
-        matches, by bus path; with :attr:`wait` set, first wait for at least one."""
-        if self.wait is not None:
-            return self.wait_for(self.wait, mode=mode)
-        return self._find(mode)
+        matches, by bus path; with :attr:`wait` set, first wait for at least one. (An
+        ``enumerate`` event in the trace of an enclosing :func:`dfuse.tracing` block.)"""
+        waiting = self.wait is not None
+        found = self.wait_for(self.wait, mode=mode) if waiting else self._find(mode)
+        recorder = current_recorder()
+        if recorder is not None:
+            recorder.start(self.clock if self.clock is not None else RealClock())
+            if recorder.selector is None:
+                recorder.selector = str(self.selector)
+            recorder.enumerated(found)
+        return found
 
     def _find(self, mode: DeviceMode | None) -> list[DeviceInfo]:
         sel = self.selector
@@ -494,15 +503,23 @@ class Bench:
             what=f"a DFU device matching {self.selector}",
         )
 
-    def open(self, *, alt: int | str | None = None) -> DfuDevice:
+    def open(
+        self, *, alt: int | str | None = None, trace: TraceRecorder | None = None
+    ) -> DfuDevice:
         """Open the one device the selector matches, on ``alt`` (default: the selector's);
         with :attr:`wait` set, wait for one to appear first.
+
+        ``trace`` records the session (default: the recorder of the enclosing
+        :func:`dfuse.tracing` block, if any).
 
         Raises :class:`~dfuse.errors.DeviceNotFoundError` when none or several match.
         """
         sel = self.selector
         if self.wait is not None:
             self.wait_for(self.wait)
+        recorder = trace if trace is not None else current_recorder()
+        if recorder is not None:
+            return self._open_traced(recorder, sel.alt if alt is None else alt)
         return DfuDevice.open(
             vid=sel.vid,
             pid=sel.pid,
@@ -512,6 +529,30 @@ class Bench:
             backend=self.backend,
             clock=self.clock,
         )
+
+    def _open_traced(self, recorder: TraceRecorder, alt: int | str | None) -> DfuDevice:
+        """:meth:`DfuDevice.open <dfuse.device.DfuDevice.open>` with the transport wrapped
+        in a :class:`~dfuse.trace.recorder.TracingTransport` (the trace hook)."""
+        backend = get_backend(self.backend)
+        clock = self.clock
+        if clock is None:
+            own = getattr(backend, "clock", None)
+            clock = own if isinstance(own, Clock) else RealClock()
+        recorder.start(clock)
+        sel = self.selector
+        if recorder.selector is None:
+            recorder.selector = str(sel)
+        found = find_devices(
+            vid=sel.vid, pid=sel.pid, serial=sel.serial, path=sel.path, backend=backend
+        )
+        recorder.enumerated(found)
+        info = select_device(found, str(sel))
+        transport = recorder.wrap(PyUsbTransport.open(info, backend), clock)
+        try:
+            return DfuDevice(transport, clock, alt=alt)
+        except BaseException:
+            transport.close()
+            raise
 
     def settle(self, until: Callable[[], bool] | None = None, *, timeout: float = 2.0) -> bool:
         """Let simulated boards run until ``until()`` holds (default: none is busy any
@@ -624,20 +665,23 @@ def open_device(
     alt: int | str | None = None,
     clock: Clock | None = None,
     backend: object = None,
+    trace: TraceRecorder | None = None,
 ) -> DfuDevice:
-    """Open the one DFU device a selector names, brought to dfuIDLE.
+    """Open the one DFU device a selector names, brought to dfuIDLE: ``dfuse.open``.
 
     ``open_device("usb:0483:df11")`` opens a real board (as
     :meth:`DfuDevice.open(vid=0x0483, pid=0xDF11) <dfuse.device.DfuDevice.open>` does);
     ``open_device("sim:stm32f411")`` a new simulated one, so code written against a
     selector runs unchanged on the simulator. ``alt`` overrides the selector's ``alt``;
-    ``backend`` is a pyusb backend for ``usb:`` selectors.
+    ``backend`` is a pyusb backend for ``usb:`` selectors. ``trace`` records every
+    request of the session (:class:`~dfuse.trace.recorder.TraceRecorder`; default: the
+    recorder of the enclosing :func:`dfuse.tracing` block, if any).
 
     Raises:
         SelectorError: the selector string is malformed.
         DeviceNotFoundError: no device matches, or several do (listing them).
     """
-    return bench(selector, clock=clock, backend=backend).open(alt=alt)
+    return bench(selector, clock=clock, backend=backend).open(alt=alt, trace=trace)
 
 
 def wait_for_device(
@@ -672,7 +716,7 @@ def wait_for_device(
 def list_devices(
     selector: str | DeviceSelector = "usb:", *, backend: object = None
 ) -> list[DeviceInfo]:
-    """Every DFU device a selector matches (``dfuse list``), sorted by bus path.
+    """Every DFU device a selector matches (``dfuse list``), sorted by bus path: ``dfuse.list``.
 
     >>> " ".join(d.path for d in list_devices("sim:stm32f411?count=3"))
     '1-1 1-2 1-3'

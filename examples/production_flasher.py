@@ -19,7 +19,7 @@ import dfuse
 
 def flash_all(image: dfuse.DfuSeFile | dfuse.DfuFile, backend: object = None) -> int:
     """Flash ``image`` to every ST bootloader on the bus; return how many failed."""
-    boards = dfuse.find_devices(vid=0x0483, pid=0xDF11, backend=backend)
+    boards = dfuse.list("usb:0483:df11", backend=backend)
     if not boards:
         print("no board in DFU mode (BOOT0 high, then reset)", file=sys.stderr)
         return 1
@@ -27,7 +27,7 @@ def flash_all(image: dfuse.DfuSeFile | dfuse.DfuFile, backend: object = None) ->
     for info in boards:
         start = time.perf_counter()
         try:
-            with dfuse.DfuDevice.open(serial=info.serial, path=info.path, backend=backend) as dev:
+            with dfuse.open(f"usb:path={info.path}", backend=backend) as dev:
                 dev.download(image, verify=True)  # erase, write, read back and compare
                 dev.leave()  # start the application
         except dfuse.DfuseError as exc:

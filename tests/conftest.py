@@ -36,3 +36,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="let the behaviour suite make the --board leave DFU mode (it resets into its "
         "application, which must bring it back to the bootloader for later runs)",
     )
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    """Say once whether the behaviour suite also runs on a real board."""
+    boards = config.getoption("board")
+    if boards:
+        return f"dfuse behaviour suite: the simulator and {', '.join(boards)}"
+    return (
+        "dfuse behaviour suite: the simulator only (no real board named: pass --board "
+        "SELECTOR, e.g. --board usb:0483:df11, to also run it on one)"
+    )

@@ -15,20 +15,23 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import logging
 import os
 import sys
-import traceback
 from collections.abc import Callable, Sequence
-from typing import TextIO
+from contextlib import AbstractContextManager, nullcontext
+from typing import TYPE_CHECKING, TextIO
 
 from dfuse.cli.exitcodes import ExitCode, UsageError, classify
-from dfuse.cli.output import Ui
 from dfuse.cli.parser import build_parser
+
+if TYPE_CHECKING:
+    import logging
+
+    from dfuse.cli.output import Ui
 
 __all__ = ["ExitCode", "main"]
 
-Handler = Callable[[argparse.Namespace, Ui], int]
+Handler = Callable[[argparse.Namespace, "Ui"], int]
 
 
 def main(
@@ -48,22 +51,29 @@ def main(
         args = _parse(parser, argv, out, err)
     except SystemExit as exc:  # --help, --version, or a usage error argparse reported
         return exc.code if isinstance(exc.code, int) else ExitCode.USAGE
+    from dfuse.cli.output import Ui  # after parsing: --help and --version do without rich
+
     ui = Ui(stdout=out, stderr=err, json_mode=args.json, quiet=args.quiet)
     log_handler = _configure_logging(args.verbose, err)
     try:
         handler = _resolve(args.handler)
-        return int(handler(args, ui))
+        with _tracing(args):
+            return int(handler(args, ui))
     except BrokenPipeError:  # `dfuse list | head -1`: the reader left, nothing to report
         _silence_stdout(out)
         return ExitCode.OK
     except (Exception, KeyboardInterrupt) as exc:
         if args.debug:
+            import traceback
+
             err.write("".join(traceback.format_exception(exc)))
         failure = classify(exc)
         ui.error(failure)
         return int(failure.code)
     finally:
         if log_handler is not None:
+            import logging
+
             logger = logging.getLogger("dfuse")
             logger.removeHandler(log_handler)
             logger.setLevel(logging.NOTSET)
@@ -84,6 +94,20 @@ def _parse(
         sys.stdout, sys.stderr = saved
 
 
+def _tracing(args: argparse.Namespace) -> AbstractContextManager[object]:
+    """``--trace FILE``: record the command's USB session (:func:`dfuse.tracing`)."""
+    path: str | None = getattr(args, "trace", None)
+    if path is None:
+        if getattr(args, "trace_redact", False):
+            raise UsageError("--trace-redact needs --trace FILE")
+        return nullcontext()
+    if args.command == "flash" and getattr(args, "all", False):
+        raise UsageError("--trace records one board: use it without --all")
+    from dfuse.trace.recorder import tracing
+
+    return tracing(path, redact=bool(args.trace_redact))
+
+
 def _silence_stdout(out: TextIO) -> None:
     """After a broken pipe, point stdout at /dev/null so the interpreter's final flush is quiet."""
     if out is sys.stdout:
@@ -98,6 +122,8 @@ def _configure_logging(verbose: int, stream: TextIO) -> logging.Handler | None:
     """``-v``: the request-level log of the ``dfuse`` logger at DEBUG, on stderr."""
     if not verbose:
         return None
+    import logging
+
     handler = logging.StreamHandler(stream)
     handler.setFormatter(logging.Formatter("%(relativeCreated)8.1f ms %(name)s: %(message)s"))
     logger = logging.getLogger("dfuse")

@@ -15,18 +15,22 @@ import time
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 from dfuse.cli.cmd_files import load_firmware
 from dfuse.cli.cmd_station import open_log
 from dfuse.cli.exitcodes import ExitCode, UsageError
 from dfuse.cli.output import ProgressSink, Ui
-from dfuse.cli.selector import parse_int, parse_size
+from dfuse.cli.selector import parse_address, parse_int, parse_size
 from dfuse.cli.session import open_bench
 from dfuse.device import DfuDevice, Phase, TargetPlan
-from dfuse.errors import DeviceNotFoundError, SafetyError
+from dfuse.errors import (
+    DeviceNotFoundError,
+    DfuseError,
+    SafetyError,
+)
 from dfuse.file import DfuFile, DfuSeFile, FileKind, Target, kind_for_path, save
+from dfuse.file.convert import read_file
 from dfuse.gang import GangPhase, flash_many
 from dfuse.layout import MemoryLayout, Sector
 from dfuse.optionbytes import OTP_BLOCK_SIZE, OTP_BLOCKS, WRP_SECTORS, BorLevel
@@ -103,6 +107,26 @@ def _layout_summary(layout: MemoryLayout) -> str:
     )
 
 
+def _for_alt(
+    firmware: DfuSeFile | DfuFile, kind: FileKind, dev: DfuDevice, args: argparse.Namespace
+) -> DfuSeFile | DfuFile:
+    """A .hex, .s19 or .bin carries no alternate setting: it goes to the memory ``-a``
+    selected (by number or name), not to alt 0. A .dfu keeps its targets' settings."""
+    if (
+        args.alt is None
+        or kind not in (FileKind.IHEX, FileKind.SREC, FileKind.BINARY)
+        or not isinstance(firmware, DfuSeFile)
+        or dev.alt is None
+    ):
+        return firmware
+    layout = dev.layout
+    targets = tuple(
+        Target(dev.alt, layout.label if layout is not None else t.name, t.elements)
+        for t in firmware.targets
+    )
+    return DfuSeFile(targets, firmware.vendor_id, firmware.product_id, firmware.device_version)
+
+
 def save_target(target: Target, path: str, info: DeviceInfo) -> str:
     """Write memory read from a device to ``path`` (``-``: raw binary on stdout); the format
     follows the extension (:func:`dfuse.file.save`). Returns the format's name."""
@@ -126,27 +150,44 @@ def cmd_list(args: argparse.Namespace, ui: Ui) -> int:
     """``dfuse list``: every DFU device the selector matches, with its memory layouts."""
     bench = open_bench(args)
     devices = bench.find()
+<<<<<<< HEAD
     parts = [identify_info(d) for d in devices]  # the part each one is, if known
     records = [
         {**d.to_dict(), "part": p.name if p else None} for d, p in zip(devices, parts, strict=True)
     ]
     ui.emit({"ok": True, "devices": records})
+=======
+    levels = [_rdp_level(info, bench) for info in devices]
+    ui.emit(
+        {
+            "ok": True,
+            "devices": [
+                {**d.to_dict(), "rdp_level": level}
+                for d, level in zip(devices, levels, strict=True)
+            ],
+        }
+    )
+>>>>>>> main
     if not devices:
         ui.print("no DFU devices found")
-        if not ui.json_mode:
-            ui.err.print(
-                "hint: put the board in DFU mode (BOOT0 high, then reset); on Linux install the"
-                " udev rule (`dfuse udev-rules --help`); or try `dfuse list -d sim:stm32f411`",
-                markup=False,
-            )
+        ui.hint(
+            "hint: put the board in DFU mode (BOOT0 high, then reset); on Linux install the"
+            " udev rule (`dfuse udev-rules --help`); or try `dfuse list -d sim:stm32f411`"
+        )
         return ExitCode.OK
+<<<<<<< HEAD
     for info, part in zip(devices, parts, strict=True):
         name = " ".join(x for x in (info.manufacturer, info.product) if x) or "?"
         known = f"part={part.name}  " if part else ""
+=======
+    for info, level in zip(devices, levels, strict=True):
+        name = " ".join(x for x in (info.manufacturer, info.product) if x) or "?"
+        rdp = "" if level is None else f"  read protection: RDP level {level}"
+>>>>>>> main
         ui.print(
             f"[bold]{info.vid:04x}:{info.pid:04x}[/bold]  {name}  {known}"
             f"serial={info.serial or '-'}  path={info.path}  bcdDevice={info.bcd_device:04x}  "
-            f"{info.mode.value} mode  transfer size {info.transfer_size or '-'}"
+            f"{info.mode.value} mode  transfer size {info.transfer_size or '-'}{rdp}"
         )
         for alt in info.alt_settings:
             if alt.layout is not None:
@@ -156,18 +197,42 @@ def cmd_list(args: argparse.Namespace, ui: Ui) -> int:
     return ExitCode.OK
 
 
+def _rdp_level(info: DeviceInfo, bench: Bench) -> int | None:
+    """The read protection level of a DFU-mode board with an option-bytes memory, read
+    from it (``None`` where it cannot be read: run-time mode, no such memory, busy)."""
+    if info.mode is not DeviceMode.DFU or not any(
+        alt.layout is not None and alt.layout.label.casefold() == "option bytes"
+        for alt in info.alt_settings
+    ):
+        return None
+    try:
+        with DfuDevice.open(
+            vid=info.vid,
+            pid=info.pid,
+            serial=info.serial,
+            path=info.path,
+            backend=bench.backend,
+            clock=bench.clock,
+        ) as dev:
+            return int(dev.read_option_bytes().rdp_level)
+    except DfuseError:
+        return None
+
+
 # --------------------------------------------------------------------------- flash
 
 
-def _load_image(path: str, address_text: str | None) -> tuple[DfuSeFile | DfuFile, int | None]:
-    address = None if address_text is None else parse_int(address_text, what="address")
+def _load_image(
+    path: str, address_text: str | None
+) -> tuple[FileKind, DfuSeFile | DfuFile, int | None]:
+    address = None if address_text is None else parse_address(address_text)
     kind, firmware = load_firmware(path, address=address)
     if address is not None and kind in (FileKind.IHEX, FileKind.SREC, FileKind.DFUSE):
         raise UsageError(
             f"--address applies to raw .bin and plain DFU files; {path} ({kind.value}) "
             "carries its own addresses"
         )
-    return firmware, address
+    return kind, firmware, address
 
 
 def _need_address(firmware: DfuSeFile | DfuFile, address: int | None, dev: DfuDevice) -> None:
@@ -215,8 +280,16 @@ def _backup(dev: DfuDevice, plans: tuple[TargetPlan, ...], path: str, ui: Ui) ->
 
 def cmd_flash(args: argparse.Namespace, ui: Ui) -> int:
     """``dfuse flash FILE``: erase what the image touches, write, verify, optionally leave."""
-    firmware, address = _load_image(args.file, args.address)
+    kind, firmware, address = _load_image(args.file, args.address)
+    guards = {
+        "allow_option_bytes": args.allow_option_bytes,
+        "allow_otp": args.allow_otp,
+        "allow_otp_lock": args.allow_otp_lock,
+        "allow_permanent_rdp2": args.permanently_lock,
+    }
     if args.all:
+        if any(guards.values()):
+            raise UsageError("--all flashes the main memory only: no --allow-* flags with it")
         return _flash_all(args, ui, firmware, address)
     options: dict[str, Any] = {
         "address": address,
@@ -224,10 +297,12 @@ def cmd_flash(args: argparse.Namespace, ui: Ui) -> int:
         "force": args.force,
         "leave": args.leave,
         "incremental": args.incremental,
+        **{key: True for key, given in guards.items() if given},
     }
     log = open_log(args)  # --log: unusable store = an error before the device is touched
     with _device(args, ui) as (dev, _bench):
         _need_address(firmware, address, dev)
+        firmware = _for_alt(firmware, kind, dev, args)
         result: dict[str, Any] = {
             "ok": True,
             "file": args.file,
@@ -331,7 +406,12 @@ def cmd_read(args: argparse.Namespace, ui: Ui) -> int:
     """``dfuse read OUTPUT``: upload memory to a file."""
     if (args.address is None) != (args.length is None):
         raise UsageError("give both --address and --length, or neither (the whole memory)")
-    address = None if args.address is None else parse_int(args.address, what="address")
+    if args.output == "-" and ui.json_mode:
+        raise UsageError(
+            "read - writes the memory to stdout, where --json prints its result:"
+            " write the memory to a file, or leave out --json"
+        )
+    address = None if args.address is None else parse_address(args.address)
     length = None if args.length is None else parse_size(args.length, what="length")
     with _device(args, ui) as (dev, _bench):
         start = time.perf_counter()
@@ -372,9 +452,10 @@ def cmd_read(args: argparse.Namespace, ui: Ui) -> int:
 
 def cmd_verify(args: argparse.Namespace, ui: Ui) -> int:
     """``dfuse verify FILE``: compare device memory with a file (exit 5 on a mismatch)."""
-    firmware, address = _load_image(args.file, args.address)
+    kind, firmware, address = _load_image(args.file, args.address)
     with _device(args, ui) as (dev, _bench):
         _need_address(firmware, address, dev)
+        firmware = _for_alt(firmware, kind, dev, args)
         with ui.progress() as sink:
             dev.verify(firmware, address=address, progress=_progress(sink))
     size = firmware.size if isinstance(firmware, DfuSeFile) else len(firmware.payload)
@@ -396,7 +477,7 @@ def _sectors(specs: list[str], layout: MemoryLayout | None) -> list[Sector | int
         for part in filter(None, spec.split(",")):
             first, dash, last = part.partition("-")
             if part.lower().startswith("0x") and not dash:
-                chosen.append(parse_int(part, what="address"))
+                chosen.append(parse_address(part))
                 continue
             lo = parse_int(first, what="sector number")
             hi = parse_int(last, what="sector number") if dash else lo
@@ -412,6 +493,10 @@ def cmd_erase(args: argparse.Namespace, ui: Ui) -> int:
     """``dfuse erase SECTOR... | --all``."""
     if bool(args.sectors) == bool(args.all):
         raise UsageError("give the sectors to erase, or --all for a mass erase (not both)")
+    if args.all and not args.yes:
+        raise SafetyError(
+            "a mass erase wipes the whole flash; pass confirm=True to do it", override="confirm"
+        )
     with _device(args, ui) as (dev, _bench):
         start = time.perf_counter()
         if args.all:
@@ -447,6 +532,12 @@ def cmd_erase(args: argparse.Namespace, ui: Ui) -> int:
 
 def cmd_unprotect(args: argparse.Namespace, ui: Ui) -> int:
     """``dfuse unprotect --yes``: Read Unprotect (mass-erases the flash; the device resets)."""
+    if not args.yes:  # the library's guard, checked before the device is opened
+        raise SafetyError(
+            "Read Unprotect mass-erases the whole flash and resets the device;"
+            " pass confirm=True to do it",
+            override="confirm",
+        )
     with _device(args, ui) as (dev, _bench):
         options = dev.read_unprotect(confirm=args.yes, reconnect=True)
     level = None if options is None else int(options.rdp_level)
@@ -460,7 +551,7 @@ def cmd_unprotect(args: argparse.Namespace, ui: Ui) -> int:
 
 def cmd_leave(args: argparse.Namespace, ui: Ui) -> int:
     """``dfuse leave``: start the application."""
-    address = None if args.address is None else parse_int(args.address, what="address")
+    address = None if args.address is None else parse_address(args.address)
     with _device(args, ui) as (dev, _bench):
         dev.leave(address)
     ui.emit({"ok": True, "left": True, "address": address})
@@ -570,7 +661,7 @@ def _otp_block(text: str) -> int:
 
 def _otp_data(args: argparse.Namespace) -> bytes:
     if args.data_file is not None:
-        data = Path(args.data_file).read_bytes()
+        data = read_file(args.data_file)
     elif args.data is not None:
         try:
             data = bytes.fromhex(args.data.replace(":", " "))

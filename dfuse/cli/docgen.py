@@ -47,7 +47,10 @@ virtual time, nothing sleeps), `arrive` (the boards are plugged in one by one, e
 `--wait[=SECONDS]` makes a device command wait for its board to appear.
 
 The default device is `$DFUSE_DEVICE` if set, else `usb:`. `-a ALT` picks the alternate
-setting by number or name (`-a 1`, `-a "@Option Bytes"`). A simulated board lives only as
+setting by number or name (`-a 1`, `-a "@Option Bytes"`); `flash` and `verify` put a .hex,
+.s19 or .bin into that memory (a .dfu's targets carry their own settings). Writing the
+option bytes or OTP memory needs `--allow-option-bytes` or `--allow-otp` (the library's
+`allow_option_bytes=True`, `allow_otp=True`). A simulated board lives only as
 long as one `dfuse` invocation: what `flash -d sim:stm32f411` writes is gone when the command
 ends (`dfuse demo` runs the whole flow in one process).
 """

@@ -8,9 +8,11 @@ text. The table is part of the documented interface (``docs/cli.md``).
 from __future__ import annotations
 
 import errno
-from dataclasses import dataclass
+from collections.abc import Callable
 from enum import IntEnum
+from typing import NamedTuple
 
+from dfuse import errors
 from dfuse.errors import (
     CrcMismatchError,
     DeviceBusyError,
@@ -22,19 +24,18 @@ from dfuse.errors import (
     LayoutError,
     LibusbNotFoundError,
     ProtocolError,
+    ReadProtectedError,
     SafetyError,
     SelectorError,
     SignatureError,
     StallError,
+    TraceError,
     TransferTimeoutError,
     TransportError,
     VerifyError,
 )
-from dfuse.errors import (
-    UsageError as LibraryUsageError,
-)
 
-__all__ = ["ExitCode", "Failure", "UsageError", "classify"]
+__all__ = ["OVERRIDE_FLAGS", "RULES", "ExitCode", "Failure", "Rule", "UsageError", "classify"]
 
 
 class ExitCode(IntEnum):
@@ -65,12 +66,15 @@ class ExitCode(IntEnum):
         return 0 if failed <= 0 else min(int(ExitCode.BOARDS_FAILED) + failed, 125)
 
 
-class UsageError(Exception):
-    """A command-line argument is malformed (exit code :attr:`ExitCode.USAGE`)."""
+class UsageError(errors.UsageError):
+    """A command-line argument is malformed (exit code :attr:`ExitCode.USAGE`).
+
+    A :class:`dfuse.UsageError` (and so a ``ValueError``), like the library's own misuse
+    errors, which exit with the same code.
+    """
 
 
-@dataclass(frozen=True)
-class Failure:
+class Failure(NamedTuple):
     """How the command line reports one exception.
 
     Attributes:
@@ -94,7 +98,7 @@ _NO_DEVICE_HINT = (
 _SEVERAL_HINT = "choose one with -S SERIAL, -p PATH or -d usb:serial=…"
 _PERMISSION_HINT = (
     "on Linux install the udev rule: `dfuse udev-rules | sudo tee"
-    " /etc/udev/rules.d/50-dfuse.rules` then replug; on Windows bind WinUSB with Zadig"
+    " /etc/udev/rules.d/70-dfuse.rules` then replug; on Windows bind WinUSB with Zadig"
 )
 _BUSY_HINT = "another program (dfu-util, STM32CubeProgrammer, a second dfuse) holds the device"
 _TIMEOUT_HINT = (
@@ -108,94 +112,152 @@ _SUFFIX_HINT = (
 )
 
 
-def classify(exc: BaseException) -> Failure:
-    """Map an exception to its exit code, a stable kind name, a message and a hint.
+_VERIFY_HINT = (
+    "the device does not hold this image; if it was just flashed, the sector may be"
+    " write-protected (see `dfuse option-bytes`). A sim: board starts blank in every"
+    " command unless its selector keeps a state file (sim:NAME?state=board.json)"
+)
+_CRC_HINT = "the file is damaged or was edited after its suffix was written; rebuild it"
+_LIBUSB_HINT = (
+    "reinstall with `python3 -m pip install pydfuse` (the libusb-package wheel ships libusb),"
+    " or install libusb-1.0 from your OS"
+)
+_STALL_HINT = (
+    "the device refused the request in its current state; run `dfuse -v …` to see the"
+    " requests, and replug the board if it stays stuck"
+)
+_READ_PROTECTED_HINT = (
+    "the chip is read-protected (RDP level 1): `dfuse unprotect --yes` removes the protection"
+    " and ERASES the whole flash; then flash again"
+)
 
-    Order matters: the most specific classes are checked first.
-    """
+#: The command-line flag for each library keyword that overrides a :class:`SafetyError`.
+OVERRIDE_FLAGS: dict[str, str] = {
+    "force": "--force",
+    "confirm": "--yes",
+    "allow_option_bytes": "--allow-option-bytes",
+    "allow_otp": "--allow-otp",
+    "allow_otp_lock": "--allow-otp-lock",
+    "allow_permanent_rdp2": "--permanently-lock",
+}
+
+
+def _safety_message(exc: BaseException) -> str:
+    """The refusal in command-line terms: "add --allow-option-bytes", not the keyword."""
+    assert isinstance(exc, SafetyError)
+    key = exc.override
+    text = str(exc)
+    if key in OVERRIDE_FLAGS:
+        text = text.replace(f"pass {key}=True", f"add {OVERRIDE_FLAGS[key]}")
+    return text
+
+
+def _safety_hint(exc: BaseException) -> str:
+    assert isinstance(exc, SafetyError)
+    key = exc.override
+    if key == "force":
+        return "add --force if you are sure the file is for this device"
+    flag = OVERRIDE_FLAGS.get(key)
+    return f"add {flag} to confirm" if flag else ""
+
+
+def _errno_in(*numbers: int) -> Callable[[BaseException], bool]:
+    def test(exc: BaseException) -> bool:
+        return getattr(exc, "errno", None) in numbers
+
+    return test
+
+
+def _os_message(exc: BaseException) -> str:
+    assert isinstance(exc, OSError)
+    where = f"{exc.filename}: " if exc.filename else ""
+    return f"{where}{exc.strerror or exc}"
+
+
+def _value(exc: BaseException) -> object:
+    return getattr(exc, "value", None)
+
+
+class Rule(NamedTuple):
+    """One row of :data:`RULES`: exceptions of ``type`` (for which ``when`` holds) exit
+    with ``code``, are reported as ``kind``, with ``hint`` (text, or made from the
+    exception's fields) and ``message`` (default: ``str(exc)``)."""
+
+    type: type[BaseException]
+    code: ExitCode
+    kind: str
+    hint: str | Callable[[BaseException], str] = ""
+    when: Callable[[BaseException], bool] | None = None
+    message: Callable[[BaseException], str] | None = None
+
+
+_PERMISSION = _errno_in(errno.EACCES, errno.EPERM)
+
+#: The exit-code table, most specific rows first: the first row whose type and fields
+#: match an exception decides how it is reported. No row looks at message text.
+RULES: tuple[Rule, ...] = (
+    Rule(UsageError, ExitCode.USAGE, "usage"),
+    # the library refused locally: a bad value (exit 2), or an operation the device cannot
+    # do in its mode (closed, run-time mode, not DfuSe: a device error)
+    Rule(errors.UsageError, ExitCode.USAGE, "usage", when=lambda exc: _value(exc) is not None),
+    Rule(errors.UsageError, ExitCode.DEVICE_ERROR, "device-state"),
+    Rule(SelectorError, ExitCode.USAGE, "usage"),
+    Rule(KeyboardInterrupt, ExitCode.INTERRUPTED, "interrupted", message=lambda _: "interrupted"),
+    Rule(
+        DeviceNotFoundError,
+        ExitCode.NOT_FOUND,
+        "device-not-found",
+        lambda exc: _SEVERAL_HINT if getattr(exc, "candidates", ()) else _NO_DEVICE_HINT,
+    ),
+    Rule(VerifyError, ExitCode.VERIFY_FAILED, "verify-failed", _VERIFY_HINT),
+    Rule(SafetyError, ExitCode.REFUSED, "refused", _safety_hint, message=_safety_message),
+    Rule(
+        SignatureError,
+        ExitCode.FILE_ERROR,
+        "file-format",
+        _SUFFIX_HINT,
+        when=lambda exc: getattr(exc, "expected", None) == b"UFD",
+    ),
+    Rule(CrcMismatchError, ExitCode.FILE_ERROR, "file-format", _CRC_HINT),
+    Rule(FileFormatError, ExitCode.FILE_ERROR, "file-format"),
+    Rule(LayoutError, ExitCode.FILE_ERROR, "file-format"),
+    Rule(TraceError, ExitCode.FILE_ERROR, "file-format"),
+    Rule(DeviceBusyError, ExitCode.DEVICE_ERROR, "device-busy", _BUSY_HINT),
+    Rule(TransferTimeoutError, ExitCode.DEVICE_ERROR, "timeout", _TIMEOUT_HINT),
+    Rule(DeviceGoneError, ExitCode.DEVICE_ERROR, "device-gone", _GONE_HINT),
+    Rule(LibusbNotFoundError, ExitCode.DEVICE_ERROR, "no-libusb", _LIBUSB_HINT),
+    Rule(StallError, ExitCode.DEVICE_ERROR, "stall", _STALL_HINT),
+    Rule(TransportError, ExitCode.DEVICE_ERROR, "permission", _PERMISSION_HINT, when=_PERMISSION),
+    Rule(TransportError, ExitCode.DEVICE_ERROR, "transport"),
+    Rule(ReadProtectedError, ExitCode.DEVICE_ERROR, "read-protected", _READ_PROTECTED_HINT),
+    Rule(DeviceStatusError, ExitCode.DEVICE_ERROR, "device-status"),
+    Rule(ProtocolError, ExitCode.DEVICE_ERROR, "protocol"),
+    Rule(DfuseError, ExitCode.ERROR, "error"),
+    Rule(
+        OSError,
+        ExitCode.FILE_ERROR,
+        "file-access",
+        "check the file permissions",
+        when=_PERMISSION,
+        message=_os_message,
+    ),
+    Rule(OSError, ExitCode.FILE_ERROR, "file-access", message=_os_message),
+)
+
+
+def classify(exc: BaseException) -> Failure:
+    """Map an exception to its exit code, a stable kind name, a message and a hint,
+    by the first row of :data:`RULES` that matches its type and fields."""
+    for rule in RULES:
+        if isinstance(exc, rule.type) and (rule.when is None or rule.when(exc)):
+            message = rule.message(exc) if rule.message else (str(exc) or type(exc).__name__)
+            hint = rule.hint(exc) if callable(rule.hint) else rule.hint
+            return Failure(rule.code, rule.kind, message, hint)
     message = str(exc) or type(exc).__name__
-    if isinstance(exc, UsageError | SelectorError):
-        return Failure(ExitCode.USAGE, "usage", message)
-    if isinstance(exc, KeyboardInterrupt):
-        return Failure(ExitCode.INTERRUPTED, "interrupted", "interrupted")
-    if isinstance(exc, DeviceNotFoundError):
-        hint = _SEVERAL_HINT if exc.candidates else _NO_DEVICE_HINT
-        return Failure(ExitCode.NOT_FOUND, "device-not-found", message, hint)
-    if isinstance(exc, VerifyError):
-        return Failure(
-            ExitCode.VERIFY_FAILED,
-            "verify-failed",
-            message,
-            "the device does not hold this image; if it was just flashed, the sector may be"
-            " write-protected (see `dfuse option-bytes`). A sim: board starts blank in every"
-            " command unless its selector keeps a state file (sim:NAME?state=board.json)",
-        )
-    if isinstance(exc, SafetyError):
-        hint = ""
-        if "force=True" in message:
-            hint = "add --force if you are sure the file is for this device"
-        elif "confirm=True" in message:
-            hint = "add --yes to confirm"
-        return Failure(ExitCode.REFUSED, "refused", message, hint)
-    if isinstance(exc, SignatureError) and "UFD" in message:
-        return Failure(ExitCode.FILE_ERROR, "file-format", message, _SUFFIX_HINT)
-    if isinstance(exc, CrcMismatchError):
-        return Failure(
-            ExitCode.FILE_ERROR,
-            "file-format",
-            message,
-            "the file is damaged or was edited after its suffix was written; rebuild it",
-        )
-    if isinstance(exc, FileFormatError | LayoutError):
-        return Failure(ExitCode.FILE_ERROR, "file-format", message)
-    if isinstance(exc, DeviceBusyError):
-        return Failure(ExitCode.DEVICE_ERROR, "device-busy", message, _BUSY_HINT)
-    if isinstance(exc, TransferTimeoutError):
-        return Failure(ExitCode.DEVICE_ERROR, "timeout", message, _TIMEOUT_HINT)
-    if isinstance(exc, DeviceGoneError):
-        return Failure(ExitCode.DEVICE_ERROR, "device-gone", message, _GONE_HINT)
-    if isinstance(exc, LibusbNotFoundError):
-        return Failure(
-            ExitCode.DEVICE_ERROR,
-            "no-libusb",
-            message,
-            "reinstall with `python3 -m pip install pydfuse` (the libusb-package wheel"
-            " ships libusb), or install libusb-1.0 from your OS",
-        )
-    if isinstance(exc, StallError):
-        return Failure(
-            ExitCode.DEVICE_ERROR,
-            "stall",
-            message,
-            "the device refused the request in its current state; run `dfuse -v …` to see"
-            " the requests, and replug the board if it stays stuck",
-        )
-    if isinstance(exc, TransportError):
-        low = message.lower()
-        if "access" in low or "permission" in low:
-            return Failure(ExitCode.DEVICE_ERROR, "permission", message, _PERMISSION_HINT)
-        return Failure(ExitCode.DEVICE_ERROR, "transport", message)
-    if isinstance(exc, DeviceStatusError):
-        return Failure(ExitCode.DEVICE_ERROR, "device-status", message)
-    if isinstance(exc, ProtocolError):
-        return Failure(ExitCode.DEVICE_ERROR, "protocol", message)
-    if isinstance(exc, LibraryUsageError):
-        # the library refused locally: a bad value (exit 2), or an operation the device
-        # cannot do in its mode (closed, run-time mode, not DfuSe: a device error)
-        if exc.value is not None:
-            return Failure(ExitCode.USAGE, "usage", message)
-        return Failure(ExitCode.DEVICE_ERROR, "device-state", message)
-    if isinstance(exc, DfuseError):
-        return Failure(ExitCode.ERROR, "error", message)
-    if isinstance(exc, OSError):
-        where = f"{exc.filename}: " if exc.filename else ""
-        text = f"{where}{exc.strerror or message}"
-        if exc.errno in (errno.EACCES, errno.EPERM):
-            return Failure(ExitCode.FILE_ERROR, "file-access", text, "check the file permissions")
-        return Failure(ExitCode.FILE_ERROR, "file-access", text)
     return Failure(
         ExitCode.ERROR,
         "internal",
         f"internal error: {type(exc).__name__}: {message}",
-        "rerun with --debug for the traceback and report it",
+        "rerun with --debug for the traceback (and a device command with --trace FILE)"
+        " and report it with both attached (docs/troubleshooting.md)",
     )

@@ -6,29 +6,24 @@
   line per phase step when it is not (logs, CI), nothing with ``--json`` or ``--quiet``.
 * Errors go to stderr as ``dfuse: error: …`` plus a ``hint:`` line; with ``--json``
   an error object is printed on stdout too.
+
+rich is imported only for a terminal (colours, bars): piped output is written directly,
+with the few style tags the commands use removed, so scripts start faster.
 """
 
 from __future__ import annotations
 
-import json
+import re
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any, Protocol, TextIO
-
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TaskID,
-    TaskProgressColumn,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
+from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
 from dfuse.cli.exitcodes import Failure
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import Progress, TaskID
 
 __all__ = ["NullProgress", "PlainProgress", "ProgressSink", "RichProgress", "Ui"]
 
@@ -130,13 +125,26 @@ class RichProgress:
         self._progress.update(task, completed=done, total=max(total, 1))
 
 
-class _Console(Console):
-    """A rich console that lets a broken pipe propagate (``main`` ends quietly with 0)
-    instead of rich's ``SystemExit(1)``."""
+#: The rich style tags the commands' messages use; without a terminal they are removed.
+_STYLE_TAG = re.compile(r"\[/?(?:bold|green|red|yellow|cyan|dim|bold cyan)\]")
 
-    def on_broken_pipe(self) -> None:
-        self.quiet = True
-        raise BrokenPipeError("the reader of the output went away")
+
+def _console(stream: TextIO, *, tty: bool, stdout: bool) -> Console:
+    """A rich console on ``stream`` that lets a broken pipe propagate (``main`` ends
+    quietly with 0) instead of rich's ``SystemExit(1)``."""
+    from rich.console import Console
+
+    class _Console(Console):
+        def on_broken_pipe(self) -> None:
+            self.quiet = True
+            raise BrokenPipeError("the reader of the output went away")
+
+    return _Console(
+        file=stream,
+        highlight=False,
+        soft_wrap=not tty if stdout else True,
+        width=None if tty else 120,
+    )
 
 
 class Ui:
@@ -155,52 +163,85 @@ class Ui:
         self.quiet = quiet
         self._stdout = stdout
         self._stderr = stderr
-        out_tty = _isatty(stdout)
-        err_tty = _isatty(stderr)
-        self.out = _Console(
-            file=stdout,
-            highlight=False,
-            soft_wrap=not out_tty,
-            width=None if out_tty else 120,
-        )
-        self.err = _Console(
-            file=stderr, highlight=False, soft_wrap=True, width=None if err_tty else 120
-        )
+        self._out_tty = _isatty(stdout)
+        self._err_tty = _isatty(stderr)
+        self._out: Console | None = None
+        self._err: Console | None = None
         # bars only when both streams are a terminal: `dfuse demo | cat` gets plain lines
-        self._bars = (err_tty and out_tty) if progress is None else progress
+        self._bars = (self._err_tty and self._out_tty) if progress is None else progress
+
+    @property
+    def out(self) -> Console:
+        """The rich console on stdout (made on first use)."""
+        if self._out is None:
+            self._out = _console(self._stdout, tty=self._out_tty, stdout=True)
+        return self._out
+
+    @property
+    def err(self) -> Console:
+        """The rich console on stderr (made on first use)."""
+        if self._err is None:
+            self._err = _console(self._stderr, tty=self._err_tty, stdout=False)
+        return self._err
+
+    def _line(self, stream: TextIO, text: str) -> None:
+        stream.write(text + "\n")
+        stream.flush()
 
     # ------------------------------------------------------------------ results
 
     def print(self, *objects: Any) -> None:
-        """Print a human result to stdout (nothing in ``--json`` mode)."""
-        if not self.json_mode:
-            self.out.print(*objects)
+        """Print a human result to stdout, with rich markup on a terminal (nothing in
+        ``--json`` mode)."""
+        if self.json_mode:
+            return
+        if self._out_tty or not all(isinstance(o, str) for o in objects):
+            self.out.print(*objects)  # a rich renderable (a table) is rendered, plain when piped
+        else:
+            self._line(self._stdout, _STYLE_TAG.sub("", " ".join(str(o) for o in objects)))
 
     def text(self, text: str) -> None:
         """Print plain text (no markup) to stdout (nothing in ``--json`` mode)."""
-        if not self.json_mode:
+        if self.json_mode:
+            return
+        if self._out_tty:
             self.out.print(text, markup=False, highlight=False)
+        else:
+            self._line(self._stdout, text)
+
+    def hint(self, text: str) -> None:
+        """A plain line on stderr for people (nothing in ``--json`` mode)."""
+        if not self.json_mode:
+            self._err_line(text)
+
+    def _err_line(self, text: str, *, markup: bool = False) -> None:
+        if self._err_tty:
+            self.err.print(text, markup=markup)
+        else:
+            self._line(self._stderr, _STYLE_TAG.sub("", text) if markup else text)
 
     def emit(self, data: Mapping[str, Any]) -> None:
         """Print the machine result as one JSON document (only in ``--json`` mode)."""
         if self.json_mode:
+            import json
+
             self._stdout.write(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
             self._stdout.flush()
 
     def note(self, text: str) -> None:
         """A line of narration on stderr (suppressed by ``--json`` and ``--quiet``)."""
         if not (self.json_mode or self.quiet):
-            self.err.print(text)
+            self._err_line(text, markup=True)
 
     def warn(self, text: str) -> None:
         """A warning on stderr (always shown)."""
-        self.err.print(f"dfuse: warning: {text}", markup=False)
+        self._err_line(f"dfuse: warning: {text}")
 
     def error(self, failure: Failure) -> None:
         """Report a failure: two lines on stderr; an error object on stdout with ``--json``."""
-        self.err.print(f"dfuse: error: {failure.message}", markup=False)
+        self._err_line(f"dfuse: error: {failure.message}")
         if failure.hint:
-            self.err.print(f"hint: {failure.hint}", markup=False)
+            self._err_line(f"hint: {failure.hint}")
         if self.json_mode:
             self.emit(
                 {
@@ -226,6 +267,16 @@ class Ui:
         if not self._bars:
             yield PlainProgress(self._stderr)
             return
+        from rich.progress import (  # only a terminal with bars needs them (start-up time)
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            TaskProgressColumn,
+            TextColumn,
+            TimeRemainingColumn,
+            TransferSpeedColumn,
+        )
+
         if boards:
             bars = Progress(
                 TextColumn("{task.description:<24}"),

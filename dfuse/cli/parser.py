@@ -101,6 +101,15 @@ def _device_options(parser: argparse.ArgumentParser, *, wait: bool = True) -> No
     )
     group.add_argument("-S", "--serial", metavar="SERIAL", help="match this serial number")
     group.add_argument("-p", "--path", metavar="PATH", help="match this bus path (e.g. 1-2.3)")
+    group.add_argument(
+        "--trace",
+        metavar="FILE",
+        help="record every USB request of the session to FILE (JSON lines, docs/traces.md):"
+        " attach it to a bug report; replay it with `dfuse sim replay FILE`",
+    )
+    group.add_argument(
+        "--trace-redact", action="store_true", help="leave serial numbers out of the trace"
+    )
     if wait:
         group.add_argument(
             "--wait",
@@ -109,6 +118,29 @@ def _device_options(parser: argparse.ArgumentParser, *, wait: bool = True) -> No
             const="inf",
             help="wait for a matching device to appear (at most SECONDS; alone: forever)",
         )
+
+
+def _guard_options(parser: argparse.ArgumentParser) -> None:
+    """The flags that let a .dfu write guarded memories (the library's ``allow_*``)."""
+    group = parser.add_argument_group("guarded memories")
+    group.add_argument(
+        "--allow-option-bytes",
+        action="store_true",
+        help="let the file write the option bytes (protection; the device resets)",
+    )
+    group.add_argument(
+        "--allow-otp",
+        action="store_true",
+        help="let the file write one-time-programmable memory (it can never be erased)",
+    )
+    group.add_argument(
+        "--allow-otp-lock", action="store_true", help="let the file lock OTP blocks for good"
+    )
+    group.add_argument(
+        "--permanently-lock",
+        action="store_true",
+        help="let the option bytes set RDP level 2 (the chip can never be reflashed again)",
+    )
 
 
 def _sub(
@@ -316,9 +348,11 @@ def build_parser() -> argparse.ArgumentParser:
         f"{files}:cmd_build",
         "build a .dfu from .hex/.s19/.bin files",
         description=(
-            "Build a DfuSe .dfu file. Each INPUT becomes one target (alternate setting 0, 1, ..."
-            " in order, or as given with --alt). A raw .bin needs a load address: write it as"
-            " FILE@ADDRESS or give --address."
+            "Build a DfuSe .dfu file. Every INPUT goes to alternate setting 0 (the internal"
+            " flash) unless --alt gives its own (a .dfu input keeps its targets' settings);"
+            " the inputs for one setting become one target, and overlapping inputs are"
+            " refused. A raw .bin needs a load address: write it as FILE@ADDRESS or give"
+            " --address."
         ),
     )
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="a .hex, .s19 or .bin[@ADDRESS]")
@@ -333,10 +367,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--alt",
         metavar="N",
         action="append",
-        help="alternate setting of each input's target, in order (repeat)",
+        help="alternate setting of each input, in order (repeat; default 0)",
     )
     p.add_argument(
-        "--name", metavar="NAME", action="append", help="name of each target, in order (repeat)"
+        "--name",
+        metavar="NAME",
+        action="append",
+        help="name of each input's target, in order (repeat)",
     )
 
     p = _sub(
@@ -349,16 +386,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "-o",
         "--output",
-        metavar="PREFIX",
-        help="output path without extension (default: the input's); '-altN' is added"
-        " when there are several targets",
+        metavar="OUT",
+        help="the file to write (out.hex), or a prefix without extension (default: the"
+        " input's name); with several targets '-altN' goes before the extension",
     )
     p.add_argument(
         "-f",
         "--format",
         choices=("hex", "s19", "bin"),
-        default="hex",
-        help="output format (default hex; bin fills gaps with 0xFF)",
+        help="output format (default: by the extension of -o, else hex; bin fills gaps with 0xFF)",
     )
 
     p = _sub(sub, "suffix", f"{files}:cmd_suffix", "add, check or strip a plain DFU suffix")
@@ -404,6 +440,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--force", action="store_true", help="flash even if the file's VID/PID do not match"
     )
+    _guard_options(p)
     p.add_argument(
         "--all",
         action="store_true",
@@ -444,7 +481,8 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECTOR",
         help="sector number, range (0-3) or address (0x08004000)",
     )
-    p.add_argument("--all", action="store_true", help="mass erase")
+    p.add_argument("--all", action="store_true", help="mass erase (needs --yes)")
+    p.add_argument("--yes", action="store_true", help="confirm a mass erase")
 
     p = _sub(
         sub,
@@ -570,6 +608,36 @@ def build_parser() -> argparse.ArgumentParser:
         help="a sim: selector per board (repeat; default sim:stm32f411)",
     )
     q.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- COMMAND ...")
+    q = _sub(
+        simsub,
+        "replay",
+        "dfuse.cli.cmd_trace:cmd_sim_replay",
+        "replay a trace (--trace) on a simulated board and report where it disagrees",
+        description=(
+            "Send the requests of a trace recorded with --trace, in order, to a fresh"
+            " simulated board of the part it was recorded on, and compare every reply (state,"
+            " status and data exactly, bwPollTimeout within a tolerance, stalls, timeouts and"
+            " disconnects by kind). Exit 0 only when the simulator agrees everywhere."
+        ),
+    )
+    q.add_argument("file", metavar="FILE", help="the trace (JSON lines)")
+    q.add_argument(
+        "--part", metavar="NAME", help="replay on this simulated part (default: the traced one)"
+    )
+    q.add_argument(
+        "--poll-tolerance",
+        metavar="MS",
+        type=int,
+        help="bwPollTimeout tolerance in ms (default: 10 ms or 50 %%, whichever is larger)",
+    )
+    q.add_argument(
+        "--no-memory",
+        action="store_true",
+        help="do not compare memory read back (a real board's memory did not start erased)",
+    )
+    q.add_argument(
+        "--limit", metavar="N", type=int, default=20, help="stop after N divergences (default 20)"
+    )
     _sub(
         simsub,
         "parts",

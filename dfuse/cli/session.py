@@ -15,7 +15,8 @@ import dataclasses
 import os
 
 from dfuse.cli.parser import DEFAULT_DEVICE_ENV
-from dfuse.selector import Bench, DeviceSelector, parse_alt, sim_bench
+from dfuse.cli.selector import parse_alt
+from dfuse.selector import Bench, DeviceSelector, sim_bench
 
 __all__ = ["open_bench", "selector_text", "sim_bench"]
 

@@ -1,10 +1,10 @@
 """Conversions between memory images and Intel HEX, Motorola S-record and raw binary.
 
-Reading is done here (a linear pass over the records, then one sort and merge), so
-that files of many small, scattered records load in linear time; bincopy does the
-writing. Plain ``(address, bytes)`` segments go in and out, and errors are dfuse
-errors (never a bincopy exception). Adjacent data merges into one segment; gaps keep
-segments apart.
+Reading is done here (a linear pass over the records, then one sort and merge in
+:func:`dfuse.segments.merge`), so that files of many small, scattered records load in
+linear time; bincopy does the writing (imported only then). Plain ``(address, bytes)``
+segments go in and out, and errors are dfuse errors (never a bincopy exception).
+Adjacent data merges into one segment; gaps keep segments apart.
 
 A *source* is where record text comes from:
 
@@ -18,18 +18,20 @@ from __future__ import annotations
 import enum
 import os
 import re
+import stat
 from collections.abc import Iterable
-from pathlib import Path
+from typing import Any
 
-import bincopy
-
-from dfuse.errors import FileFormatError, ImageError
+from dfuse import segments as _segments
+from dfuse.errors import FileFormatError
 
 __all__ = [
+    "MAX_FILE_SIZE",
     "FileKind",
     "Segment",
     "Source",
     "detect_kind",
+    "read_file",
     "read_hex",
     "read_source",
     "read_srec",
@@ -45,7 +47,6 @@ Source = str | bytes | os.PathLike[str]
 """Record text (``bytes``, or a ``str`` with a newline) or a path (``PathLike`` or ``str``)."""
 
 _SREC_START = re.compile(rb"S[0-9]")
-_ADDRESS_LIMIT = 1 << 32
 
 
 class FileKind(enum.Enum):
@@ -84,6 +85,54 @@ def detect_kind(data: bytes | bytearray | memoryview) -> FileKind:
     return FileKind.BINARY
 
 
+MAX_FILE_SIZE = 256 * 1024 * 1024
+"""The largest firmware file dfuse reads (256 MiB: far above any DfuSe memory, whose
+addresses are 32 bits, even as Intel HEX text). Reads stop there with a
+:class:`~dfuse.errors.FileFormatError` instead of filling the memory."""
+
+
+def read_file(path: str | os.PathLike[str], *, limit: int = MAX_FILE_SIZE) -> bytes:
+    """The contents of the firmware file at ``path``, read with a bound.
+
+    A regular file or a pipe (``<(...)``) is read, at most ``limit`` bytes; a device
+    (``/dev/zero``), a directory or a socket is refused before reading.
+
+    Raises:
+        FileFormatError: ``path`` is not a regular file or a pipe, or holds more than
+            ``limit`` bytes.
+        OSError: the file cannot be opened or read.
+    """
+    name = os.fspath(path)
+    with open(path, "rb") as stream:
+        mode = os.fstat(stream.fileno()).st_mode
+        if not (stat.S_ISREG(mode) or stat.S_ISFIFO(mode)):
+            raise FileFormatError(
+                f"{name}: not a regular file",
+                expected="a firmware file (.dfu, .hex, .s19, .bin) or a pipe",
+                found=_file_type(mode),
+            )
+        data = stream.read(limit + 1)
+    if len(data) > limit:
+        raise FileFormatError(
+            f"{name}: too large for a firmware file",
+            expected=f"at most {limit} bytes",
+            found=f"more than {limit} bytes",
+        )
+    return data
+
+
+def _file_type(mode: int) -> str:
+    if stat.S_ISCHR(mode):
+        return "a character device"
+    if stat.S_ISBLK(mode):
+        return "a block device"
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return f"file mode 0o{stat.S_IFMT(mode):o}"
+
+
 def read_source(source: Source) -> str:
     """Return the record text of ``source`` (see the module docstring for the rules)."""
     if isinstance(source, bytes):
@@ -91,7 +140,7 @@ def read_source(source: Source) -> str:
     elif isinstance(source, str) and "\n" in source:
         return source
     elif isinstance(source, str | os.PathLike):
-        raw = Path(source).read_bytes()
+        raw = read_file(source)
     else:
         raise TypeError(f"expected bytes, str or a path, got {type(source).__name__}")
     try:
@@ -159,7 +208,9 @@ def write_bin(segments: Iterable[Segment], *, fill: int = 0xFF) -> Segment:
 # ------------------------------------------------------------------ internals
 
 
-def _binfile(segments: Iterable[Segment]) -> bincopy.BinFile:
+def _binfile(segments: Iterable[Segment]) -> Any:
+    import bincopy  # only writing hex/s19 needs it (with pyelftools, a third of `import dfuse`)
+
     binfile = bincopy.BinFile()
     for address, data in segments:
         if data:
@@ -272,44 +323,12 @@ def _srec_records(text: str) -> list[_Record]:
 
 
 def _merge(records: list[_Record], what: str) -> list[Segment]:
-    """Sort ``records`` by address and join adjacent ones into segments.
+    """Sort ``records`` by address (then line) and join adjacent ones into segments.
 
-    Linear in the number of records when they come in address order (as files are
-    written), ``O(n log n)`` otherwise. Any address written twice is an error, even
-    with the same value.
+    Any address written twice is an error, even with the same value.
     """
-    if any(records[i][0] > records[i + 1][0] for i in range(len(records) - 1)):
-        records.sort(key=_record_key)
-    segments: list[Segment] = []
-    start = end = 0
-    line = 0
-    pieces: list[bytes] = []
-    for address, number, data in records:
-        if address + len(data) > _ADDRESS_LIMIT:
-            raise ImageError(
-                f"{what} data goes beyond 32-bit addresses",
-                expected=f"addresses below 0x{_ADDRESS_LIMIT:X}",
-                found=f"data up to 0x{address + len(data):X} on line {number}",
-            )
-        if pieces and address < end:
-            raise ImageError(
-                f"{what} records overlap",
-                expected="each address written once",
-                found=f"line {number} writes 0x{address:08X}..0x{address + len(data) - 1:08X}, "
-                f"line {line} already wrote up to 0x{end - 1:08X}",
-            )
-        if pieces and address > end:
-            segments.append((start, b"".join(pieces)))
-            pieces = []
-        if not pieces:
-            start = address
-        pieces.append(data)
-        end = address + len(data)
-        line = number
-    if pieces:
-        segments.append((start, b"".join(pieces)))
-    return segments
-
-
-def _record_key(record: _Record) -> tuple[int, int]:
-    return (record[0], record[1])
+    return _segments.merge(
+        [(address, data) for address, _, data in records],
+        what=f"{what} records",
+        label=lambda i: f"line {records[i][1]}",
+    )

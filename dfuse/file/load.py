@@ -6,10 +6,10 @@ import os
 from pathlib import Path
 
 from dfuse.errors import FileFormatError
-from dfuse.file.convert import FileKind, detect_kind
+from dfuse.file.convert import MAX_FILE_SIZE, FileKind, detect_kind, read_file
 from dfuse.file.model import DfuFile, DfuSeFile, Target
 
-__all__ = ["load", "load_bytes"]
+__all__ = ["MAX_FILE_SIZE", "load", "load_bytes", "read_file"]
 
 
 def load(
@@ -32,8 +32,9 @@ def load(
     damaged .dfu is never flashed as a raw binary.
 
     Raises:
-        FileFormatError: the file is empty, malformed, a raw binary without ``address``, or
-            its contents contradict its extension.
+        FileFormatError: the file is empty, malformed, a raw binary without ``address``,
+            its contents contradict its extension, or it is not a regular file (a device
+            such as ``/dev/zero``) or larger than :data:`MAX_FILE_SIZE` (:func:`read_file`).
 
     >>> from dfuse.data import example_hex_path
     >>> f = load(example_hex_path())
@@ -41,7 +42,7 @@ def load(
     ['0x8000000', '0x8010000']
     """
     p = Path(path)
-    return load_bytes(p.read_bytes(), address=address, verify_crc=verify_crc, name=p.name)
+    return load_bytes(read_file(p), address=address, verify_crc=verify_crc, name=p.name)
 
 
 def _check_extension(name: str, kind: FileKind, data: bytes) -> None:

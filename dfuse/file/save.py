@@ -69,7 +69,7 @@ def save(
     if kind is FileKind.DFUSE:
         if isinstance(image, Target):
             image = DfuSeFile((image,), vendor_id, product_id, device_version)
-        image.save(path)
+        Path(path).write_bytes(image.to_bytes())
         return kind
     if isinstance(image, DfuSeFile):
         if len(image.targets) != 1:

@@ -33,8 +33,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
 
-from dfuse.errors import ImageError, SafetyError, UsageError
+from dfuse.errors import SafetyError
 from dfuse.protocol.dfuse import FIRST_DATA_BLOCK, MAX_BLOCK
+from dfuse.segments import merge_views
 
 __all__ = [
     "AwaitReset",
@@ -576,45 +577,13 @@ def _size(n: int) -> str:
 
 
 def normalize_segments(segments: Iterable[tuple[int, Buffer]]) -> list[tuple[int, memoryview]]:
-    """Sort ``(address, data)`` pairs, drop empty ones, join adjacent ones into runs.
+    """Sort ``(address, data)`` pairs, drop empty ones, join adjacent ones into runs
+    (:func:`dfuse.segments.merge_views`, the one place segments are merged).
 
     Raises :class:`~dfuse.errors.ImageError` if two segments overlap or one
-    goes past the 32-bit address space.
+    goes past the 32-bit address space (or starts below 0).
     """
-    items: list[tuple[int, memoryview]] = []
-    for address, data in segments:
-        view = memoryview(data).cast("B") if not isinstance(data, bytes) else memoryview(data)
-        if address < 0:
-            raise UsageError(
-                f"negative address {address}", value=address, expected="an address >= 0"
-            )
-        if not len(view):
-            continue
-        if address + len(view) > 1 << 32:
-            raise ImageError(
-                f"segment at 0x{address:08X} of {len(view)} bytes "
-                "goes past the 32-bit address space",
-                expected="end <= 0x100000000",
-                found=f"0x{address + len(view):X}",
-            )
-        items.append((address, view))
-    items.sort(key=lambda item: item[0])
-    runs: list[tuple[int, list[memoryview]]] = []
-    end = -1
-    for address, view in items:
-        if address < end:
-            raise ImageError(
-                f"segments overlap: one ends at 0x{end:08X}, the next starts at 0x{address:08X}"
-            )
-        if address == end:
-            runs[-1][1].append(view)
-        else:
-            runs.append((address, [view]))
-        end = address + len(view)
-    return [
-        (address, views[0] if len(views) == 1 else memoryview(b"".join(views)))
-        for address, views in runs
-    ]
+    return merge_views(segments)
 
 
 class _SectorIndex:

@@ -34,6 +34,7 @@ from dfuse.sim.quirks import (
     STM32H7_QUIRKS,
     Quirks,
 )
+from dfuse.sim.replayer import ReplayReport, replay
 from dfuse.sim.rom import AppStart, RomBootloader
 from dfuse.sim.stm32f411 import Stm32F411, Stm32F411App
 from dfuse.sim.timing import STM32F411_TIMING, Duration, FlashTiming, Timing, UsbTiming
@@ -58,6 +59,7 @@ __all__ = [
     "PlainDfuDevice",
     "Quirks",
     "RealClock",
+    "ReplayReport",
     "RequestRecord",
     "RomBootloader",
     "SimBackend",
@@ -67,6 +69,7 @@ __all__ = [
     "UsbTiming",
     "VirtualClock",
     "board",
+    "replay",
 ]
 
 #: Every part the simulator can be, by name and alias (:func:`dfuse.parts.parts_by_name`).

@@ -34,8 +34,8 @@ class Quirks:
             ``busy_report_fraction`` of the real duration.
         busy_report_fraction: see ``busy_past_poll_timeout``.
         leave_needs_set_address: a zero-length DNLOAD only manifests when the request
-            right before it was a Set Address (STM32C0); otherwise the device stays in
-            dfuDNLOAD-IDLE / dfuIDLE and does not leave.
+            right before it was a Set Address (STM32C0); otherwise its GETSTATUS answers
+            dfuERROR (errUNKNOWN: estimate) and the device does not leave.
         leave_without_status: the device leaves right after the zero-length DNLOAD and
             never answers the GETSTATUS (GD32).
         first_status_error: when the device boots into dfuERROR/errFIRMWARE: ``"never"``,

@@ -961,11 +961,14 @@ class RomBootloader(DfuModel):
         return area.read(address, length)
 
     def on_zero_length_download(self, block: int) -> None:
-        """STM32C0 quirk: without a Set Address right before, the leave is ignored; GD32:
-        the device leaves at once."""
+        """STM32C0 quirk: without a Set Address right before, the leave fails (the
+        GETSTATUS answers dfuERROR; IntergatedCircuits/LibUsbDfu#13: "Dfu state
+        ManifestWaitReset wasn't reached, device returned Error"; the status is not
+        quoted: errUNKNOWN, estimate) and the application does not start; GD32: the device
+        leaves at once."""
         if self.quirks.leave_needs_set_address and not self._set_address_last:
             self._pending = None
-            self.state = State.dfuIDLE
+            self.state, self.status = State.dfuERROR, Status.errUNKNOWN
             return
         if self.quirks.leave_without_status:
             self._leave()

@@ -399,7 +399,11 @@ def test_erase_sectors(run: Runner, sim: Sim) -> None:
 def test_erase_all(run: Runner, sim: Sim) -> None:
     board = sim()
     board.poke(0x08060000, b"\x00" * 16)
-    result = run("erase", "-d", "sim:", "--all")
+    refused = run("erase", "-d", "sim:", "--all")  # like unprotect: it wipes everything
+    assert refused.code == ExitCode.REFUSED
+    assert "hint: add --yes" in refused.err
+    assert not _erased(board, 0x08060000, 16)
+    result = run("erase", "-d", "sim:", "--all", "--yes")
     assert result.code == 0
     assert "mass erase done" in result.out
     assert _erased(board, 0x08060000, 16)
@@ -615,3 +619,109 @@ def test_otp_write_and_lock(run: Runner, sim: Sim, workdir: Path) -> None:
 )
 def test_otp_usage_errors(run: Runner, argv: tuple[str, ...]) -> None:
     assert run("otp", "-d", "sim:", *argv).code == ExitCode.USAGE
+
+
+# --------------------------------------------------------------------------- issue 16: memories
+
+
+def _protect_sector_0(board: Stm32F411) -> bytes:
+    from dfuse.optionbytes import OptionBytes
+
+    return OptionBytes.parse(board.option_bytes).with_sectors_protected([0]).to_bytes()
+
+
+@pytest.mark.parametrize("alt", ["1", "@Option Bytes", "Option Bytes"])
+def test_flash_a_raw_file_into_the_memory_alt_selects(
+    run: Runner, sim: Sim, workdir: Path, alt: str
+) -> None:
+    """`flash -a 1 --address 0x1FFFC000 ob.bin` was checked against alt 0 and refused."""
+    from dfuse.optionbytes import OptionBytes
+
+    board = sim()
+    Path("ob.bin").write_bytes(_protect_sector_0(board))
+    argv = ("flash", "-d", "sim:", "-a", alt, "--address", "0x1FFFC000", "ob.bin")
+    refused = run(*argv)
+    assert refused.code == ExitCode.REFUSED, refused.err
+    assert "add --allow-option-bytes" in refused.err
+    assert "allow_option_bytes=True" not in refused.err
+    assert OptionBytes.parse(board.option_bytes).write_protected == frozenset()
+    done = run(*argv, "--allow-option-bytes")
+    assert done.code == 0, done.err
+    assert OptionBytes.parse(board.option_bytes).write_protected == frozenset({0})
+
+
+def test_option_byte_target_of_a_dfu_needs_the_cli_flag(
+    run: Runner, sim: Sim, example_hex: Path, workdir: Path
+) -> None:
+    from dfuse.optionbytes import OptionBytes
+
+    board = sim()
+    Path("ob.bin").write_bytes(_protect_sector_0(board))
+    built = run("build", str(example_hex), "ob.bin@0x1FFFC000", "--alt", "0", "--alt", "1",
+                "-o", "fw.dfu")  # fmt: skip
+    assert built.code == 0, built.err
+    refused = run("flash", "-d", "sim:", "fw.dfu")
+    assert refused.code == ExitCode.REFUSED
+    assert "--allow-option-bytes" in refused.err
+    assert _erased(board, FLASH, 16)
+    done = run("flash", "-d", "sim:", "fw.dfu", "--allow-option-bytes")
+    assert done.code == 0, done.err
+    assert OptionBytes.parse(board.option_bytes).write_protected == frozenset({0})
+    for address, data in example_segments():
+        assert board.peek(address, len(data)) == data
+
+
+def test_otp_target_needs_allow_otp(run: Runner, sim: Sim, workdir: Path) -> None:
+    board = sim()
+    Path("otp.bin").write_bytes(b"\x12\x34")
+    argv = ("flash", "-d", "sim:", "-a", "2", "--address", "0x1FFF7800", "otp.bin")
+    refused = run(*argv)
+    assert refused.code == ExitCode.REFUSED
+    assert "add --allow-otp" in refused.err
+    assert board.peek(0x1FFF7800, 2) == b"\xff\xff"
+    assert run(*argv, "--allow-otp").code == 0
+    assert board.peek(0x1FFF7800, 2) == b"\x12\x34"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("read", "-d", "sim:", "x.bin"),
+        ("flash", "-d", "sim:", "app.hex"),
+        ("erase", "-d", "sim:", "0"),
+    ],
+)
+def test_a_read_protected_chip_is_named_with_the_way_out(
+    run: Runner, sim: Sim, example_hex: Path, workdir: Path, argv: tuple[str, ...]
+) -> None:
+    """These ended with "errVENDOR — vendor-specific error" and no hint."""
+    Path("app.hex").write_bytes(example_hex.read_bytes())
+    board = sim()
+    board.set_read_protection(1)
+    result = run(*argv, "--json")
+    assert result.code == ExitCode.DEVICE_ERROR, result.err
+    error = result.json()["error"]
+    assert error["kind"] == "read-protected"
+    assert "read-protected" in error["message"]
+    assert "dfuse unprotect --yes" in error["hint"]
+
+
+def test_list_shows_the_read_protection_level(run: Runner, sim: Sim) -> None:
+    board = sim()
+    assert "read protection: RDP level 0" in run("list", "-d", "sim:").out
+    board.set_read_protection(1)
+    assert "read protection: RDP level 1" in run("list", "-d", "sim:").out
+    [dev] = run("list", "-d", "sim:", "--json").json()["devices"]
+    assert dev["rdp_level"] == 1
+
+
+def test_list_shows_no_level_in_run_time_mode(run: Runner) -> None:
+    [dev] = run("list", "-d", "sim:?mode=app", "--json").json()["devices"]
+    assert (dev["mode"], dev["rdp_level"]) == ("runtime", None)
+
+
+def test_read_to_stdout_with_json_is_refused(run: Runner, sim: Sim) -> None:
+    sim()
+    result = run("read", "-d", "sim:", "-", "--json")
+    assert result.code == ExitCode.USAGE
+    assert result.json()["error"]["kind"] == "usage"  # stdout holds JSON only

@@ -85,3 +85,27 @@ def test_examples_run_as_scripts(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr.decode()
     assert b'"write_protected": [\n    0,\n    1\n  ]' in proc.stdout
+
+
+def test_option_bytes_without_a_board_prints_one_line(tmp_path: Path) -> None:
+    """No board (or no libusb): an error line and exit status 1, not a traceback."""
+    import os
+    import subprocess
+
+    env = {**os.environ, "PYTHONPATH": str(EXAMPLES.parent)}
+    env.pop("DFUSE_DEVICE", None)
+    proc = subprocess.run(
+        [sys.executable, str(EXAMPLES / "option_bytes.py")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        check=False,
+    )
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.startswith("error: ")
+    bad = tmp_path / "ob.bin"
+    bad.write_bytes(b"\x00")
+    main = _example("option_bytes.py")["main"]
+    assert main(["--file", str(bad)]) == 1

@@ -8,7 +8,8 @@ import pytest
 
 from dfuse.cli import ExitCode
 from dfuse.data import example_segments
-from dfuse.file import DfuFile, DfuSeFile, load
+from dfuse.errors import FileFormatError
+from dfuse.file import DfuFile, DfuSeFile, Element, Target, load
 
 from .conftest import Runner
 
@@ -85,11 +86,11 @@ def test_build_several_targets(run: Runner, example_hex: Path, workdir: Path) ->
     result = run(
         "build", str(example_hex), "blob.bin@0x1FFF7800", "-o", "two.dfu",
         "--name", "Internal Flash", "--name", "OTP", "--vid", "0483", "--pid", "df11",
-        "--bcd", "2200", "--json",
+        "--bcd", "2200", "--alt", "0", "--alt", "2", "--json",
     )  # fmt: skip
-    assert result.code == 0
+    assert result.code == 0, result.err
     dfu = DfuSeFile.from_path("two.dfu")
-    assert [t.alt_setting for t in dfu.targets] == [0, 1]
+    assert [t.alt_setting for t in dfu.targets] == [0, 2]
     assert [t.name for t in dfu.targets] == ["Internal Flash", "OTP"]
     assert dfu.device_version == 0x2200
     assert dfu.targets[0].segments() == example_segments()
@@ -151,7 +152,7 @@ def test_extract_round_trips(run: Runner, example_hex: Path, workdir: Path, fmt:
 
 def test_extract_several_targets(run: Runner, example_hex: Path, workdir: Path) -> None:
     Path("b.bin").write_bytes(b"B" * 32)
-    run("build", str(example_hex), "b.bin@0x1FFFC000", "-o", "two.dfu")
+    run("build", str(example_hex), "b.bin@0x1FFFC000", "--alt", "0", "--alt", "1", "-o", "two.dfu")
     result = run("extract", "two.dfu", "-o", "out/fw")
     assert result.code == ExitCode.FILE_ERROR  # out/ does not exist
     Path("out").mkdir()
@@ -231,3 +232,159 @@ def test_flash_refuses_address_for_files_that_carry_addresses(
     result = run("flash", "-d", "sim:stm32f411", str(example_hex), "--address", "0x20000000")
     assert result.code == ExitCode.USAGE
     assert "--address applies to raw .bin" in result.err
+
+
+# --------------------------------------------------------------------------- issue 16: build
+
+
+def test_build_puts_several_inputs_for_one_memory_into_one_target(
+    run: Runner, example_hex: Path, workdir: Path
+) -> None:
+    """`dfuse build boot.bin@0x08000000 app.hex` used to put app.hex in alt 1 (Option Bytes)."""
+    app = load(example_hex)  # starts at 0x08000000: move it up to make room for a boot loader
+    assert isinstance(app, DfuSeFile)
+    moved = [Element(e.address + 0x4000, e.data) for e in app.targets[0].elements]
+    Path("app.hex").write_text(Target(0, "", moved).to_hex())
+    Path("boot.bin").write_bytes(b"B" * 0x100)
+    result = run("build", "boot.bin@0x08000000", "app.hex", "-o", "fw.dfu")
+    assert result.code == 0, result.err
+    dfu = DfuSeFile.from_path("fw.dfu")
+    assert [t.alt_setting for t in dfu.targets] == [0]
+    segments = dfu.targets[0].segments()
+    assert segments[0] == (0x08000000, b"B" * 0x100)
+    assert len(segments) == 1 + len(app.targets[0].elements)
+
+
+def test_build_refuses_overlapping_inputs(run: Runner, workdir: Path) -> None:
+    Path("a.bin").write_bytes(b"A" * 0x20)
+    Path("b.bin").write_bytes(b"B" * 0x20)
+    result = run("build", "a.bin@0x08000000", "b.bin@0x08000010", "-o", "x.dfu")
+    assert result.code == ExitCode.FILE_ERROR
+    assert "inputs for alternate setting 0 overlap" in result.err
+    assert "a.bin at 0x08000000-0x0800001F and b.bin at 0x08000010-0x0800002F" in result.err
+    assert not Path("x.dfu").exists()
+    apart = run("build", "a.bin@0x08000000", "b.bin@0x08000010", "--alt", "0", "--alt", "1",
+                "-o", "x.dfu")  # fmt: skip
+    assert apart.code == 0
+
+
+def test_build_refuses_two_names_for_one_target(run: Runner, workdir: Path) -> None:
+    Path("a.bin").write_bytes(b"A")
+    result = run("build", "a.bin@0", "a.bin@8", "--name", "x", "--name", "y", "-o", "x.dfu")
+    assert result.code == ExitCode.USAGE
+    assert "named both 'x' and 'y'" in result.err
+
+
+# --------------------------------------------------------------------------- issue 16: extract
+
+
+@pytest.mark.parametrize(
+    ("name", "fmt"), [("out.hex", "hex"), ("out.s19", "s19"), ("o.bin", "bin")]
+)
+def test_extract_output_with_an_extension_is_the_file(
+    run: Runner, example_hex: Path, workdir: Path, name: str, fmt: str
+) -> None:
+    """`extract app.dfu -o out.hex` wrote out.hex.hex; the extension also picks the format."""
+    run("build", str(example_hex), "-o", "app.dfu")
+    result = run("extract", "app.dfu", "-o", name, "--json")
+    assert result.code == 0, result.err
+    assert [w["path"] for w in result.json()["written"]] == [name]
+    assert sorted(p.name for p in workdir.iterdir()) == sorted(["app.dfu", name])
+    if fmt != "bin":
+        back = load(name)
+        assert isinstance(back, DfuSeFile)
+        assert back.targets[0].segments() == example_segments()
+
+
+def test_extract_numbers_files_only_for_several_targets(
+    run: Runner, example_hex: Path, workdir: Path
+) -> None:
+    Path("b.bin").write_bytes(b"B" * 16)
+    run("build", str(example_hex), "b.bin@0x1FFFC000", "--alt", "0", "--alt", "1", "-o", "t.dfu")
+    result = run("extract", "t.dfu", "-o", "out.hex")
+    assert result.code == 0
+    assert Path("out-alt0.hex").exists()
+    assert Path("out-alt1.hex").exists()
+    assert not Path("out.hex").exists()
+
+
+def test_extract_refuses_an_extension_that_contradicts_format(
+    run: Runner, example_hex: Path, workdir: Path
+) -> None:
+    run("build", str(example_hex), "-o", "app.dfu")
+    result = run("extract", "app.dfu", "-o", "out.hex", "-f", "bin")
+    assert result.code == ExitCode.USAGE
+    assert "names hex but --format is bin" in result.err
+
+
+# --------------------------------------------------------------------------- issue 16/17: input
+
+
+def test_raw_file_without_address_names_the_cli_option(run: Runner, workdir: Path) -> None:
+    Path("a.bin").write_bytes(b"\x00\x01\x02")
+    for argv in (["build", "a.bin", "-o", "x.dfu"], ["flash", "-d", "sim:", "a.bin"]):
+        result = run(*argv)
+        assert result.code == ExitCode.FILE_ERROR
+        assert "give --address (e.g. --address 0x08000000)" in result.err
+        assert "address=" not in result.err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["info", "/dev/zero"],
+        ["flash", "-d", "sim:", "/dev/zero"],
+        ["verify", "-d", "sim:", "/dev/zero"],
+        ["extract", "/dev/zero"],
+        ["suffix", "check", "/dev/zero"],
+        ["suffix", "add", "/dev/zero", "-o", "x"],
+        ["build", "/dev/zero", "-o", "x.dfu"],
+        ["otp", "-d", "sim:", "--write", "0", "--data-file", "/dev/zero"],
+    ],
+)
+def test_device_files_are_refused_before_reading(
+    run: Runner, workdir: Path, argv: list[str]
+) -> None:
+    """C1: `dfuse info /dev/zero` read until the kernel killed it."""
+    result = run(*argv)
+    assert result.code == ExitCode.FILE_ERROR, result.err
+    assert "/dev/zero: not a regular file" in result.err
+    assert "a character device" in result.err
+
+
+def test_oversized_files_are_refused_with_a_cap(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dfuse.file import convert
+
+    Path("big.bin").write_bytes(b"\xff" * 100)
+    with pytest.raises(FileFormatError, match=r"too large .* at most 64 bytes"):
+        convert.read_file("big.bin", limit=64)
+    monkeypatch.setattr(convert, "MAX_FILE_SIZE", 64)
+    assert convert.read_file("big.bin", limit=100) == b"\xff" * 100
+
+
+@pytest.mark.parametrize(
+    ("argv", "fragment"),
+    [
+        (["read", "-d", "sim:", "x.bin", "--address", "0x100000000", "--length", "4"],
+         "0xFFFFFFFF"),
+        (["read", "-d", "sim:", "x.bin", "--address", "0", "--length", "99999999999999999999"],
+         "at most 4294967296 bytes"),
+        (["leave", "-d", "sim:", "--address", "0x100000000"], "at most 0xFFFFFFFF"),
+        (["build", "a.bin@0", "--alt", "256", "-o", "x.dfu"], "at most 0xFF (255)"),
+        (["read", "-d", "sim:", "x.bin", "--address", "\u0660x08000000", "--length", "4"],
+         "ASCII digits"),
+        (["info", "a.bin", "--address", "\u0668"], "ASCII digits"),
+        (["build", "a.bin@0x\u0660", "-o", "x.dfu"], "ASCII digits"),
+    ],
+)  # fmt: skip
+def test_out_of_range_numbers_are_usage_errors(
+    run: Runner, workdir: Path, argv: list[str], fragment: str
+) -> None:
+    """C2: these exited 1 as internal errors (or were accepted: Arabic-Indic digits)."""
+    Path("a.bin").write_bytes(b"A")
+    result = run(*argv)
+    assert result.code == ExitCode.USAGE, result.err
+    assert fragment in result.err
+    assert "internal error" not in result.err

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 
 import pytest
 
+import dfuse
 from dfuse import __version__
 from dfuse.cli import ExitCode
 from dfuse.cli.exitcodes import Failure, UsageError, classify
@@ -20,6 +22,7 @@ from dfuse.errors import (
     LayoutError,
     LibusbNotFoundError,
     ProtocolError,
+    ReadProtectedError,
     SafetyError,
     SelectorError,
     SignatureError,
@@ -178,11 +181,27 @@ def test_missing_command_module_is_reported() -> None:
         (LibusbNotFoundError("no libusb"), ExitCode.DEVICE_ERROR, "no-libusb", "libusb"),
         (StallError("stall"), ExitCode.DEVICE_ERROR, "stall", "-v"),
         (
-            TransportError("Access denied (insufficient permissions)"),
+            TransportError("Access denied (insufficient permissions)", errno=errno.EACCES),
             ExitCode.DEVICE_ERROR,
             "permission",
-            "udev",
+            "70-dfuse.rules",
         ),
+        (TransportError("denied, but no errno"), ExitCode.DEVICE_ERROR, "transport", ""),
+        (
+            SafetyError("the image writes the option bytes", override="allow_option_bytes"),
+            ExitCode.REFUSED,
+            "refused",
+            "--allow-option-bytes",
+        ),
+        (SafetyError("sure?", override="confirm"), ExitCode.REFUSED, "refused", "add --yes"),
+        (
+            ReadProtectedError(Status.errVENDOR, State.dfuERROR, action="reading"),
+            ExitCode.DEVICE_ERROR,
+            "read-protected",
+            "dfuse unprotect --yes",
+        ),
+        (dfuse.UsageError("bad", value=-1), ExitCode.USAGE, "usage", ""),
+        (dfuse.UsageError("the device is closed"), ExitCode.DEVICE_ERROR, "device-state", ""),
         (TransportError("I/O"), ExitCode.DEVICE_ERROR, "transport", ""),
         (
             DeviceStatusError(Status.errWRITE, State.dfuERROR, action="writing"),
@@ -214,3 +233,17 @@ def test_classify(exc: BaseException, code: ExitCode, kind: str, hint: str) -> N
 def test_exit_codes_are_distinct_and_described() -> None:
     assert len({int(c) for c in ExitCode}) == len(ExitCode)
     assert all(c.description for c in ExitCode)
+
+
+def test_the_exit_code_table_never_reads_message_text() -> None:
+    """Two errors of one type that differ only in their message are reported alike."""
+    import dfuse.cli.exitcodes as exitcodes
+
+    for a, b in [
+        (TransportError("Access denied"), TransportError("I/O")),
+        (SignatureError("UFD", expected=b"DfuSe"), SignatureError("x", expected=b"DfuSe")),
+        (SafetyError("refused", override="force"), SafetyError("other", override="force")),
+    ]:
+        assert classify(a)[:2] == classify(b)[:2]
+        assert classify(a).hint == classify(b).hint
+    assert all(isinstance(rule, exitcodes.Rule) for rule in exitcodes.RULES)

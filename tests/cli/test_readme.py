@@ -24,13 +24,25 @@ def _quickstart() -> list[str]:
 
 def test_quickstart_is_two_commands() -> None:
     first, second = _quickstart()
-    assert first.startswith('python3 -m pip install -e ".[dev]" && ')
-    assert second == "python3 -m pytest"  # exactly what .ci/run runs
+    # a venv first: a Debian/Ubuntu system python3 refuses `pip install` (PEP 668)
+    steps = first.split(" && ")
+    assert steps[:3] == ["python3 -m venv .venv", ". .venv/bin/activate", 'pip install -e ".[dev]"']
+    assert second == "python3 -m pytest"
+
+
+def test_ci_runs_the_quickstart_as_written_on_the_system_python() -> None:
+    """.ci/run takes the two lines from this README (not a copy) and runs them with
+    Debian's /usr/bin/python3, so a quickstart that breaks there breaks CI."""
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    assert "/usr/bin/python3" in ci
+    assert "quickstart_line 1" in ci
+    assert "quickstart_line 2" in ci
+    assert "python3 -m pip install" not in ci  # everything goes into the README's venv
 
 
 def test_quickstart_main_command_runs() -> None:
     first, _ = _quickstart()
-    _install, _, main_command = first.partition(" && ")
+    _install, _, main_command = first.rpartition(" && ")
     argv = shlex.split(main_command)
     assert argv[0] == "dfuse"
     script = shutil.which("dfuse")
@@ -75,18 +87,9 @@ def test_readme_flasher_runs_against_simulated_boards(
     assert len(flasher.strip().splitlines()) <= 22  # "a custom flasher in ~20 lines"
     boards = [Stm32F411(serial=f"B{i}", address=i, port_numbers=(i,)) for i in (1, 2)]
     backend = SimBackend(boards)
-
-    real_open = dfuse.DfuDevice.open
-
-    class SimDfuDevice(dfuse.DfuDevice):
-        open = classmethod(  # type: ignore[assignment]
-            lambda cls, **kw: real_open(backend=backend, **kw)
-        )
-
-    monkeypatch.setattr(
-        dfuse, "find_devices", functools.partial(dfuse.find_devices, backend=backend)
-    )
-    monkeypatch.setattr(dfuse, "DfuDevice", SimDfuDevice)
+    # what the README says: give both calls backend=...
+    monkeypatch.setattr(dfuse, "list", functools.partial(dfuse.list, backend=backend))
+    monkeypatch.setattr(dfuse, "open", functools.partial(dfuse.open, backend=backend))
     monkeypatch.setattr("sys.argv", ["flasher", str(example_hex_path())])
     with pytest.raises(SystemExit) as exit_info:
         exec(compile(flasher, "README.md", "exec"), {})
@@ -96,3 +99,22 @@ def test_readme_flasher_runs_against_simulated_boards(
         for address, data in example_segments():
             assert board.peek(address, len(data)) == data
         assert board.app_starts  # leave() started the application
+
+
+def test_readme_flasher_fails_without_a_board(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A production script must not report success when no board is plugged in."""
+    import functools
+
+    import dfuse
+    from dfuse.data import example_hex_path
+    from dfuse.sim import SimBackend
+
+    backend = SimBackend([])
+    monkeypatch.setattr(dfuse, "list", functools.partial(dfuse.list, backend=backend))
+    monkeypatch.setattr("sys.argv", ["flasher", str(example_hex_path())])
+    with pytest.raises(SystemExit) as exit_info:
+        exec(compile(_python_blocks()[1], "README.md", "exec"), {})
+    assert exit_info.value.code == "no board in DFU mode found"  # printed, exit status 1
+    assert capsys.readouterr().out == ""

@@ -106,7 +106,7 @@ def test_read_a_whole_alt_then_flash_it_back_is_identical(
     size = 0x80000
     whole = board.peek(FLASH, size)
     assert run("read", "-d", "sim:", f"all.{suffix}").code == 0
-    assert run("erase", "-d", "sim:", "--all").code == 0
+    assert run("erase", "-d", "sim:", "--all", "--yes").code == 0
     assert board.peek(FLASH, 16) == b"\xff" * 16
     address = ["--address", "0x08000000"] if suffix == "bin" else []
     assert run("flash", "-d", "sim:", f"all.{suffix}", *address).code == 0

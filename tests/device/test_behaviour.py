@@ -36,7 +36,7 @@ from dfuse.device import DfuDevice
 from dfuse.errors import DeviceNotFoundError
 from dfuse.layout import STM32F411XC_ALT_STRINGS, STM32F411XE_ALT_STRINGS, MemoryLayout, Sector
 from dfuse.optionbytes import BorLevel, OptionBytes, RdpLevel
-from dfuse.parts import all_parts
+from dfuse.parts import MemoryKind, all_parts
 from dfuse.protocol.constants import State
 from dfuse.protocol.descriptors import Attributes
 from dfuse.protocol.plan import SectorAction
@@ -95,21 +95,20 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "target_spec" not in metafunc.fixturenames:
         return
     boards: list[str] = list(metafunc.config.getoption("board") or [])
-    if os.environ.get(_BRIDGE_CHILD):
-        specs = [BRIDGE]
-    else:
-        specs = [SIM, *PART_SIMS, *boards] if boards else [SIM, *PART_SIMS, "usb:"]
-    metafunc.parametrize("target_spec", specs, ids=[_id(s, bool(boards)) for s in specs])
+    # without --board there is no real-board case at all (the session header says so once,
+    # tests/conftest.py) rather than one identical skip line per behaviour
+    specs = [BRIDGE] if os.environ.get(_BRIDGE_CHILD) else [SIM, *PART_SIMS, *boards]
+    metafunc.parametrize("target_spec", specs, ids=[_id(s) for s in specs])
 
 
-def _id(spec: str, named: bool) -> str:
+def _id(spec: str) -> str:
     if spec == SIM:
         return "sim"
     if spec in PART_SIMS:
         return spec
     if spec == BRIDGE:
         return "usbdevfs"
-    return spec if named else "real-board"
+    return spec
 
 
 @contextmanager
@@ -120,7 +119,7 @@ def _sim_target(spec: str = SIM) -> Iterator[Target]:
     def gone() -> bool:
         return bench.settle(lambda: not board.connected)
 
-    yield Target(_id(spec, False), "sim", lambda: bench.open(alt=0), board, True, True, gone)
+    yield Target(_id(spec), "sim", lambda: bench.open(alt=0), board, True, True, gone)
 
 
 @pytest.fixture(scope="module")
@@ -157,6 +156,9 @@ def target(
     target_spec: str, pytestconfig: pytest.Config, request: pytest.FixtureRequest
 ) -> Iterator[Target]:
     """The board a behaviour runs on (on the simulator, a new board for each test)."""
+    gap = HOST_GAPS.get(target_spec)
+    if gap is not None and request.function.__name__ in _WRITE_TESTS:
+        request.applymarker(pytest.mark.xfail(reason=gap, strict=True))
     if target_spec == SIM or target_spec in PART_SIMS:
         with _sim_target(target_spec) as sim:
             yield sim
@@ -164,8 +166,6 @@ def target(
     if target_spec == BRIDGE:
         yield request.getfixturevalue("bridged")
         return
-    if not pytestconfig.getoption("board"):
-        pytest.skip("no real board named: pass --board SELECTOR (e.g. --board usb:0483:df11)")
     sel = selectors.DeviceSelector.parse(target_spec)
     if sel.is_sim:
         pytest.fail(f"--board names real boards; {target_spec} is the simulator (always run)")
@@ -182,6 +182,21 @@ def target(
         bool(pytestconfig.getoption("board_allow_leave")),
         lambda: True,
     )
+
+
+#: Parts whose ROM the host does not follow yet (issue 13 item 3). Strict: a host that
+#: learns them turns these into XPASS, and the entry goes.
+HOST_GAPS = {
+    "sim:stm32h750": "the ROM reports the H743's 2 MiB over its 128 KiB of flash: the last"
+    " reported sector does not exist (the host does not check the flash-size register yet)",
+}
+
+
+_WRITE_TESTS = (
+    "test_download_verify_upload_back",
+    "test_erase_sector",
+    "test_incremental_redownload",
+)
 
 
 def _writable(target: Target) -> None:
@@ -245,7 +260,17 @@ def test_open_reaches_dfu_idle_with_the_functional_descriptor(target: Target) ->
 def test_option_bytes_read_and_decode(target: Target) -> None:
     with target.open() as dev:
         if not _is_f411(dev):
-            pytest.skip(f"{target.name}: option-byte decoding is for the STM32F411 layout")
+            board = target.board
+            spec = board.part.option_bytes if board is not None else None
+            alt = board.part.alt(MemoryKind.OPTION_BYTES) if board is not None else None
+            if board is None or spec is None or alt is None:
+                pytest.skip(f"{target.name}: option-byte decoding is for the STM32F411 layout")
+            # another part: its option-byte alt reads back the board's bytes (as shipped)
+            read = dev.upload_alt(alt.number)
+            (element,) = [e for e in read.elements if e.address == spec.address]
+            assert bytes(element.data[: spec.size]) == board.option_bytes == spec.factory
+            assert board.rdp_level == 0
+            return
         ob = dev.read_option_bytes()
         assert dev.alt == 0  # the flash alternate setting is selected again
         assert isinstance(ob.rdp_level, RdpLevel)

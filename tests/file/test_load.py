@@ -89,3 +89,13 @@ def test_broken_dfuse_file_gets_the_precise_error() -> None:
 def test_detect_kind(data: bytes, kind: FileKind) -> None:
     assert detect_kind(data) is kind
     assert detect_kind(bytearray(data)) is kind
+
+
+@pytest.mark.parametrize("path", ["/dev/zero", "/dev/null"])
+def test_load_refuses_devices_before_reading(path: str) -> None:
+    """C1: `dfuse.load("/dev/zero")` read until the kernel killed the process."""
+    with pytest.raises(FileFormatError, match="not a regular file") as info:
+        load(path)
+    assert info.value.found == "a character device"
+    with pytest.raises(FileFormatError, match="not a regular file"):
+        DfuSeFile.from_path(path)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import struct
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 
 from dfuse.errors import ImageError
-from dfuse.file import DfuFile, DfuSeFile, Element, Target
+from dfuse.file import DfuFile, DfuSeFile, Element, Target, load
 from tests.file.helpers import (
     assert_bytes_round_trip,
     assert_model_round_trip,
@@ -131,18 +132,46 @@ def test_model_defaults() -> None:
     assert DfuFile(memoryview(b"xy")).payload == b"xy"  # type: ignore[arg-type]
 
 
-def test_build_and_save(tmp_path: object) -> None:
-    from pathlib import Path
-
-    assert isinstance(tmp_path, Path)
+def test_build_is_a_deprecated_alias_of_to_bytes() -> None:
     f = DfuSeFile([Target(0, "x", [Element(0x08000000, b"data")])])
-    assert f.build() == f.to_bytes()
+    d = DfuFile(b"abc")
+    for model in (f, d):
+        with pytest.warns(DeprecationWarning, match=r"build\(\) is deprecated: use to_bytes"):
+            assert model.build() == model.to_bytes()
+
+
+def test_save_round_trips(tmp_path: Path) -> None:
+    f = DfuSeFile([Target(0, "x", [Element(0x08000000, b"data")])])
     f.save(tmp_path / "a.dfu")
     assert DfuSeFile.from_path(tmp_path / "a.dfu") == f
     d = DfuFile(b"abc")
-    assert d.build() == d.to_bytes()
     d.save(tmp_path / "b.dfu")
     assert DfuFile.from_path(tmp_path / "b.dfu") == d
+
+
+@pytest.mark.parametrize("name", ["x.hex", "x.s19", "x.bin", "x.dfu"])
+def test_dfusefile_save_writes_by_extension(tmp_path: Path, name: str) -> None:
+    """Never DfuSe bytes into a .hex: save() follows the extension like dfuse.save."""
+    f = DfuSeFile([Target(0, "x", [Element(0x08000000, b"data")])])
+    path = tmp_path / name
+    f.save(path)
+    loaded = load(path, address=0x08000000)
+    assert isinstance(loaded, DfuSeFile)
+    assert loaded.targets[0].segments() == [(0x08000000, b"data")]
+    if name.endswith(".hex"):
+        assert path.read_text().startswith(":")
+
+
+def test_dfusefile_save_refuses_several_targets_outside_a_dfu(tmp_path: Path) -> None:
+    f = DfuSeFile([Target(0, "", [Element(0, b"a")]), Target(1, "", [Element(0, b"b")])])
+    with pytest.raises(ValueError, match=r"only in a \.dfu"):
+        f.save(tmp_path / "x.hex")
+    assert not (tmp_path / "x.hex").exists()
+
+
+def test_dfufile_save_refuses_a_record_extension(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="cannot be written as ihex records"):
+        DfuFile(b"abc").save(tmp_path / "x.hex")
 
 
 def test_summary_and_dict() -> None:

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dfuse.errors import SignatureError, TruncatedFileError
-from dfuse.file import structs
+from dfuse.file import DfuSeFile, Element, Target, structs, wire
 
 
 def _bitwise_dfu_crc(data: bytes) -> int:
@@ -108,3 +108,61 @@ def test_fast_unpack_agrees_with_construct(data: st.DataObject) -> None:
         theirs = declaration.parse(bytes(raw))
         assert ours == {k: v for k, v in theirs.items() if not k.startswith("_")}
         assert structs.pack(declaration, **ours) == bytes(raw)
+
+
+@pytest.mark.parametrize(
+    ("name", "declaration", "record"),
+    [
+        ("DFU suffix", structs.DfuSuffix, wire.SUFFIX),
+        ("DfuSe prefix", structs.DfuSePrefix, wire.PREFIX),
+        ("target prefix", structs.TargetPrefix, wire.TARGET),
+        ("element header", structs.ElementHeader, wire.ELEMENT),
+    ],
+)
+def test_precompiled_records_equal_the_construct_declarations(
+    name: str, declaration: object, record: wire.StructInfo
+) -> None:
+    """The codec runs on dfuse.file.wire; the documented format is the construct table."""
+    assert structs.info_of(name, declaration) == record
+    assert record.codec.format == record.format
+
+
+@settings(max_examples=25)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 0xFFFF_0000), st.binary(max_size=24)), min_size=0, max_size=6
+    ),
+    st.integers(0, 255),
+    st.booleans(),
+)
+def test_to_bytes_agrees_with_a_construct_parse(
+    chunks: list[tuple[int, bytes]], alt: int, with_suffix: bool
+) -> None:
+    """Every header to_bytes() packs with struct reads back through the construct table."""
+    elements, address = [], 0
+    for gap, data in chunks:  # non-overlapping: each element after the previous one
+        address = min(address + gap % 4096, 0xFFFF_FF00 - len(data))
+        elements.append(Element(address, data))
+        address += len(data)
+    model = DfuSeFile(
+        [Target(alt, "Internal Flash", elements)],
+        vendor_id=0x0483,
+        product_id=0xDF11,
+        size_includes_suffix=with_suffix,
+    )
+    raw = model.to_bytes()
+    prefix = structs.DfuSePrefix.parse(raw)
+    assert prefix.bTargets == 1
+    assert prefix.DFUImageSize == len(raw) - (0 if with_suffix else 16)
+    target = structs.TargetPrefix.parse(raw[11:])
+    assert (target.bAlternateSetting, target.dwNbElements) == (alt, len(elements))
+    assert target.szTargetName.rstrip(b"\0") == b"Internal Flash"
+    pos = 11 + 274
+    for element in elements:
+        header = structs.ElementHeader.parse(raw[pos:])
+        assert (header.dwElementAddress, header.dwElementSize) == (element.address, element.size)
+        pos += 8 + element.size
+    suffix = structs.DfuSuffix.parse(raw[-16:])
+    assert (suffix.idVendor, suffix.idProduct, suffix.bcdDFU) == (0x0483, 0xDF11, 0x011A)
+    assert suffix.dwCRC == structs.dfu_crc(raw[:-4])
+    assert DfuSeFile.parse(raw) == model

@@ -158,9 +158,13 @@ def test_runtime_detach_times_out_without_reset() -> None:
 
 
 def test_c0_quirk_leaves_only_after_set_address() -> None:
+    """IntergatedCircuits/LibUsbDfu#13 (STM32C071): without a Set Address right before the
+    zero-length DNLOAD the device 'returned Error' and did not start the application."""
     rig = make_rig(Stm32F411(quirks=STM32C0_QUIRKS))
     rig.dnload(2, None)
-    assert rig.getstatus()[2] == State.dfuIDLE
+    assert rig.getstatus()[2] == State.dfuERROR
+    assert not rig.model.app_starts
+    rig.clrstatus()
     rig.set_address(0x08000000)
     rig.dnload(2, None)
     assert rig.getstatus()[2] == State.dfuMANIFEST

@@ -22,6 +22,9 @@ ALLOWED = (
     "dfuse.errors",
     "dfuse.protocol.constants",
     "dfuse.protocol.descriptors",
+    # the trace format (reading and checking trace files), shared by the recorder and the
+    # replayer (dfuse.sim.replayer): a codec of facts, like the descriptors
+    "dfuse.trace.format",
 )
 
 

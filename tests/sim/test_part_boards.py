@@ -323,6 +323,7 @@ def test_the_rom_reports_typical_times_while_real_ones_spread_honest_reports_the
 def test_f7_reports_its_fixed_poll_timeouts() -> None:
     """fwupd#2696 (F745): erase 100 ms (really ~350 ms), 2 KiB write 104 ms."""
     rig = rig_for(board("stm32f746"))
+    clear_boot_error(rig)
     rig.dnload(0, cmd(ERASE, 0x08008000))
     assert rig.getstatus()[1] == 100
     t0 = rig.clock.now

@@ -5,13 +5,16 @@ so the device must hold that request until the operation ends."""
 
 from __future__ import annotations
 
+import dataclasses
+import errno
 import struct
 
+import pytest
 import usb.core
 import usb.util
 
 from dfuse.protocol.constants import State
-from dfuse.sim import AppStart, SimBackend, Stm32F411
+from dfuse.sim import AppStart, SimBackend, Stm32F411, board
 
 INTF = 0
 TIMEOUT = 4000
@@ -138,3 +141,28 @@ def test_pydfu_mass_erase_fits_its_20_s_status_timeout() -> None:
     host = PydfuReplay(SimBackend([board]))
     host.command(0, b"\x41")
     assert board.peek(0x08060000, 1) == b"\xff"
+
+
+@pytest.mark.parametrize("name", ["stm32f303", "stm32f407", "stm32g474", "stm32h743"])
+def test_pydfu_flashes_a_sample_of_parts(name: str) -> None:
+    """pydfu's flow on other parts' boards (their rows' rules and quirks): the image lands."""
+    model = board(name)
+    backend = SimBackend([model])
+    host = PydfuReplay(backend)
+    assert host.transfer_size == model.part.usb.transfer_size
+    base = model.part.flash.address
+    image = bytes(range(256)) * 20
+    host.write_elements([(base, image)])
+    assert model.peek(base, len(image)) == image
+    assert model.peek(base + len(image), 32) == b"\xff" * 32
+
+
+def test_pydfu_dies_on_a_rom_that_stalls_getstatus_while_busy() -> None:
+    """openmv/openmv#1508: 'pydfu.py always dies with "Pipe error" when trying to program
+    STM32F072' (dfu-util, which retries a stalled GETSTATUS, works)."""
+    model = board("stm32f072")
+    model.quirks = dataclasses.replace(model.quirks, busy_stall_probability=1.0)
+    host = PydfuReplay(SimBackend([model]))
+    with pytest.raises(usb.core.USBError) as info:
+        host.write_elements([(0x08000000, b"\x00" * 2048)])
+    assert info.value.errno == errno.EPIPE
