@@ -150,24 +150,17 @@ def cmd_list(args: argparse.Namespace, ui: Ui) -> int:
     """``dfuse list``: every DFU device the selector matches, with its memory layouts."""
     bench = open_bench(args)
     devices = bench.find()
-<<<<<<< HEAD
     parts = [identify_info(d) for d in devices]  # the part each one is, if known
-    records = [
-        {**d.to_dict(), "part": p.name if p else None} for d, p in zip(devices, parts, strict=True)
-    ]
-    ui.emit({"ok": True, "devices": records})
-=======
     levels = [_rdp_level(info, bench) for info in devices]
     ui.emit(
         {
             "ok": True,
             "devices": [
-                {**d.to_dict(), "rdp_level": level}
-                for d, level in zip(devices, levels, strict=True)
+                {**d.to_dict(), "rdp_level": level, "part": part.name if part else None}
+                for d, level, part in zip(devices, levels, parts, strict=True)
             ],
         }
     )
->>>>>>> main
     if not devices:
         ui.print("no DFU devices found")
         ui.hint(
@@ -175,15 +168,10 @@ def cmd_list(args: argparse.Namespace, ui: Ui) -> int:
             " udev rule (`dfuse udev-rules --help`); or try `dfuse list -d sim:stm32f411`"
         )
         return ExitCode.OK
-<<<<<<< HEAD
-    for info, part in zip(devices, parts, strict=True):
+    for info, level, part in zip(devices, levels, parts, strict=True):
         name = " ".join(x for x in (info.manufacturer, info.product) if x) or "?"
         known = f"part={part.name}  " if part else ""
-=======
-    for info, level in zip(devices, levels, strict=True):
-        name = " ".join(x for x in (info.manufacturer, info.product) if x) or "?"
         rdp = "" if level is None else f"  read protection: RDP level {level}"
->>>>>>> main
         ui.print(
             f"[bold]{info.vid:04x}:{info.pid:04x}[/bold]  {name}  {known}"
             f"serial={info.serial or '-'}  path={info.path}  bcdDevice={info.bcd_device:04x}  "
