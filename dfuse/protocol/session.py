@@ -123,7 +123,8 @@ class SessionRules:
             host's transfer timeout.
         poll_lead_ms: send the GETSTATUS after a busy reply this much before its poll
             timeout ends (a ROM that holds a GETSTATUS until it is done, as ST's do,
-            answers it when it is; bwPollTimeout is whole milliseconds, rounded up).
+            answers it when it is; bwPollTimeout is whole milliseconds, rounded up); not
+            for a request after which the device resets.
     """
 
     min_poll_ms: int = 1
@@ -396,7 +397,9 @@ class Session:
         ):
             poll.overdue_clears += 1
             return Send(Request.CLRSTATUS)
-        lead = min(self.rules.poll_lead_ms, reply.poll_timeout_ms - self.rules.min_poll_ms)
+        # early only where the device answers when done (not when it resets instead)
+        early = self.rules.poll_lead_ms if poll.goal is Goal.DNLOAD else 0
+        lead = min(early, reply.poll_timeout_ms - self.rules.min_poll_ms)
         poll_s = self.rules.poll_s(reply.poll_timeout_ms) - max(lead, 0) / 1000
         until = max(sent_at + poll_s, poll.started + poll.floor_s)
         wait = min(until, poll.deadline) - now
