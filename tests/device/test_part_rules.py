@@ -19,6 +19,7 @@ from dfuse.device import DfuDevice
 from dfuse.errors import SafetyError
 from dfuse.parts import Part, Quirks, all_parts, get
 from dfuse.planning.rules import (
+    COMMAND_S,
     QUIRK_RULES,
     choose_erase,
     pad_segments,
@@ -175,8 +176,8 @@ def test_the_erase_choice_follows_the_datasheet_times() -> None:
     segs: list[tuple[int, bytes | memoryview]] = [(part.flash.address, bytes(part.flash.size))]
     choice = choose_erase(part, layout, segs, EraseMode.SECTORS)
     assert choice.mode is EraseMode.MASS
-    assert choice.mass_s == part.flash.mass_erase.typ
-    assert choice.sectors_s == pytest.approx(512 * part.flash.erase_time(2048).typ)
+    assert choice.mass_s == pytest.approx(part.flash.mass_erase.typ + COMMAND_S)
+    assert choice.sectors_s == pytest.approx(512 * (part.flash.erase_time(2048).typ + COMMAND_S))
     assert choose_erase(part, layout, segs, EraseMode.NONE).mode is EraseMode.NONE
     assert choose_erase(None, layout, segs, EraseMode.SECTORS).mode is EraseMode.SECTORS
 
