@@ -24,14 +24,14 @@ from dfuse.errors import (
 from dfuse.file.model import DfuSeFile, Target
 from dfuse.layout import MemoryLayout, Sector
 from dfuse.optionbytes import OTP_SIZE, OptionBytes, OtpArea, RdpLevel
-from dfuse.parts import Part, identify_info
+from dfuse.parts import Part
 from dfuse.planning import download as dl
 from dfuse.planning import protection as prot
 from dfuse.planning import reading, record
 from dfuse.planning.download import DownloadOptions, Image, OptionFields, TargetPlan
 from dfuse.planning.protection import DEFAULT_RESET_WAIT_S
 from dfuse.planning.record import DEFAULT_ENTRY, RunRecord
-from dfuse.planning.rules import corrected_info, rules_for
+from dfuse.planning.rules import follow, rules_for
 from dfuse.progress import Phase, Progress, ProgressCallback
 from dfuse.protocol import plan as steps
 from dfuse.protocol.constants import Request, State
@@ -49,10 +49,6 @@ _log = logging.getLogger(__name__)
 
 #: Longest a device may stay busy (dfuDNBUSY) on one request before the host gives up.
 DEFAULT_BUSY_TIMEOUT_S = SessionRules().busy_timeout_s
-_BUSY_HINT = (
-    " (the device may still be busy with an earlier operation: wait for it to finish, or "
-    "replug it, and retry)"
-)
 
 
 class DfuDevice:
@@ -106,10 +102,9 @@ class DfuDevice:
             if self.is_dfuse and any(a.name is None for a in info.alt_settings):
                 transport.refresh()  # idle now: the strings it was too busy to send before
         except TransportError as exc:
-            hint = _BUSY_HINT if self.initial_status is not None else ""
-            raise record.with_action(exc, f"opening {info.describe()}{hint}") from exc
-        self._part = identify_info(transport.info)
-        self._info = corrected_info(transport.info, self._part)
+            busy = self.initial_status is not None
+            raise record.with_action(exc, record.opening(info.describe(), busy)) from exc
+        self._part, self._info = follow(transport.info)
         self._session.rules = rules_for(self._part, self._given, self._busy_timeout)
         self._alt = self._info.alt_settings[0] if self._info.alt_settings else None
         if alt is not None:
@@ -271,9 +266,12 @@ class DfuDevice:
         self._alt = setting
         return setting
 
-    def _failed(self, exc: TransportError, action: str) -> NoReturn:
+    def _failed(self, exc: TransportError, action: str, raw: bool = False) -> NoReturn:
         """Raise for a failed request: what the device says after a stall, or ``exc``
-        naming ``action``. The next operation first brings the device back to dfuIDLE."""
+        naming ``action`` (``raw``: ``exc`` itself, while reaching dfuIDLE). The next
+        operation first brings the device back to dfuIDLE."""
+        if raw:
+            raise exc
         self._suspect = True
         if isinstance(exc, StallError):
             try:
@@ -307,19 +305,15 @@ class DfuDevice:
             except TransportError as exc:
                 decision = self._session.on_status_failed(exc, stalled=isinstance(exc, StallError),
                     gone=isinstance(exc, DeviceGoneError | TransferTimeoutError))  # fmt: skip
-                if isinstance(decision, Fail) and goal is Goal.IDLE:
-                    raise
                 if isinstance(decision, Fail):
-                    self._failed(exc, action)
+                    self._failed(exc, action, raw=goal is Goal.IDLE)
             if isinstance(decision, Wait):
                 self.clock.sleep(decision.seconds)
             elif isinstance(decision, Send):
                 try:
                     self._recover(decision.request)
                 except TransportError as exc:
-                    if goal is Goal.IDLE:
-                        raise
-                    self._failed(exc, action)
+                    self._failed(exc, action, raw=goal is Goal.IDLE)
             elif isinstance(decision, Done):
                 return decision
             else:

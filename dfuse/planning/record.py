@@ -24,6 +24,7 @@ __all__ = [
     "checked_block",
     "dnload_of",
     "leave_of",
+    "opening",
     "with_action",
 ]
 
@@ -102,6 +103,16 @@ def leave_of(
         layouts = [a.layout for a in info.alt_settings if a.layout is not None]
         address = layouts[0].address if layouts else DEFAULT_ENTRY
     return address, cmd.FIRST_DATA_BLOCK, False
+
+
+def opening(device: str, busy: bool) -> str:
+    """What the host was doing when opening ``device`` failed (``busy``: it answered a
+    GETSTATUS first, so it may still be busy with an earlier operation)."""
+    hint = (
+        " (the device may still be busy with an earlier operation: wait for it to finish, or "
+        "replug it, and retry)"
+    )
+    return f"opening {device}{hint if busy else ''}"
 
 
 def with_action(exc: TransportError, action: str) -> TransportError:

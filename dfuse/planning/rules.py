@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from dfuse.errors import SafetyError
 from dfuse.layout import MemoryLayout
-from dfuse.parts import MemoryKind, Part, all_parts
+from dfuse.parts import MemoryKind, Part, all_parts, identify_info
 from dfuse.protocol.plan import EraseMode, normalize_segments
 from dfuse.protocol.session import SessionRules
 from dfuse.transport.base import AltSetting, DeviceInfo
@@ -39,6 +39,7 @@ __all__ = [
     "choose_erase",
     "corrected_info",
     "flash_layout",
+    "follow",
     "pad_segments",
     "rules_for",
     "twins",
@@ -208,6 +209,13 @@ def corrected_info(info: DeviceInfo, part: Part | None) -> DeviceInfo:
         for a in info.alt_settings
     )
     return dataclasses.replace(info, alt_settings=alts)
+
+
+def follow(info: DeviceInfo) -> tuple[Part | None, DeviceInfo]:
+    """The part a device is (:func:`dfuse.parts.identify_info`) and its record as the host
+    uses it (:func:`corrected_info`)."""
+    part = identify_info(info)
+    return part, corrected_info(info, part)
 
 
 def is_main_flash(part: Part | None, layout: MemoryLayout | None) -> bool:
