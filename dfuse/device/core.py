@@ -79,7 +79,6 @@ class DfuDevice:
         self._given, self._busy_timeout = rules, busy_timeout
         self._session = Session(rules_for(None, rules, busy_timeout))
         self._part: Part | None = None
-        self._info = transport.info
         self._transfer_size = reading.transfer_size_for(transport.info, transfer_size)
         self._alt: AltSetting | None = None
         self._closed = self._suspect = False
@@ -89,7 +88,7 @@ class DfuDevice:
     def _adopt(self, transport: Transport, alt: int | str | None = None) -> None:
         """Take over ``transport`` (opened, or the device re-enumerated); reach dfuIDLE;
         know the part it is (:func:`dfuse.parts.identify_info`) and follow its rules."""
-        self.transport, self._info = transport, transport.info
+        self.transport, self._info, self._part = transport, transport.info, None
         self._closed = self._suspect = False
         self._session.state = State.dfuIDLE
         info = transport.info
