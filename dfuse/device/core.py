@@ -40,6 +40,7 @@ from dfuse.protocol.dfuse import FIRST_DATA_BLOCK, MAX_BLOCK
 from dfuse.protocol.plan import Plan, Step
 from dfuse.protocol.session import Done, Event, Fail, Goal, Send, Session, SessionRules, Wait
 from dfuse.protocol.session import status_error as _status_error
+from dfuse.trace.recorder import TraceRecorder, current_recorder
 from dfuse.transport.base import AltSetting, DeviceInfo, DeviceMode, Transport
 from dfuse.transport.discovery import open_one
 
@@ -114,12 +115,16 @@ class DfuDevice:
              path: str | None = None, alt: int | str | None = None, backend: object = None,
              clock: Clock | None = None, ids: Iterable[tuple[int | None, int | None]] = (),
              busy_timeout: float | None = None, rules: SessionRules | None = None,
-             ) -> DfuDevice:  # fmt: skip
+             trace: TraceRecorder | None = None) -> DfuDevice:  # fmt: skip
         """Find exactly one DFU device matching the selectors, open it and bring it to
         dfuIDLE (:func:`~dfuse.transport.discovery.open_one`: ``backend`` is any pyusb
-        backend, e.g. a :class:`dfuse.sim.SimBackend`; ``clock`` defaults to its own)."""
-        transport, clock = open_one(vid=vid, pid=pid, serial=serial, path=path,
-                                    backend=backend, clock=clock, ids=ids)  # fmt: skip
+        backend, e.g. a :class:`dfuse.sim.SimBackend`; ``clock`` defaults to its own).
+        ``trace`` records the session (default: the recorder of an enclosing
+        :func:`dfuse.tracing` block, if any)."""
+        opened, clock = open_one(vid=vid, pid=pid, serial=serial, path=path,
+                                 backend=backend, clock=clock, ids=ids)  # fmt: skip
+        recorder = trace if trace is not None else current_recorder()
+        transport: Transport = opened if recorder is None else recorder.wrap(opened, clock)
         try:
             return cls(transport, clock, alt=alt, busy_timeout=busy_timeout, rules=rules)
         except BaseException:
