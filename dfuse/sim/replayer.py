@@ -736,6 +736,8 @@ def replay(
     chosen = row.name if row is not None else chosen  # the row's name, not an alias
     clock = VirtualClock()
     models = make_board(chosen, device, clock, selector=header.selector, options=options)
+    if isinstance(models[0], RomBootloader):
+        chosen = models[0].part.name  # the ROM version the board was built as
     backend = SimBackend(models, clock=clock)
     serial_index = None
     if device is not None and isinstance(device.get("descriptors"), dict):
