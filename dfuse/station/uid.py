@@ -32,6 +32,10 @@ from dfuse.transport.base import DeviceInfo
 __all__ = ["UID_LOCATIONS", "UidLocation", "part_name", "uid_location", "uid_readable"]
 
 
+#: Families whose ROM derives its USB serial string from the unique ID (libopencm3 #760).
+_SERIAL_FROM_UID = ("STM32F2", "STM32F4")
+
+
 @dataclass(frozen=True, slots=True)
 class UidLocation:
     """A part's unique ID: address and size, and whether the ROM's DFU exposes it.
@@ -113,9 +117,12 @@ def uid_readable(part: str, layouts: Sequence[tuple[int, MemoryLayout]]) -> tupl
         if not where.via_dfu
         else "no alternate setting of this device covers it"
     )
+    row = parts_by_name().get(part.strip().lower())
+    family = row.family if row is not None else part.split(" ", 1)[0]
+    derived = " (the F2/F4 ROMs derive it from the unique ID)" if family in _SERIAL_FROM_UID else ""
     raise StampError(
         f"{part} keeps its unique ID at 0x{where.address:08X}, but {reason} ({where.source});"
-        " stamp 'serial' instead (the F2/F4 ROMs derive it from the unique ID)",
+        f" stamp 'serial' instead{derived}",
         value="uid",
         expected="serial, counter, sha256 or time on this part",
     )
