@@ -102,6 +102,14 @@ QUIRK_RULES: Mapping[str, tuple[tuple[str, Callable[[object, Part], object]], ..
     "set_address_poll_timeout_ms": (),
     # Set Address answers dfuDNLOAD-IDLE at once: the session takes it as done
     "set_address_skips_busy": (),
+    # dfuIDLE after a reset where a cold start gives dfuERROR: opening copes with both
+    "first_status_error_on_reset": (),
+    # a busy GETSTATUS that is not stalled is held (F072): what the generic host expects;
+    # the stalls are retried (stall_getstatus_while_busy)
+    "busy_status_held": (),
+    # a string descriptor claims more bytes than it sends (F429xG): the host decodes the
+    # bytes it receives
+    "string_length_claimed": (),
 }
 
 
