@@ -515,17 +515,20 @@ class DfuDevice:
         if previous in {a.number for a in self.info.alt_settings} - {self.alt, None}:
             self.select_alt(previous)
 
-    def _read_setting(self, setting: AltSetting, length: int) -> bytes:
-        """Upload from the start of ``setting``, then select the previous one again."""
+    def _read_setting(self, setting: AltSetting, length: int, address: int | None = None
+                      ) -> bytes:  # fmt: skip
+        """Upload from ``address`` (default: the start of ``setting``), then select the
+        previous one again."""
         assert setting.layout is not None
-        job = (setting.number, [(setting.layout.address, length)])
+        job = (setting.number, [(setting.layout.address if address is None else address, length)])
         return self._read([job], RunRecord(Progress(None)), restore=True)[0][0][1]
 
     def read_option_bytes(self) -> OptionBytes:
         """Read the option-byte block (the ``Option Bytes`` alternate setting)."""
+        prot.check_option_format(self._part)
         setting = prot.option_alt(self.info)
-        assert setting.layout is not None
-        return OptionBytes.parse(self._read_setting(setting, setting.layout.size))
+        address, size = prot.option_block(setting)
+        return OptionBytes.parse(self._read_setting(setting, size, address))
 
     def write_option_bytes(self, options: OptionBytes, *, confirm: bool = False,
                            allow_permanent_rdp2: bool = False) -> None:  # fmt: skip

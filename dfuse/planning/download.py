@@ -32,13 +32,19 @@ from dfuse.optionbytes import (
     RdpLevel,
 )
 from dfuse.parts import Part
-from dfuse.planning.protection import DEFAULT_RESET_WAIT_S, plan_option_bytes
+from dfuse.planning.protection import (
+    DEFAULT_RESET_WAIT_S,
+    check_option_format,
+    plan_option_bytes,
+)
 from dfuse.planning.rules import choose_erase, is_main_flash, pad_segments
 from dfuse.protocol.descriptors import Attributes
 from dfuse.protocol.dfuse import MAX_ADDRESS
 from dfuse.protocol.plan import (
     EraseMode,
+    EraseSector,
     Leave,
+    MassErase,
     Plan,
     PlanOptions,
     normalize_segments,
@@ -59,6 +65,7 @@ __all__ = [
     "TargetPlan",
     "check_file_ids",
     "check_otp_contents",
+    "check_write_protection",
     "guard_image",
     "image_jobs",
     "is_f4_otp_layout",
@@ -372,6 +379,8 @@ def plan_targets(
     # The option bytes reset the device: they go last.
     jobs.sort(key=lambda job: is_option_layout(job[1]))
     for _alt, layout, segs in jobs:
+        if is_option_layout(layout):
+            check_option_format(part)
         guard_image(layout, segs, guards)
     if incremental:
         if mode is EraseMode.MASS:
@@ -454,8 +463,63 @@ def plan_targets(
             steps = plan_incremental(segs, layout, transfer_size, current, options)
         else:
             steps = plan_download(segs, layout, transfer_size, options)
+        # A mass erase (asked, or chosen for a whole-flash image) is refused by the flash
+        # while any sector is write-protected, and the ROM still reports it done: the
+        # writes would land on flash that was never erased. (A sector erase of a
+        # protected sector leaves it as it was, which the verify reports.)
+        if (
+            part is not None
+            and read_options is not None
+            and is_main_flash(part, layout)
+            and _models_f4_wrp(part, info)
+            and any(isinstance(step, MassErase) for step in steps.erases)
+        ):
+            check_write_protection(layout, steps, read_options().write_protected)
         plans.append(TargetPlan(alt, layout.label, steps))
     return tuple(plans)
+
+
+def _models_f4_wrp(part: Part, info: DeviceInfo | None) -> bool:
+    """Whether ``part`` has F4 nWRP write protection that the host can read (an
+    ``Option Bytes`` alternate setting)."""
+    ob = part.option_bytes
+    return (
+        ob is not None
+        and ob.wrp == "f4"
+        and info is not None
+        and any(is_option_layout(a.layout) for a in info.alt_settings)
+    )
+
+
+def check_write_protection(layout: MemoryLayout, plan: Plan, protected: frozenset[int]) -> None:
+    """Refuse (:class:`~dfuse.errors.SafetyError`, before anything is erased) a ``plan``
+    that erases or writes write-protected flash sectors (F2/F4 nWRP): the ROM
+    acknowledges their erases and writes while the flash interface ignores them
+    (WRPERR), and it refuses a mass erase while any sector is protected, so that the
+    writes after it would land on flash that was never erased."""
+    if not protected:
+        return
+    listed = ", ".join(str(n) for n in sorted(protected))
+    hint = (
+        f"remove the protection first (unprotect_sectors([{listed}]); "
+        f"dfuse option-bytes --unprotect {listed.replace(' ', '')})"
+    )
+    if any(isinstance(step, MassErase) for step in plan.erases):
+        raise SafetyError(
+            f"a mass erase is refused by the flash while sectors are write-protected "
+            f"(sectors {listed}); {hint}, or erase sector by sector"
+        )
+    touched = {s.index for s in plan.erases if isinstance(s, EraseSector)}
+    for write in plan.writes:
+        if write.address is not None:
+            touched.update(s.index for s in layout.sectors_for(write.address, len(write.data)))
+    hit = sorted(touched & protected)
+    if hit:
+        names = ", ".join(str(n) for n in hit)
+        raise SafetyError(
+            f"the image writes write-protected flash sector(s) {names} (nWRP): the flash "
+            f"would ignore the erase and the writes; {hint}"
+        )
 
 
 def plan_image(
