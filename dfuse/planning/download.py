@@ -413,6 +413,9 @@ def plan_targets(
         erased = 0xFF
         if part is not None and is_main_flash(part, layout):
             flash = part.flash
+            # the image as given is checked against the layout first: an error names
+            # its addresses, not those of the padding
+            plan_download(segs, layout, transfer_size, PlanOptions(erase=EraseMode.NONE))
             segs = pad_segments(segs, flash.program_unit, flash.erased,
                                 erased=job_mode is not EraseMode.NONE)  # fmt: skip
             if flash_jobs == 1 and not incremental:
