@@ -97,6 +97,6 @@ def test_an_image_past_the_flash_end_is_refused_at_its_own_address(name: str) ->
     flash = b.part.flash
     address = flash.end - 1  # one byte inside, the rest beyond: not unit-aligned
     clock = VirtualClock()
-    with DfuDevice.open(backend=SimBackend([b], clock=clock), clock=clock) as dev:
-        with pytest.raises(SafetyError, match=f"refusing to write 0x{address:08X}"):
-            dev.download(b"\x12" * 9, address=address)
+    dev = DfuDevice.open(backend=SimBackend([b], clock=clock), clock=clock)
+    with dev, pytest.raises(SafetyError, match=f"refusing to write 0x{address:08X}"):
+        dev.download(b"\x12" * 9, address=address)
