@@ -411,7 +411,7 @@ def plan_targets(
         last = i == len(jobs) - 1
         job_mode = EraseMode.NONE if mode is EraseMode.MASS and i != mass_job else mode
         erased = 0xFF
-        if part is not None and is_main_flash(part, layout):
+        if part is not None and layout is not None and is_main_flash(part, layout):
             flash = part.flash
             # the image as given is checked against the layout first: an error names
             # its addresses, not those of the padding
