@@ -352,6 +352,7 @@ def _flash_all(
     """``flash --all``: every matching DFU-mode board at once (:func:`dfuse.gang.flash_many`)."""
     if args.dry_run or args.backup:
         raise UsageError("--all cannot be combined with --dry-run or --backup")
+    log = open_log(args)  # --log: unusable store = an error before any board is touched
     bench = open_bench(args)
     boards = [info for info in bench.find() if info.mode is DeviceMode.DFU]
     if not boards:
@@ -375,6 +376,8 @@ def _flash_all(
             incremental=args.incremental,
             leave=args.leave,
             force=args.force,
+            record=log,
+            image_name=args.file,
         )
     bench.settle()
     ui.emit({"file": args.file, **report.to_dict()})
