@@ -216,7 +216,7 @@ def test_record_writes_one_flash_record_per_board_ok_or_failed() -> None:
     )
     assert [r.ok for r in report] == [True, False, True]
     records = {r.serial: r for r in store.query()}
-    assert sorted(records) == ["GANG0", "GANG1", "GANG2"]
+    assert sorted(s or "" for s in records) == ["GANG0", "GANG1", "GANG2"]
     for board in boards:
         record = records[board.serial]
         assert record.station == "line-1"

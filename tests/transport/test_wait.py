@@ -43,7 +43,7 @@ def test_hotplug_wakes_a_real_time_wait() -> None:
 def test_without_hotplug_the_bus_is_polled() -> None:
     clock = VirtualClock()
     calls: list[float] = []
-    found = ["x"]
+    found: list[object] = ["x"]
 
     def find() -> list[object]:
         calls.append(clock.now)
