@@ -536,8 +536,9 @@ def _normalise_since(text: str) -> str:
     except ValueError as exc:
         from dfuse.errors import UsageError
 
+        expected = "an ISO 8601 date or time, e.g. 2026-12-04 or 2026-12-04T05:00"
         raise UsageError(
-            "invalid --since time", value=text, expected="ISO 8601, e.g. 2026-12-04T05:00"
+            f"invalid --since time {text!r}: expected {expected}", value=text, expected=expected
         ) from exc
     if parsed.tzinfo is not None:
         parsed = parsed.astimezone(UTC).replace(tzinfo=None)

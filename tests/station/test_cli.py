@@ -70,7 +70,9 @@ def test_station_json_prints_one_line_per_board_event(image_file: Path, tmp_path
 
 def test_read_only_store_fails_before_any_board(image_file: Path, tmp_path: Path) -> None:
     path = tmp_path / "ro.sqlite"
-    assert _run(["log", "--log", str(path)])[0] == 0  # creates it
+    from dfuse.station import RecordStore
+
+    RecordStore.open(path).close()  # creates it
     code, out, err = _run(
         ["station", str(image_file), "-d", "sim:stm32f411", "--count", "1",
          "--log", f"sqlite:///file:{path}?mode=ro&uri=true"]
@@ -198,3 +200,25 @@ def test_flash_all_with_an_unusable_log_is_a_clear_error(image_file: Path, tmp_p
     assert code != 0
     assert "Traceback" not in err
     assert str(log) in err or "missing-dir" in err
+
+
+def test_log_refuses_bad_input_with_the_value_and_what_was_expected(tmp_path: Path) -> None:
+    log = tmp_path / "r.sqlite"
+    from dfuse.station import RecordStore
+
+    RecordStore.open(log).close()
+    code, out, err = _run(["log", "--log", str(log), "--since", "yesterday"])
+    assert code == 2
+    assert "'yesterday'" in err
+    assert "2026-12-04" in err
+    assert "Traceback" not in err
+    code, out, err = _run(["log", "--log", str(log), "--json", "--csv"])
+    assert code == 2
+    assert json.loads(out)["error"]["kind"] == "usage"  # --json: the error as JSON
+    assert "--csv" in out
+    # a path that holds no store (a typo) is refused, not created and shown as empty
+    missing = tmp_path / "typo.sqlite"
+    code, out, err = _run(["log", "--log", str(missing)])
+    assert code == 2
+    assert str(missing) in err
+    assert not missing.exists()
