@@ -142,13 +142,23 @@ OVERRIDE_FLAGS: dict[str, str] = {
 }
 
 
+#: The command for each library method a :class:`SafetyError` suggests instead.
+ALTERNATIVE_COMMANDS: dict[str, str] = {
+    "change_option_bytes()": "`dfuse option-bytes`",
+    "write_otp()": "`dfuse otp`",
+}
+
+
 def _safety_message(exc: BaseException) -> str:
-    """The refusal in command-line terms: "add --allow-option-bytes", not the keyword."""
+    """The refusal in command-line terms: "add --allow-option-bytes" and "`dfuse
+    option-bytes`", not the keyword and the method."""
     assert isinstance(exc, SafetyError)
     key = exc.override
     text = str(exc)
     if key in OVERRIDE_FLAGS:
         text = text.replace(f"pass {key}=True", f"add {OVERRIDE_FLAGS[key]}")
+    for method, command in ALTERNATIVE_COMMANDS.items():
+        text = text.replace(f"use {method}", f"use {command}")
     return text
 
 
