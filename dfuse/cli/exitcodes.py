@@ -14,6 +14,7 @@ from typing import NamedTuple
 
 from dfuse import errors
 from dfuse.errors import (
+    CancelledError,
     CrcMismatchError,
     DeviceBusyError,
     DeviceGoneError,
@@ -213,6 +214,13 @@ RULES: tuple[Rule, ...] = (
     Rule(errors.UsageError, ExitCode.DEVICE_ERROR, "device-state"),
     Rule(SelectorError, ExitCode.USAGE, "usage"),
     Rule(KeyboardInterrupt, ExitCode.INTERRUPTED, "interrupted", message=lambda _: "interrupted"),
+    # Ctrl-C during a flash: stopped at a safe point; the message says what was erased/written
+    Rule(
+        CancelledError,
+        ExitCode.INTERRUPTED,
+        "interrupted",
+        "the device is back in dfuIDLE: run the command again to finish",
+    ),
     Rule(
         DeviceNotFoundError,
         ExitCode.NOT_FOUND,
