@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Unpack
 
 from dfuse.clock import Clock, RealClock
 from dfuse.device import DfuDevice, Image
-from dfuse.errors import CancelledError, DeviceNotFoundError
+from dfuse.errors import CancelledError, DeviceNotFoundError, UsageError
 from dfuse.planning.download import DownloadOptions, OptionFields, resolve_options
 from dfuse.progress import GangProgressCallback, Phase
 from dfuse.transport.base import DeviceInfo, DeviceMode
@@ -226,8 +226,10 @@ def _resolve(targets: Sequence[DeviceTarget], backend: object) -> list[_Job]:
             continue
         key = (job.info.bus, job.info.path)
         if key in seen:
-            raise ValueError(
-                f"board {job.info.describe()} is given twice (targets {seen[key]} and {n})"
+            raise UsageError(
+                f"board {job.info.describe()} is given twice (targets {seen[key]} and {n})",
+                value=job.info.path,
+                expected="each board once",
             )
         seen[key] = n
     return jobs
@@ -322,9 +324,15 @@ def flash_many(
     opts = resolve_options(options, changes)
     targets = list(selectors_or_devices)
     if not targets:
-        raise ValueError("flash_many() needs at least one board")
+        raise UsageError(
+            "flash_many() needs at least one board, got none", value=targets, expected="a board"
+        )
     if max_workers is not None and max_workers < 1:
-        raise ValueError(f"max_workers must be at least 1, got {max_workers}")
+        raise UsageError(
+            f"max_workers must be at least 1, got {max_workers!r}",
+            value=max_workers,
+            expected="at least 1, or None (one thread per board)",
+        )
     be = get_backend(backend) if any(not isinstance(t, DfuDevice) for t in targets) else None
     if clock is None:
         own = getattr(be if be is not None else backend, "clock", None)

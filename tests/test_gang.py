@@ -235,3 +235,18 @@ def test_record_writes_one_flash_record_per_board_ok_or_failed() -> None:
     # without record= nothing is written
     flash_many(find_devices(backend=backend), IMAGE, backend=backend, address=BASE)
     assert len(store.query()) == 3
+
+
+def test_misuse_is_a_usage_error_naming_the_value() -> None:
+    from dfuse.errors import UsageError
+
+    backend = SimBackend(_boards(1))
+    with pytest.raises(UsageError, match="at least one board"):
+        flash_many([], IMAGE, backend=backend, address=BASE)
+    with pytest.raises(UsageError, match="max_workers must be at least 1, got 0") as info:
+        flash_many(["GANG0"], IMAGE, backend=backend, address=BASE, max_workers=0)
+    assert info.value.value == 0
+    [board] = find_devices(backend=backend)
+    with pytest.raises(UsageError, match="given twice") as info:
+        flash_many([board, board], IMAGE, backend=backend, address=BASE)
+    assert info.value.value == board.path

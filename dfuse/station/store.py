@@ -515,6 +515,14 @@ class RecordStore:
         if station is not None:
             stmt = stmt.where(table.c.station == station)
         if limit is not None:
+            if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+                from dfuse.errors import UsageError
+
+                raise UsageError(
+                    f"limit must be at least 1 (or None: every record), got {limit!r}",
+                    value=limit,
+                    expected="at least 1",
+                )
             stmt = stmt.order_by(table.c.id.desc()).limit(limit)
         else:
             stmt = stmt.order_by(table.c.id)
