@@ -118,7 +118,11 @@ class BusWatcher:
         interval: float = DEFAULT_POLL_INTERVAL_S,
     ) -> None:
         if not interval > 0:
-            raise ValueError(f"interval must be positive, got {interval}")
+            raise UsageError(
+                f"interval must be a positive number of seconds, got {interval!r}",
+                value=interval,
+                expected="a number of seconds > 0",
+            )
         if clock is None:
             own = getattr(backend, "clock", None)
             clock = own if isinstance(own, Clock) else RealClock()

@@ -73,3 +73,12 @@ def test_a_bad_timeout_is_a_usage_error_naming_it(timeout: object) -> None:
     assert str(info.value.value) == str(timeout)
     assert repr(timeout) in str(info.value)
     assert ">= 0" in str(info.value)
+
+
+@pytest.mark.parametrize("interval", [0, -1.0, float("nan")])
+def test_a_bad_poll_interval_is_a_usage_error_naming_it(interval: float) -> None:
+    from dfuse.errors import UsageError
+
+    with pytest.raises(UsageError, match="interval must be a positive number") as info:
+        BusWatcher(None, VirtualClock(), interval=interval)
+    assert str(info.value.value) == str(interval)
