@@ -36,6 +36,7 @@ from dfuse.file.convert import read_file
 from dfuse.gang import GangPhase, flash_many
 from dfuse.layout import MemoryLayout, Sector
 from dfuse.optionbytes import OTP_BLOCK_SIZE, OTP_BLOCKS, WRP_SECTORS, BorLevel
+from dfuse.parts import identify_info
 from dfuse.protocol.plan import EraseSector
 from dfuse.selector import Bench
 from dfuse.station.core import recording
@@ -151,13 +152,14 @@ def cmd_list(args: argparse.Namespace, ui: Ui) -> int:
     """``dfuse list``: every DFU device the selector matches, with its memory layouts."""
     bench = open_bench(args)
     devices = bench.find()
+    parts = [identify_info(d) for d in devices]  # the part each one is, if known
     levels = [_rdp_level(info, bench) for info in devices]
     ui.emit(
         {
             "ok": True,
             "devices": [
-                {**d.to_dict(), "rdp_level": level}
-                for d, level in zip(devices, levels, strict=True)
+                {**d.to_dict(), "rdp_level": level, "part": part.name if part else None}
+                for d, level, part in zip(devices, levels, parts, strict=True)
             ],
         }
     )
@@ -168,11 +170,12 @@ def cmd_list(args: argparse.Namespace, ui: Ui) -> int:
             " udev rule (`dfuse udev-rules --help`); or try `dfuse list -d sim:stm32f411`"
         )
         return ExitCode.OK
-    for info, level in zip(devices, levels, strict=True):
+    for info, level, part in zip(devices, levels, parts, strict=True):
         name = " ".join(x for x in (info.manufacturer, info.product) if x) or "?"
+        known = f"part={part.name}  " if part else ""
         rdp = "" if level is None else f"  read protection: RDP level {level}"
         ui.print(
-            f"[bold]{info.vid:04x}:{info.pid:04x}[/bold]  {name}  "
+            f"[bold]{info.vid:04x}:{info.pid:04x}[/bold]  {name}  {known}"
             f"serial={info.serial or '-'}  path={info.path}  bcdDevice={info.bcd_device:04x}  "
             f"{info.mode.value} mode  transfer size {info.transfer_size or '-'}{rdp}"
         )

@@ -10,15 +10,12 @@ import dataclasses
 import logging
 import threading
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from types import TracebackType
 from typing import NoReturn, Self, Unpack
 
 from dfuse.clock import Clock, RealClock
 from dfuse.errors import (
-    CancelledError,
     DeviceGoneError,
-    ProtocolError,
     StallError,
     TransferTimeoutError,
     TransportError,
@@ -27,36 +24,23 @@ from dfuse.errors import (
 from dfuse.file.model import DfuSeFile, Target
 from dfuse.layout import MemoryLayout, Sector
 from dfuse.optionbytes import OTP_SIZE, OptionBytes, OtpArea, RdpLevel
+from dfuse.parts import Part
+from dfuse.planning import download as dl
 from dfuse.planning import protection as prot
-from dfuse.planning import reading
-from dfuse.planning.download import (
-    DownloadOptions,
-    Image,
-    OptionFields,
-    Segments,
-    TargetPlan,
-    check_otp_contents,
-    image_jobs,
-    plan_targets,
-    read_back_spans,
-    resolve_options,
-)
+from dfuse.planning import reading, record
+from dfuse.planning.download import DownloadOptions, Image, OptionFields, TargetPlan
 from dfuse.planning.protection import DEFAULT_RESET_WAIT_S
+from dfuse.planning.record import DEFAULT_ENTRY, RunRecord
+from dfuse.planning.rules import follow, rules_for
 from dfuse.progress import Phase, Progress, ProgressCallback
 from dfuse.protocol import plan as steps
 from dfuse.protocol.constants import Request, State
 from dfuse.protocol.descriptors import Attributes, FunctionalDescriptor, StatusReply
-from dfuse.protocol.dfuse import (
-    FIRST_DATA_BLOCK,
-    MAX_BLOCK,
-    encode_mass_erase,
-    encode_read_unprotect,
-    encode_set_address,
-)
-from dfuse.protocol.dfuse import encode_erase as _erase
-from dfuse.protocol.plan import EraseMode, Plan, Step
+from dfuse.protocol.dfuse import FIRST_DATA_BLOCK, MAX_BLOCK
+from dfuse.protocol.plan import Plan, Step
 from dfuse.protocol.session import Done, Event, Fail, Goal, Send, Session, SessionRules, Wait
 from dfuse.protocol.session import status_error as _status_error
+from dfuse.trace.recorder import TraceRecorder, current_recorder
 from dfuse.transport.base import AltSetting, DeviceInfo, DeviceMode, Transport
 from dfuse.transport.discovery import open_one
 
@@ -66,46 +50,6 @@ _log = logging.getLogger(__name__)
 
 #: Longest a device may stay busy (dfuDNBUSY) on one request before the host gives up.
 DEFAULT_BUSY_TIMEOUT_S = SessionRules().busy_timeout_s
-#: Where the ST bootloader starts an application (used by :meth:`DfuDevice.leave`).
-DEFAULT_ENTRY = 0x08000000
-_BUSY_HINT = (
-    " (the device may still be busy with an earlier operation: wait for it to finish, or "
-    "replug it, and retry)"
-)
-_PHASES: dict[type, Phase] = {
-    steps.EraseSector: Phase.ERASE, steps.MassErase: Phase.ERASE, steps.WriteBlock: Phase.WRITE,
-    steps.WriteOptions: Phase.WRITE, steps.Verify: Phase.VERIFY,
-    steps.ConfirmOptions: Phase.VERIFY, steps.Leave: Phase.LEAVE,
-}  # fmt: skip
-
-
-def _with_action(exc: TransportError, action: str) -> TransportError:
-    """The same kind of error, naming what the host was doing (raise it ``from exc``)."""
-    new = type(exc)(f"{exc} (while {action})", cause=exc.cause, errno=exc.errno)
-    new.request = exc.request
-    return new
-
-
-@dataclass(slots=True)
-class _Run:
-    """What one run of steps has done so far (for :class:`CancelledError`)."""
-
-    report: Progress
-    cancel: threading.Event | None = None
-    erased: list[int | str] = field(default_factory=list)
-    written: int = 0
-    phase: Phase | None = None
-    reading: Phase = Phase.VERIFY  # what a ReadBlock reports as
-    data: bytearray = field(default_factory=bytearray)  # what ReadBlocks read
-
-    def check(self, dev: DfuDevice, next_phase: Phase) -> None:
-        """At a safe point: stop when cancelled (ABORT to dfuIDLE, CancelledError)."""
-        if self.cancel is None or not self.cancel.is_set():
-            return
-        if not dev._closed and dev.info.mode is DeviceMode.DFU:
-            dev._to_idle()
-        phase = (self.phase or next_phase).value
-        raise CancelledError(erased=tuple(self.erased), written=self.written, phase=phase)
 
 
 class DfuDevice:
@@ -124,26 +68,18 @@ class DfuDevice:
             (``None`` for a device in run-time mode).
     """
 
-    def __init__(
-        self,
-        transport: Transport,
-        clock: Clock | None = None,
-        *,
-        alt: int | str | None = None,
-        busy_timeout: float | None = None,
-        transfer_size: int | None = None,
-        max_block: int = MAX_BLOCK,
-        rules: SessionRules | None = None,
-    ) -> None:
+    def __init__(self, transport: Transport, clock: Clock | None = None, *,
+                 alt: int | str | None = None, busy_timeout: float | None = None,
+                 transfer_size: int | None = None, max_block: int = MAX_BLOCK,
+                 rules: SessionRules | None = None) -> None:  # fmt: skip
         if not FIRST_DATA_BLOCK <= max_block <= MAX_BLOCK:
             raise UsageError(f"max_block must be in {FIRST_DATA_BLOCK}..{MAX_BLOCK}, got "
                              f"{max_block}", value=max_block)  # fmt: skip
         self.transport, self.max_block = transport, max_block
         self.clock: Clock = clock if clock is not None else RealClock()
-        rules = rules if rules is not None else SessionRules()
-        if busy_timeout is not None:  # wins over the rules' own
-            rules = dataclasses.replace(rules, busy_timeout_s=busy_timeout)
-        self._session = Session(rules)
+        self._given, self._busy_timeout = rules, busy_timeout
+        self._session = Session(rules_for(None, rules, busy_timeout))
+        self._part: Part | None = None
         self._transfer_size = reading.transfer_size_for(transport.info, transfer_size)
         self._alt: AltSetting | None = None
         self._closed = self._suspect = False
@@ -151,8 +87,9 @@ class DfuDevice:
         self._adopt(transport, alt)
 
     def _adopt(self, transport: Transport, alt: int | str | None = None) -> None:
-        """Take over ``transport`` (opened, or the device re-enumerated); reach dfuIDLE."""
-        self.transport = transport
+        """Take over ``transport`` (opened, or the device re-enumerated); reach dfuIDLE;
+        know the part it is (:func:`dfuse.parts.identify_info`) and follow its rules."""
+        self.transport, self._info, self._part = transport, transport.info, None
         self._closed = self._suspect = False
         self._session.state = State.dfuIDLE
         info = transport.info
@@ -165,32 +102,29 @@ class DfuDevice:
             if self.is_dfuse and any(a.name is None for a in info.alt_settings):
                 transport.refresh()  # idle now: the strings it was too busy to send before
         except TransportError as exc:
-            hint = _BUSY_HINT if self.initial_status is not None else ""
-            raise _with_action(exc, f"opening {info.describe()}{hint}") from exc
-        self._alt = transport.info.alt_settings[0] if transport.info.alt_settings else None
+            busy = self.initial_status is not None
+            raise record.with_action(exc, record.opening(info.describe(), busy)) from exc
+        self._part, self._info = follow(transport.info)
+        self._session.rules = rules_for(self._part, self._given, self._busy_timeout)
+        self._alt = self._info.alt_settings[0] if self._info.alt_settings else None
         if alt is not None:
             self.select_alt(alt)
 
     @classmethod
-    def open(
-        cls,
-        *,
-        vid: int | None = None,
-        pid: int | None = None,
-        serial: str | None = None,
-        path: str | None = None,
-        alt: int | str | None = None,
-        backend: object = None,
-        clock: Clock | None = None,
-        ids: Iterable[tuple[int | None, int | None]] = (),
-        busy_timeout: float | None = None,
-        rules: SessionRules | None = None,
-    ) -> DfuDevice:
+    def open(cls, *, vid: int | None = None, pid: int | None = None, serial: str | None = None,
+             path: str | None = None, alt: int | str | None = None, backend: object = None,
+             clock: Clock | None = None, ids: Iterable[tuple[int | None, int | None]] = (),
+             busy_timeout: float | None = None, rules: SessionRules | None = None,
+             trace: TraceRecorder | None = None) -> DfuDevice:  # fmt: skip
         """Find exactly one DFU device matching the selectors, open it and bring it to
         dfuIDLE (:func:`~dfuse.transport.discovery.open_one`: ``backend`` is any pyusb
-        backend, e.g. a :class:`dfuse.sim.SimBackend`; ``clock`` defaults to its own)."""
-        transport, clock = open_one(vid=vid, pid=pid, serial=serial, path=path,
-                                    backend=backend, clock=clock, ids=ids)  # fmt: skip
+        backend, e.g. a :class:`dfuse.sim.SimBackend`; ``clock`` defaults to its own).
+        ``trace`` records the session (default: the recorder of an enclosing
+        :func:`dfuse.tracing` block, if any)."""
+        opened, clock = open_one(vid=vid, pid=pid, serial=serial, path=path,
+                                 backend=backend, clock=clock, ids=ids)  # fmt: skip
+        recorder = trace if trace is not None else current_recorder()
+        transport: Transport = opened if recorder is None else recorder.wrap(opened, clock)
         try:
             return cls(transport, clock, alt=alt, busy_timeout=busy_timeout, rules=rules)
         except BaseException:
@@ -217,8 +151,16 @@ class DfuDevice:
 
     @property
     def info(self) -> DeviceInfo:
-        """The device record (VID/PID, serial, path, alternate settings, ...)."""
-        return self.transport.info
+        """The device record (VID/PID, serial, path, alternate settings, ...); where the
+        part's ROM over-reports its flash (GD32VF103), with the physical layout."""
+        return self._info
+
+    @property
+    def part(self) -> Part | None:
+        """The part the device is, from its USB identity and alt strings
+        (:func:`dfuse.parts.identify`); ``None`` for a device the database does not know
+        (it is then driven from its alt strings alone). Its rules: :attr:`rules`."""
+        return self._part
 
     @property
     def functional(self) -> FunctionalDescriptor | None:
@@ -262,7 +204,7 @@ class DfuDevice:
 
     @rules.setter
     def rules(self, rules: SessionRules) -> None:
-        self._session.rules = rules
+        self._given = self._session.rules = rules
 
     @property
     def busy_timeout(self) -> float:
@@ -288,11 +230,7 @@ class DfuDevice:
 
     def get_state(self) -> State | int:
         """GETSTATE."""
-        data = self.transport.control_in(Request.GETSTATE, 0, 1)
-        if len(data) != 1:
-            raise ProtocolError(f"GETSTATE reply must be 1 byte, got {len(data)}")
-        self._session.state = State(data[0]) if data[0] in State._value2member_map_ else data[0]
-        return self._session.state
+        return self._session.got_state(self.transport.control_in(Request.GETSTATE, 0, 1))
 
     def clear_status(self) -> None:
         """CLRSTATUS (dfuERROR → dfuIDLE)."""
@@ -304,6 +242,9 @@ class DfuDevice:
         self.transport.control_out(Request.ABORT, 0)
         self._session.state = State.dfuIDLE
 
+    def _recover(self, request: Request) -> None:
+        (self.clear_status if request is Request.CLRSTATUS else self.abort)()
+
     def _ready(self, event: Event, action: str) -> None:
         """Send what the session says must come before ``event`` (ABORT); from a state
         it has no rule for, bring the device back to dfuIDLE first."""
@@ -312,7 +253,7 @@ class DfuDevice:
             self._to_idle()
         for request in needed:
             try:
-                (self.clear_status if request is Request.CLRSTATUS else self.abort)()
+                self._recover(request)
             except TransportError as exc:
                 self._failed(exc, action)
 
@@ -329,9 +270,12 @@ class DfuDevice:
         self._alt = setting
         return setting
 
-    def _failed(self, exc: TransportError, action: str) -> NoReturn:
+    def _failed(self, exc: TransportError, action: str, raw: bool = False) -> NoReturn:
         """Raise for a failed request: what the device says after a stall, or ``exc``
-        naming ``action``. The next operation first brings the device back to dfuIDLE."""
+        naming ``action`` (``raw``: ``exc`` itself, while reaching dfuIDLE). The next
+        operation first brings the device back to dfuIDLE."""
+        if raw:
+            raise exc
         self._suspect = True
         if isinstance(exc, StallError):
             try:
@@ -340,26 +284,24 @@ class DfuDevice:
                 reply = None
             if reply is not None and not reply.ok:
                 self._fail(Fail(_status_error(reply, action), clear=True), exc)
-        raise _with_action(exc, action) from exc
+        raise record.with_action(exc, action) from exc
 
     def _fail(self, decision: Fail, cause: BaseException | None = None) -> NoReturn:
         if decision.clear:
-            outside = self.state != State.dfuERROR and not self.rules.clear_status_outside_error
             try:
-                (self.abort if outside else self.clear_status)()
+                self._recover(self._session.recovery())
             except TransportError as exc:
                 _log.debug("CLRSTATUS after an error failed: %s", exc)
-        elif not isinstance(decision.error, TransportError) or isinstance(
-            decision.error, TransferTimeoutError
-        ):
+        elif decision.unsettled:
             self._suspect = True  # the next operation waits it out first
         raise decision.error from cause
 
-    def _await(self, goal: Goal, action: str) -> Done:
+    def _await(self, goal: Goal, action: str, floor_s: float = 0.0) -> Done:
         """GETSTATUS until the session says the operation is over (the one poll loop)."""
         fd = self.functional
         tolerant = fd is not None and bool(fd.attributes & Attributes.MANIFESTATION_TOLERANT)
-        self._session.start(goal, action, self.clock.now, dfuse=self.is_dfuse, tolerant=tolerant)
+        self._session.start(goal, action, self.clock.now, dfuse=self.is_dfuse, tolerant=tolerant,
+                            floor_s=floor_s)  # fmt: skip
         while True:
             sent = self.clock.now
             try:
@@ -367,19 +309,15 @@ class DfuDevice:
             except TransportError as exc:
                 decision = self._session.on_status_failed(exc, stalled=isinstance(exc, StallError),
                     gone=isinstance(exc, DeviceGoneError | TransferTimeoutError))  # fmt: skip
-                if isinstance(decision, Fail) and goal is Goal.IDLE:
-                    raise
                 if isinstance(decision, Fail):
-                    self._failed(exc, action)
+                    self._failed(exc, action, raw=goal is Goal.IDLE)
             if isinstance(decision, Wait):
                 self.clock.sleep(decision.seconds)
             elif isinstance(decision, Send):
                 try:
-                    (self.clear_status if decision.request is Request.CLRSTATUS else self.abort)()
+                    self._recover(decision.request)
                 except TransportError as exc:
-                    if goal is Goal.IDLE:
-                        raise
-                    self._failed(exc, action)
+                    self._failed(exc, action, raw=goal is Goal.IDLE)
             elif isinstance(decision, Done):
                 return decision
             else:
@@ -403,69 +341,48 @@ class DfuDevice:
             _log.info("the last operation failed: bringing the device back to dfuIDLE")
             self._to_idle()
 
-    def _dnload(self, block: int, data: bytes | memoryview, action: str,
-                goal: Goal = Goal.DNLOAD) -> Done:  # fmt: skip
+    def _send(self, request: record.Dnload) -> Done:
         """DNLOAD one block (or command), then poll until the session says it is done."""
+        action = request.action
+        self._prepare(action, dfuse=request.dfuse)
         self._ready(Event.DNLOAD, action)
         try:
-            self.transport.control_out(Request.DNLOAD, block, data)
+            self.transport.control_out(Request.DNLOAD, request.block, request.payload)
         except TransportError as exc:
-            if goal is Goal.RESET and isinstance(exc, DeviceGoneError):
+            if request.goal is Goal.RESET and isinstance(exc, DeviceGoneError):
                 return Done(None, gone=True)
             self._failed(exc, action)
         self._session.sent(Event.DNLOAD)
-        return self._await(goal, action)
-
-    def _command(self, payload: bytes, action: str, goal: Goal = Goal.DNLOAD) -> Done:
-        self._prepare(action, dfuse=True)
-        return self._dnload(0, payload, action, goal)
+        return self._await(request.goal, action, request.floor_s)
 
     def set_address(self, address: int, why: str = "") -> None:
         """DfuSe Set Address Pointer."""
-        action = f"setting the address pointer to 0x{address:08X}" + (f" for {why}" if why else "")
-        self._command(encode_set_address(address), action)
+        self._drive(Plan((steps.SetAddress(address, why),), self._transfer_size))
 
     # ------------------------------------------------------------------ the step loop
 
-    def _run(self, plan: Plan, run: _Run) -> None:
+    def _run(self, plan: Plan, run: RunRecord) -> None:
         """Run ``plan``'s steps: the one loop every verb goes through. Every step
         boundary is a safe point for ``run.cancel``."""
         for step in plan.steps:
-            phase = run.reading if isinstance(step, steps.ReadBlock) else _PHASES.get(type(step))
-            run.check(self, phase or Phase.WRITE)
-            run.phase = phase or run.phase
+            if (stop := run.enter(step)) is not None:
+                if not self._closed and self.info.mode is DeviceMode.DFU:
+                    self._to_idle()  # ABORT back to dfuIDLE
+                raise stop
             self._step(step, plan, run)
 
-    def _step(self, step: Step, plan: Plan, run: _Run) -> None:
-        if isinstance(step, steps.WriteBlock):
-            where = "" if step.address is None else f" at 0x{step.address:08X}"
-            action = f"writing block {step.block}{where} ({len(step.data)} bytes)"
-            self._prepare(action)
-            self._dnload(step.block, step.data, action)
-            run.written += len(step.data)
-            run.report.add(Phase.WRITE, len(step.data))
-        elif isinstance(step, steps.SetAddress):
-            self.set_address(step.address, step.purpose)
+    def _step(self, step: Step, plan: Plan, run: RunRecord) -> None:
+        if (request := record.dnload_of(step, self.rules)) is not None:
+            self._send(request)
+            if request.goal is Goal.RESET:
+                self.close()  # the device erases its flash or applies the options, and resets
         elif isinstance(step, steps.ReadBlock):
-            action = f"reading 0x{step.address:08X} ({step.length} bytes)"
-            data = self._upload_block(step.block, step.length, action)
-            if len(data) != step.length:
-                raise ProtocolError(
-                    f"reading 0x{step.address:08X}: asked for {step.length} bytes "
-                    f"(UPLOAD block {step.block}), the device sent {len(data)}"
-                )
-            run.data += data
-            run.written += step.length if run.reading is Phase.READ else 0
-            run.report.add(run.reading, step.length)
-        elif isinstance(step, steps.EraseSector):
-            self._command(_erase(step.address), f"erasing sector {step.index} at 0x{step.address:08X}")  # noqa: E501  # fmt: skip
-            run.erased.append(step.address)
-            run.report.add(Phase.ERASE, step.size)
-        elif isinstance(step, steps.MassErase):
-            self.mass_erase()
-            run.erased.append("mass")
+            data = self._upload_block(step.block, step.length, reading.action_of(step))
+            run.data += record.checked_block(step, data)
         elif isinstance(step, steps.Verify) and plan.dfuse:
-            reading.compare(step.address, step.data, self._upload(step.address, step.length, run))
+            job = (None, [(step.address, step.length)])
+            ((_at, back),) = self._read([job], run, Phase.VERIFY)[0]
+            reading.compare(step.address, step.data, back)
         elif isinstance(step, steps.Verify):  # plain DFU, after the manifestation: block 0 on
             try:
                 back = self._upload_firmware(step.length)
@@ -475,33 +392,18 @@ class DfuDevice:
             reading.compare(step.address, step.data, back)
         elif isinstance(step, steps.Leave):
             run.report.add(Phase.LEAVE, 0)
-            if plan.dfuse:
-                self.leave(step.address)
-            else:
-                self._leave(None, block=len(plan.writes) & MAX_BLOCK, stay=bool(plan.verifies))
-            run.report.add(Phase.LEAVE, 1)
+            self._leave(*record.leave_of(step, plan, self.info, self.rules))
         elif isinstance(step, steps.SelectAlt):
             self.select_alt(step.alt)
-        elif isinstance(step, steps.ReadUnprotect):
-            self._command(encode_read_unprotect(), "removing read protection", Goal.RESET)
-            self.close()  # the device erases its flash and resets
-        elif isinstance(step, steps.WriteOptions):
-            action = f"writing the option bytes at 0x{step.address:08X}"
-            self._prepare(action)
-            self._dnload(FIRST_DATA_BLOCK, step.data, action, Goal.RESET)
-            self.close()  # the device applies them and resets
-            run.report.add(Phase.WRITE, len(step.data))
         elif isinstance(step, steps.AwaitReset):
             self.reconnect(step.wait_s)
         elif isinstance(step, steps.ConfirmOptions):
-            again = self.read_option_bytes().to_bytes()
-            if OptionBytes.parse(again).optcr != OptionBytes.parse(step.data).optcr:
-                reading.compare(step.address, memoryview(step.data), again)
-            run.report.add(Phase.VERIFY, len(step.data))
+            reading.confirm_options(step, self.read_option_bytes().to_bytes())
+        run.done(step)
 
     def _drive(self, plan: Plan, progress: ProgressCallback | None = None,
                cancel: threading.Event | None = None) -> None:  # fmt: skip
-        self._run(plan, _Run(Progress(progress, reading.totals([plan])), cancel))
+        self._run(plan, RunRecord(Progress(progress, reading.totals([plan])), cancel))
 
     # ------------------------------------------------------------------ download
 
@@ -511,34 +413,19 @@ class DfuDevice:
         """Plan a download without writing (a dry run: ``print(*dev.plan(img))``); takes
         what :meth:`download` takes and refuses what it refuses, before any writing.
         ``incremental=True`` reads the image's ranges back first (:attr:`Phase.READ`)."""
-        return self._plan(image, resolve_options(options, changes), Progress(progress))
+        return self._plan(image, dl.resolve_options(options, changes), Progress(progress))
 
     def _plan(self, image: Image, opts: DownloadOptions, report: Progress
               ) -> tuple[TargetPlan, ...]:  # fmt: skip
-        fd = self.functional
-        wanted = Attributes.MANIFESTATION_TOLERANT | Attributes.CAN_UPLOAD
-        jobs = image_jobs(image, self.info, is_dfuse=self.is_dfuse, alt=self.alt,
-                          layout=self.layout, address=opts.address, force=opts.force)  # fmt: skip
+        def read_back(alt: int, layout: MemoryLayout, segs: dl.Segments) -> list[tuple[int, bytes]]:
+            spans = [(lo, hi - lo) for lo, hi in dl.read_back_spans(layout, segs)]
+            report.totals[Phase.READ] = report.totals.get(Phase.READ, 0) + sum(n for _a, n in spans)
+            return self._read([(alt, spans)], RunRecord(report, opts.cancel))[0] if spans else []
 
-        def read_back(alt: int, layout: MemoryLayout, segs: Segments) -> list[tuple[int, bytes]]:
-            spans = read_back_spans(layout, segs)
-            report.totals[Phase.READ] = report.totals.get(Phase.READ, 0) + sum(
-                hi - lo for lo, hi in spans
-            )
-            if spans and alt != self.alt:
-                self.select_alt(alt)
-            run = _Run(report, opts.cancel)
-            return [(lo, self._upload(lo, hi - lo, run, Phase.READ)) for lo, hi in spans]
-
-        return plan_targets(
-            jobs, mode=EraseMode(opts.erase), verify=opts.verify,
-            skip_erased=opts.skip_erased, leave=opts.leave, leave_address=opts.leave_address,
-            incremental=opts.incremental, guards=opts.guards, transfer_size=self._transfer_size,
-            max_block=self.max_block, read_back=read_back, info=self.info,
-            check_otp=lambda segs: check_otp_contents(self.read_otp(), segs),
-            read_options=self.read_option_bytes,
-            plain_readback=fd is not None and not fd.is_dfuse and fd.attributes & wanted == wanted,
-        )  # fmt: skip
+        return dl.plan_image(image, opts, self.info, alt=self.alt, layout=self.layout,
+                             transfer_size=self._transfer_size, max_block=self.max_block,
+                             part=self._part, read_back=read_back, read_otp=self.read_otp,
+                             read_options=self.read_option_bytes)  # fmt: skip
 
     def download(self, image: Image, options: DownloadOptions | None = None, *,
                  progress: ProgressCallback | None = None, **changes: Unpack[OptionFields],
@@ -559,13 +446,13 @@ class DfuDevice:
         memories (option bytes, OTP) are refused with :class:`~dfuse.errors.SafetyError`
         (its ``override`` names the keyword that allows them); see docs/api.md.
         """
-        opts = resolve_options(options, changes)
+        opts = dl.resolve_options(options, changes)
         if not self._closed and self.info.mode is DeviceMode.RUNTIME:
             _log.info("%s runs its application: detaching", self.info.describe())
             self._adopt(self.detach().transport)
         self._prepare("download")
         plans = self._plan(image, opts, Progress(progress))
-        run = _Run(Progress(progress, reading.totals(p.plan for p in plans)), opts.cancel)
+        run = RunRecord(Progress(progress, reading.totals(p.plan for p in plans)), opts.cancel)
         for target in plans:
             if target.alt is not None and target.alt != self.alt:
                 self.select_alt(target.alt)
@@ -585,16 +472,11 @@ class DfuDevice:
         """Erase sectors (``Sector`` objects, or addresses in them) of the selected
         alternate setting, each once in address order, or ``"all"`` (mass erase). Sectors
         not erasable are refused (SafetyError) before any traffic."""
-        if isinstance(sectors, str) and sectors != "all":
-            raise UsageError(f"erase() takes sectors or 'all', got {sectors!r}", value=sectors)
-        if isinstance(sectors, str):
-            self.mass_erase()
-        else:
-            self._drive(reading.erase_plan(self.layout, sectors, self._transfer_size), progress)
+        self._drive(reading.erase_plan(self.layout, sectors, self._transfer_size), progress)
 
     def mass_erase(self) -> None:
         """Erase the whole flash (DfuSe ``0x41`` without an address)."""
-        self._command(encode_mass_erase(), "mass erasing the flash")
+        self.erase("all")
 
     # ------------------------------------------------------------------ protection
 
@@ -609,11 +491,7 @@ class DfuDevice:
         self._drive(plan)
         if not reconnect:
             return None
-        options = self.read_option_bytes()
-        if options.rdp_level is not RdpLevel.LEVEL_0:
-            raise ProtocolError("after Read Unprotect the device reports read protection "
-                                f"level {int(options.rdp_level)}, expected 0")  # fmt: skip
-        return options
+        return prot.unprotected(self.read_option_bytes())
 
     def reconnect(self, wait_s: float = DEFAULT_RESET_WAIT_S) -> None:
         """After the device reset itself: wait up to ``wait_s`` for it to re-enumerate,
@@ -640,12 +518,8 @@ class DfuDevice:
     def _read_setting(self, setting: AltSetting, length: int) -> bytes:
         """Upload from the start of ``setting``, then select the previous one again."""
         assert setting.layout is not None
-        previous = self.alt
-        self.select_alt(setting.number)
-        data = self.upload(setting.layout.address, length)
-        if previous is not None and previous != setting.number:
-            self.select_alt(previous)
-        return data
+        job = (setting.number, [(setting.layout.address, length)])
+        return self._read([job], RunRecord(Progress(None)), restore=True)[0][0][1]
 
     def read_option_bytes(self) -> OptionBytes:
         """Read the option-byte block (the ``Option Bytes`` alternate setting)."""
@@ -741,18 +615,22 @@ class DfuDevice:
         reading.check_read(self.layout, address, length)
         if not self.is_dfuse:
             raise UsageError("upload(address, length) needs a DfuSe device; use upload_dfu()")
-        run = _Run(Progress(progress, {Phase.READ: length}), cancel)
-        return self._upload(address, length, run, Phase.READ)
+        run = RunRecord(Progress(progress, {Phase.READ: length}), cancel)
+        return self._read([(None, [(address, length)])], run)[0][0][1]
 
-    def _upload(self, address: int, length: int, run: _Run, phase: Phase = Phase.VERIFY
-                ) -> bytes:  # fmt: skip
+    def _read(self, jobs: reading.ReadJobs, run: RunRecord, phase: Phase = Phase.READ,
+              restore: bool = False) -> list[list[tuple[int, bytes]]]:  # fmt: skip
+        """Upload each job's ``(address, length)`` ranges from its alternate setting
+        (``None``: the selected one; ``restore`` selects it again after), as ``phase``."""
         self._prepare("upload", dfuse=True)
+        plan, ranges = reading.jobs_plan(jobs, self.alt, self._transfer_size, self.max_block,
+                                         restore=restore)  # fmt: skip
         mark, run.reading = len(run.data), phase
-        self._run(reading.read_plan(address, length, self._transfer_size, self.max_block), run)
-        self._ready(Event.DNLOAD, f"reading 0x{address:08X} ({length} bytes)")
-        out = bytes(run.data[mark:])
+        self._run(plan, run)
+        self._ready(Event.DNLOAD, reading.ending(ranges))
+        data = bytes(run.data[mark:])
         del run.data[mark:]
-        return out
+        return reading.cut(data, ranges)
 
     def _upload_block(self, block: int, length: int, action: str) -> bytes:
         self._ready(Event.UPLOAD, action)
@@ -783,14 +661,12 @@ class DfuDevice:
         into a :class:`~dfuse.file.Target` (one element per contiguous readable run)."""
         if alt is not None:
             self.select_alt(alt)
-        layout, setting = self.layout, self._alt
-        if layout is None or setting is None:
-            raise ProtocolError(f"alternate setting {self.alt} has no memory layout to read "
-                                f"(its name is {setting.name if setting else None!r})")  # fmt: skip
+        setting = self._alt
+        layout = reading.layout_of(setting, self.alt)
         runs = reading.readable_runs(layout)
-        run = _Run(Progress(progress, {Phase.READ: sum(n for _a, n in runs)}))
-        segments = [(a, self._upload(a, n, run, Phase.READ)) for a, n in runs]
-        return Target.from_segments(segments, alt_setting=setting.number, name=layout.label)
+        run = RunRecord(Progress(progress, {Phase.READ: sum(n for _a, n in runs)}))
+        (segments,) = self._read([(None, runs)], run)
+        return Target.from_segments(segments, alt_setting=self.alt or 0, name=layout.label)
 
     def backup(self, plans: Iterable[TargetPlan], *,
                progress: ProgressCallback | None = None) -> DfuSeFile:  # fmt: skip
@@ -800,47 +676,31 @@ class DfuDevice:
         >>> # plans = dev.plan(image); dev.backup(plans).save("before.dfu"); dev.download(image)
         """
         jobs = reading.backup_ranges(plans, self.info)
-        run = _Run(Progress(progress, {Phase.READ: sum(n for _p, r in jobs for _a, n in r)}))
-        targets = []
-        for plan, ranges in jobs:
-            assert plan.alt is not None
-            if plan.alt != self.alt:
-                self.select_alt(plan.alt)
-            segments = [(a, self._upload(a, n, run, Phase.READ)) for a, n in ranges]
-            targets.append(Target.from_segments(segments, alt_setting=plan.alt, name=plan.name))
-        return DfuSeFile(tuple(targets), self.info.vid, self.info.pid, self.info.bcd_device)
+        run = RunRecord(Progress(progress, {Phase.READ: sum(n for _p, r in jobs for _a, n in r)}))
+        read = self._read([(p.alt, r) for p, r in jobs], run)
+        targets = tuple(Target.from_segments(segments, alt_setting=p.alt or 0, name=p.name)
+                        for (p, _r), segments in zip(jobs, read, strict=True))  # fmt: skip
+        return DfuSeFile(targets, self.info.vid, self.info.pid, self.info.bcd_device)
 
     def _upload_firmware(self, length: int) -> bytes:
         """Plain DFU: ``length`` bytes of firmware from block 0, to verify."""
-        if self._closed:
-            raise ProtocolError("verifying: the device left after manifesting the firmware (it "
-                                "is closed): nothing could be read back")  # fmt: skip
-        back = self.upload_dfu(length)
-        if len(back) < length:
-            raise ProtocolError(f"verifying: the device uploaded {len(back)} bytes of "
-                                f"firmware, the image has {length}")  # fmt: skip
-        return back
+        reading.readable_after_leave(self._closed)
+        return reading.whole_firmware(self.upload_dfu(length), length)
 
     def verify(self, image: Image, *, address: int | None = None,
                progress: ProgressCallback | None = None) -> None:  # fmt: skip
         """Read back every byte of ``image`` and compare; :class:`~dfuse.errors.VerifyError`
         (first differing address, bytes expected and found) on a mismatch."""
         DownloadOptions(address=address)  # checks the address
-        jobs = image_jobs(image, self.info, is_dfuse=self.is_dfuse, alt=self.alt,
-                          layout=self.layout, address=address, check_ids=False)  # fmt: skip
-        total = sum(len(d) for _alt, _layout, segs in jobs for _a, d in segs)
-        run = _Run(Progress(progress, {Phase.VERIFY: total}))
-        for alt, _layout, segs in jobs:
-            if alt is not None and alt != self.alt:
-                self.select_alt(alt)
-            for where, data in segs:
-                view = memoryview(data)
-                if alt is None:  # plain DFU: the firmware from block 0
-                    back = self._upload_firmware(len(view))
-                    run.report.add(Phase.VERIFY, len(view))
-                else:
-                    back = self._upload(where, len(view), run)
-                reading.compare(where, view, back)
+        jobs = dl.image_jobs(image, self.info, is_dfuse=self.is_dfuse, alt=self.alt,
+                             layout=self.layout, address=address, check_ids=False)  # fmt: skip
+        if self.is_dfuse:
+            self._drive(reading.verify_plan(jobs, self.alt, self._transfer_size), progress)
+            return
+        ((_alt, _layout, ((_at, data),)),) = jobs  # plain DFU: the firmware from block 0
+        back = self._upload_firmware(len(data))
+        Progress(progress, {Phase.VERIFY: len(data)}).add(Phase.VERIFY, len(data))
+        reading.compare(0, memoryview(data), back)
 
     # ------------------------------------------------------------------ leave / detach
 
@@ -852,12 +712,9 @@ class DfuDevice:
         zero-length DNLOAD and GETSTATUS (dfuMANIFEST). A device that drops off the bus
         or stalls after that has left: success."""
         self._prepare("leave DFU mode")
-        if self.is_dfuse and address is None and self.rules.set_address_before_leave:
-            layouts = [a.layout for a in self.info.alt_settings if a.layout is not None]
-            address = layouts[0].address if layouts else DEFAULT_ENTRY
-        self._leave(address, block=FIRST_DATA_BLOCK if self.is_dfuse else 0)
+        self._drive(Plan((steps.Leave(address),), self._transfer_size, dfuse=self.is_dfuse))
 
-    def _leave(self, address: int | None, *, block: int, stay: bool = False) -> None:
+    def _leave(self, address: int | None, block: int, stay: bool = False) -> None:
         """The zero-length DNLOAD and the manifestation; the device is closed afterwards,
         unless ``stay`` and it came back to dfuIDLE (a manifestation-tolerant plain DFU
         device, to be read back)."""
@@ -904,4 +761,4 @@ class DfuDevice:
                 _log.debug("reset after DETACH: %s", exc)
         new = self.transport.reopen(wait_s, self.clock)
         self._closed = True
-        return DfuDevice(new, self.clock, rules=self.rules)
+        return DfuDevice(new, self.clock, rules=self._given, busy_timeout=self._busy_timeout)

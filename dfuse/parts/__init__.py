@@ -67,6 +67,8 @@ __all__ = [
     "identify_info",
     "names",
     "parts_by_name",
+    "rom_version",
+    "variants",
 ]
 
 
@@ -86,6 +88,11 @@ def all_parts() -> tuple[Part, ...]:
                     f"name {name!r} is used by {seen[name]} too", source=part.source, part=part.name
                 )
             seen[name] = part.name
+    for part in found:
+        if part.variant_of is not None and part.variant_of not in seen:
+            raise PartDataError(
+                f"variant_of names no part: {part.variant_of!r}", source=part.source, part=part.name
+            )
     return tuple(sorted(found, key=lambda p: p.name))
 
 
@@ -110,6 +117,34 @@ def get(name: str) -> Part:
     if part is None:
         raise KeyError(f"no part {name!r}; known: {', '.join(names())}")
     return part
+
+
+def variants(name: str) -> tuple[Part, ...]:
+    """The part called ``name`` and every other ROM version of it (rows whose
+    ``variant_of`` is its main row), the main row first.
+
+    >>> [p.name for p in variants("stm32f407")]
+    ['stm32f407', 'stm32f407_v21']
+
+    Raises:
+        KeyError: no part has that name.
+    """
+    part = get(name)
+    main = get(part.variant_of) if part.variant_of is not None else part
+    return (main, *(p for p in all_parts() if p.variant_of == main.name))
+
+
+def rom_version(name: str, bcd_device: int) -> Part | None:
+    """The ROM version of part ``name`` that reports ``bcd_device`` (the main row or one
+    of its :func:`variants`), ``None`` if no row records that bcdDevice.
+
+    >>> rom_version("stm32f407", 0x2100).name
+    'stm32f407_v21'
+
+    Raises:
+        KeyError: no part has that name.
+    """
+    return next((p for p in variants(name) if p.usb.bcd_device == bcd_device), None)
 
 
 def identify(

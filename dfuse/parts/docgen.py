@@ -50,6 +50,7 @@ def part_record(part: Part) -> dict[str, object]:
         "aliases": list(part.aliases),
         "title": part.title,
         "family": part.family,
+        "variant_of": part.variant_of,
         "observed": part.observed,
         "usb": {
             "vid": f"{usb.vid:04x}",
@@ -130,6 +131,8 @@ def _section(part: Part) -> list[str]:
     out = [f"## {part.name}", "", f"**{part.title}** ({part.family})."]
     if part.aliases:
         out[-1] += " Also selected as " + ", ".join(f"`{a}`" for a in part.aliases) + "."
+    if part.variant_of is not None:
+        out[-1] += f" Another ROM version of [{part.variant_of}](#{part.variant_of})."
     out += [f"References: {', '.join(part.references)}.", ""]
     if part.notes:
         out += [part.notes, ""]

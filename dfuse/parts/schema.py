@@ -396,6 +396,10 @@ class Quirks:
         first_status_error: when the first GETSTATUS after boot answers
             dfuERROR/errFIRMWARE: ``"never"``, ``"no_application"`` (flash holds no valid
             application: its first word is not a stack pointer in SRAM) or ``"always"``.
+            It holds when the ROM is entered from power-on (a cold start).
+        first_status_error_on_reset: the same rule when the ROM is entered by a reset with
+            the boot pins already set (no power loss), where a log shows it differs;
+            ``None``: as ``first_status_error`` (no evidence of a difference).
         mass_erase_poll_timeout_ms: bwPollTimeout reported for a mass erase, far shorter
             than the erase (STM32F405: 100 ms).
         wedged_erase_from: a sector erase at or above this address leaves the ROM in
@@ -404,6 +408,9 @@ class Quirks:
             bank 2: STM32CubeProgrammer's undocumented recovery).
         stall_getstatus_while_busy: stalls a GETSTATUS that arrives while it is busy
             (L4-class; dfu-util retries up to 3 times).
+        busy_status_held: with ``stall_getstatus_while_busy``, a GETSTATUS it does not
+            stall is held until the operation ends (then dfuDNLOAD-IDLE), instead of
+            answered dfuDNBUSY at once (STM32F072: openmv/openmv#1508).
         stall_dnload_while_busy: stalls a DNLOAD that arrives while an operation still runs
             (the F405 after a mass erase that reported 100 ms: the next Set Address stalls).
         stall_clrstatus_outside_error: stalls CLRSTATUS in any state but dfuERROR (as DFU 1.1
@@ -417,12 +424,17 @@ class Quirks:
         set_address_poll_timeout_ms: a non-zero bwPollTimeout reported for Set Address.
         set_address_skips_busy: Set Address answers its first GETSTATUS with dfuDNLOAD-IDLE
             directly, without dfuDNBUSY (STM32U5).
+        string_length_claimed: ``(index, bLength)``: the string descriptor ``index``
+            claims ``bLength`` bytes in its first byte but sends only its string (the
+            STM32F429xG ROM: 166 claimed, 112 sent).
     """
 
     first_status_error: Literal["never", "no_application", "always"] = "never"
+    first_status_error_on_reset: Literal["never", "no_application", "always"] | None = None
     mass_erase_poll_timeout_ms: int | None = None
     wedged_erase_from: int | None = None
     stall_getstatus_while_busy: bool = False
+    busy_status_held: bool = False
     stall_dnload_while_busy: bool = False
     stall_clrstatus_outside_error: bool = True
     leave_without_status: bool = False
@@ -430,6 +442,7 @@ class Quirks:
     layout_over_reported: bool = False
     set_address_poll_timeout_ms: int | None = None
     set_address_skips_busy: bool = False
+    string_length_claimed: tuple[int, int] | None = None
     evidence: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     def active(self) -> dict[str, object]:
@@ -467,6 +480,8 @@ class Part:
         poll_timeouts: fixed bwPollTimeout values the ROM was seen to report.
         identifiable: ``False`` for a row whose ROM reports exactly another row's identity
             (same die, same ROM): :func:`dfuse.parts.identify` then names the other one.
+        variant_of: for another ROM version of a part (its own bcdDevice and strings), the
+            name of the part's main row (``"stm32f407"``); ``None`` for a main row.
         notes: free text for the docs.
         source: the data file it came from.
     """
@@ -490,6 +505,7 @@ class Part:
     identifiable: bool = True
     notes: str = ""
     source: str = ""
+    variant_of: str | None = None
 
     def __repr__(self) -> str:
         return f"Part({self.name!r})"
@@ -795,7 +811,17 @@ def _quirks(r: _Reader) -> Quirks:
         evidence[name] = " ".join(q.strings("evidence", required=True))
         q.done()
         default = _QUIRK_FIELDS[name].default
-        if name == "first_status_error":
+        if name == "string_length_claimed":
+            if not (
+                isinstance(value, list)
+                and len(value) == 2
+                and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+                and 0 < value[0] < 256
+                and 2 <= value[1] < 256
+            ):
+                raise q.fail("value", f"expected [string index, bLength], got {value!r}")
+            value = (value[0], value[1])
+        elif name in ("first_status_error", "first_status_error_on_reset"):
             if value not in ("never", "no_application", "always"):
                 raise q.fail("value", f"expected never, no_application or always, got {value!r}")
         elif isinstance(default, bool):
@@ -870,7 +896,9 @@ def _part(data: Mapping[str, Any], source: str) -> Part:
         identifiable=r.flag("identifiable", True),
         notes=r.text("notes", ""),
         source=source,
+        variant_of=r.text("variant_of") if r.has("variant_of") else None,
     )
+    r.used.add("variant_of")
     r.used.update(("quirks", "poll_timeouts"))
     r.done()
     _check(part, r)

@@ -31,7 +31,10 @@ from dfuse.optionbytes import (
     OtpArea,
     RdpLevel,
 )
+from dfuse.parts import Part
 from dfuse.planning.protection import DEFAULT_RESET_WAIT_S, plan_option_bytes
+from dfuse.planning.rules import choose_erase, is_main_flash, pad_segments
+from dfuse.protocol.descriptors import Attributes
 from dfuse.protocol.dfuse import MAX_ADDRESS
 from dfuse.protocol.plan import (
     EraseMode,
@@ -60,6 +63,7 @@ __all__ = [
     "image_jobs",
     "is_f4_otp_layout",
     "is_option_layout",
+    "plan_image",
     "plan_targets",
     "read_back_spans",
 ]
@@ -347,6 +351,7 @@ def plan_targets(
     plain_readback: bool = False,
     read_options: Callable[[], OptionBytes] | None = None,
     info: DeviceInfo | None = None,
+    part: Part | None = None,
 ) -> tuple[TargetPlan, ...]:
     """Plan every job (the option bytes last: they reset the device), refusing what
     :func:`guard_image` refuses before anything is read.
@@ -360,6 +365,9 @@ def plan_targets(
     DFU plan verify. ``read_options()`` returns the device's option bytes: an
     option-byte job becomes the steps of :func:`~dfuse.planning.protection.plan_option_bytes`
     (write the block, wait for the reset, confirm), planned against them.
+    ``part``: the part the device is (:mod:`dfuse.planning.rules`): writes to its main
+    flash are padded to its programming unit, and erased page by page or at once,
+    whichever its datasheet says is quicker, when the image covers the whole flash.
     """
     # The option bytes reset the device: they go last.
     jobs.sort(key=lambda job: is_option_layout(job[1]))
@@ -388,9 +396,19 @@ def plan_targets(
         ),
         None,
     )
+    flash_jobs = sum(is_main_flash(part, layout) for _alt, layout, _segs in jobs)
     plans: list[TargetPlan] = []
     for i, (alt, layout, segs) in enumerate(jobs):
         last = i == len(jobs) - 1
+        job_mode = EraseMode.NONE if mode is EraseMode.MASS and i != mass_job else mode
+        erased = 0xFF
+        if part is not None and is_main_flash(part, layout):
+            flash = part.flash
+            segs = pad_segments(segs, flash.program_unit, flash.erased,
+                                erased=job_mode is not EraseMode.NONE)  # fmt: skip
+            if flash_jobs == 1 and not incremental:
+                job_mode = choose_erase(part, layout, segs, job_mode).mode
+            erased = flash.erased
         if alt is None:
             payload = segs[0][1] if segs else b""
             steps = plan_dfu_download(payload, transfer_size, verify=verify and plain_readback)
@@ -402,12 +420,13 @@ def plan_targets(
                 "the image may be written"
             )
         options = PlanOptions(
-            erase=EraseMode.NONE if mode is EraseMode.MASS and i != mass_job else mode,
+            erase=job_mode,
             skip_erased=skip_erased,
             verify=verify,
             leave=leave and last,
             leave_address=leave_address,
             max_block=max_block,
+            erased=erased,
         )
         if is_option_layout(layout) and read_options is not None and info is not None:
             base = plan_download(segs, layout, transfer_size, options)
@@ -437,6 +456,38 @@ def plan_targets(
             steps = plan_download(segs, layout, transfer_size, options)
         plans.append(TargetPlan(alt, layout.label, steps))
     return tuple(plans)
+
+
+def plan_image(
+    image: Image,
+    opts: DownloadOptions,
+    info: DeviceInfo,
+    *,
+    alt: int | None,
+    layout: MemoryLayout | None,
+    transfer_size: int,
+    max_block: int,
+    part: Part | None,
+    read_back: Callable[[int, MemoryLayout, Segments], list[tuple[int, bytes]]],
+    read_otp: Callable[[], OtpArea],
+    read_options: Callable[[], OptionBytes],
+) -> tuple[TargetPlan, ...]:
+    """:func:`image_jobs` then :func:`plan_targets`, as ``opts`` says, for the device
+    ``info`` with alternate setting ``alt`` (``layout``) selected; the reads a plan may
+    need first are callables (the driver keeps the I/O)."""
+    fd = info.functional
+    is_dfuse = fd is not None and fd.is_dfuse
+    wanted = Attributes.MANIFESTATION_TOLERANT | Attributes.CAN_UPLOAD
+    jobs = image_jobs(image, info, is_dfuse=is_dfuse, alt=alt, layout=layout,
+                      address=opts.address, force=opts.force)  # fmt: skip
+    return plan_targets(
+        jobs, mode=EraseMode(opts.erase), verify=opts.verify, skip_erased=opts.skip_erased,
+        leave=opts.leave, leave_address=opts.leave_address, incremental=opts.incremental,
+        guards=opts.guards, transfer_size=transfer_size, max_block=max_block,
+        read_back=read_back, info=info, part=part, read_options=read_options,
+        check_otp=lambda segs: check_otp_contents(read_otp(), segs),
+        plain_readback=fd is not None and not is_dfuse and fd.attributes & wanted == wanted,
+    )  # fmt: skip
 
 
 def read_back_spans(layout: MemoryLayout, segs: Segments) -> list[tuple[int, int]]:

@@ -38,6 +38,7 @@ __all__ = [
     "plan_option_bytes",
     "plan_otp",
     "plan_read_unprotect",
+    "unprotected",
 ]
 
 #: Longest wait for a device to come back after it reset itself (option bytes: an RDP
@@ -132,6 +133,17 @@ def plan_read_unprotect(
     if reconnect:
         steps += (AwaitReset(wait_s),)
     return Plan(steps, 0)
+
+
+def unprotected(options: OptionBytes) -> OptionBytes:
+    """``options``, read after Read Unprotect, unless they still say the flash is read
+    protected (:class:`~dfuse.errors.ProtocolError`)."""
+    if options.rdp_level is not RdpLevel.LEVEL_0:
+        raise ProtocolError(
+            "after Read Unprotect the device reports read protection "
+            f"level {int(options.rdp_level)}, expected 0"
+        )
+    return options
 
 
 def flash_sector_numbers(info: DeviceInfo, sectors: Iterable[int]) -> frozenset[int]:

@@ -9,22 +9,43 @@ from collections.abc import Iterable
 
 from dfuse.errors import ProtocolError, SafetyError, UsageError, VerifyError
 from dfuse.layout import MemoryLayout, Sector
-from dfuse.planning.download import TargetPlan
+from dfuse.optionbytes import OptionBytes
+from dfuse.planning.download import Segments, TargetPlan
 from dfuse.progress import Phase
 from dfuse.protocol.dfuse import FIRST_DATA_BLOCK
-from dfuse.protocol.plan import EraseSector, Plan, ReadBlock, SetAddress, Step
-from dfuse.transport.base import DeviceInfo
+from dfuse.protocol.plan import (
+    ConfirmOptions,
+    EraseSector,
+    MassErase,
+    Plan,
+    ReadBlock,
+    SelectAlt,
+    SetAddress,
+    Step,
+    Verify,
+)
+from dfuse.transport.base import AltSetting, DeviceInfo
 
 __all__ = [
+    "ReadJobs",
+    "action_of",
     "backup_ranges",
     "check_plan",
     "check_read",
     "compare",
+    "confirm_options",
+    "cut",
+    "ending",
     "erase_plan",
+    "jobs_plan",
+    "layout_of",
     "read_plan",
+    "readable_after_leave",
     "readable_runs",
     "totals",
     "transfer_size_for",
+    "verify_plan",
+    "whole_firmware",
 ]
 
 _log = logging.getLogger(__name__)
@@ -64,10 +85,15 @@ def check_plan(plan: Plan, *, is_dfuse: bool, transfer_size: int) -> None:
 
 
 def erase_plan(
-    layout: MemoryLayout | None, sectors: Iterable[Sector | int], transfer_size: int
+    layout: MemoryLayout | None, sectors: Iterable[Sector | int] | str, transfer_size: int
 ) -> Plan:
     """Erase steps for ``sectors`` (Sector objects or addresses in them), each once in
-    address order; SafetyError for an address in no sector or a sector not erasable."""
+    address order, or ``"all"`` (one mass erase); SafetyError for an address in no sector
+    or a sector not erasable, UsageError for another string."""
+    if isinstance(sectors, str):
+        if sectors != "all":
+            raise UsageError(f"erase() takes sectors or 'all', got {sectors!r}", value=sectors)
+        return Plan((MassErase(),), transfer_size)
     label = layout.label if layout is not None else "the selected alternate setting"
     chosen: dict[int, Sector] = {}
     for which in sectors:
@@ -115,6 +141,87 @@ def read_plan(address: int, length: int, transfer_size: int, max_block: int) -> 
     return Plan(tuple(steps), transfer_size, image_size=length, segments=1)
 
 
+def action_of(step: ReadBlock) -> str:
+    """What reading ``step`` does, in words (for errors)."""
+    return f"reading 0x{step.address:08X} ({step.length} bytes)"
+
+
+def layout_of(setting: AltSetting | None, number: int | None) -> MemoryLayout:
+    """The memory layout of the selected alternate ``setting`` (number ``number``), or
+    :class:`~dfuse.errors.ProtocolError` when it has none to read."""
+    if setting is None or setting.layout is None:
+        raise ProtocolError(
+            f"alternate setting {number} has no memory layout to read "
+            f"(its name is {setting.name if setting else None!r})"
+        )
+    return setting.layout
+
+
+def readable_after_leave(closed: bool) -> None:
+    """Refuse (:class:`~dfuse.errors.ProtocolError`) to read a plain DFU device back
+    once it has left (``closed``)."""
+    if closed:
+        raise ProtocolError(
+            "verifying: the device left after manifesting the firmware (it is closed): "
+            "nothing could be read back"
+        )
+
+
+def whole_firmware(back: bytes, length: int) -> bytes:
+    """``back``, the plain DFU firmware read to verify ``length`` bytes, unless short
+    (:class:`~dfuse.errors.ProtocolError`)."""
+    if len(back) < length:
+        raise ProtocolError(
+            f"verifying: the device uploaded {len(back)} bytes of firmware, the image has {length}"
+        )
+    return back
+
+
+#: What to read: ``(alt, ranges)`` jobs, ``alt`` ``None`` for the selected alternate setting
+#: and each range ``(address, length)``.
+ReadJobs = Iterable[tuple[int | None, Iterable[tuple[int, int]]]]
+
+
+def jobs_plan(
+    jobs: ReadJobs, current: int | None, transfer_size: int, max_block: int, *, restore: bool
+) -> tuple[Plan, list[list[tuple[int, int]]]]:
+    """Read every range of ``jobs`` (:func:`read_plan`), selecting each alternate setting
+    that is not ``current`` first (and ``current`` again at the end when ``restore``);
+    also the ranges, per job, to cut the bytes read into (:func:`cut`)."""
+    out: list[Step] = []
+    ranges: list[list[tuple[int, int]]] = []
+    at = current
+    for alt, wanted in jobs:
+        if alt is not None and alt != at:
+            out.append(SelectAlt(alt))
+            at = alt
+        ranges.append(list(wanted))
+        for address, length in ranges[-1]:
+            out.extend(read_plan(address, length, transfer_size, max_block).steps)
+    if restore and current is not None and at != current:
+        out.append(SelectAlt(current))
+    size = sum(n for job in ranges for _a, n in job)
+    return Plan(tuple(out), transfer_size, image_size=size, segments=len(ranges)), ranges
+
+
+def ending(ranges: list[list[tuple[int, int]]]) -> str:
+    """What the ABORT that ends a :func:`jobs_plan` read is for, in words (the last range)."""
+    address, length = next(((a, n) for job in reversed(ranges) for a, n in reversed(job)), (0, 0))
+    return f"reading 0x{address:08X} ({length} bytes)"
+
+
+def cut(data: bytes, ranges: list[list[tuple[int, int]]]) -> list[list[tuple[int, bytes]]]:
+    """``data``, read by a :func:`jobs_plan`, as ``(address, bytes)`` per range per job."""
+    out: list[list[tuple[int, bytes]]] = []
+    offset = 0
+    for job in ranges:
+        out.append([])
+        for address, length in job:
+            out[-1].append((address, data[offset : offset + length]))
+            offset += length
+    return out
+
+
 def readable_runs(layout: MemoryLayout) -> list[tuple[int, int]]:
     """``(address, size)`` of each contiguous run of readable sectors."""
     runs: list[tuple[int, int]] = []
@@ -150,6 +257,27 @@ def backup_ranges(
     return jobs
 
 
+def verify_plan(
+    jobs: Iterable[tuple[int | None, MemoryLayout | None, Segments]],
+    current: int | None,
+    transfer_size: int,
+) -> Plan:
+    """Read back and compare every segment of ``jobs`` (``(alt, layout, segments)``, as
+    :func:`~dfuse.planning.download.image_jobs` makes them), selecting each alternate
+    setting that is not ``current``."""
+    out: list[Step] = []
+    size = count = 0
+    for alt, _layout, segs in jobs:
+        if alt is not None and alt != current:
+            out.append(SelectAlt(alt))
+            current = alt
+        for where, data in segs:
+            view = memoryview(data).cast("B")
+            out.append(Verify(where, view))
+            size, count = size + len(view), count + 1
+    return Plan(tuple(out), transfer_size, image_size=size, segments=count)
+
+
 def totals(plans: Iterable[Plan]) -> dict[Phase, int]:
     """The progress totals of running ``plans``."""
     plans = list(plans)
@@ -169,3 +297,10 @@ def compare(address: int, expected: memoryview, found: bytes) -> None:
     first = next(i for i in range(n) if expected[i] != found[i])
     mismatches = sum(1 for i in range(first, n) if expected[i] != found[i])
     raise VerifyError(address + first, expected[first], found[first], mismatches=mismatches)
+
+
+def confirm_options(step: ConfirmOptions, found: bytes) -> None:
+    """:class:`~dfuse.errors.VerifyError` unless the option bytes read back, ``found``,
+    hold the value (OPTCR) ``step`` wrote."""
+    if OptionBytes.parse(found).optcr != OptionBytes.parse(step.data).optcr:
+        compare(step.address, memoryview(step.data), found)

@@ -392,6 +392,8 @@ class PlanOptions:
         leave_address: where the device should jump when leaving (``None``: default).
         max_block: the highest wBlockNum to use before re-setting the pointer
             (0xFFFF, the 16-bit field's limit; lower only for tests or quirky devices).
+        erased: the value an erased byte reads as (0xFF; 0x00 on the STM32L0/L1): the
+            blocks ``skip_erased`` leaves out are all this value.
     """
 
     erase: EraseMode = EraseMode.SECTORS
@@ -400,6 +402,7 @@ class PlanOptions:
     leave: bool = False
     leave_address: int | None = None
     max_block: int = MAX_BLOCK
+    erased: int = 0xFF
 
     def __post_init__(self) -> None:
         if not FIRST_DATA_BLOCK <= self.max_block <= MAX_BLOCK:
@@ -677,7 +680,7 @@ def _build(
                 steps.append(EraseSector(index.indexes[pos], s.address, s.size))
                 erased.add(pos)
 
-    blank = memoryview(b"\xff" * transfer_size)
+    blank = memoryview(bytes([opts.erased]) * transfer_size)
     pointer: int | None = None
     for address, data in write_runs:
         for offset in range(0, len(data), transfer_size):

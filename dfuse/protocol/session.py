@@ -33,6 +33,7 @@ from dfuse.errors import (
     ProtocolError,
     ReadProtectedError,
     TransferTimeoutError,
+    TransportError,
     UsageError,
 )
 from dfuse.protocol.constants import Request, State, Status
@@ -115,6 +116,15 @@ class SessionRules:
         clear_status_outside_error: recover a non-OK status outside dfuERROR with
             CLRSTATUS (``False``: ABORT, for ROMs that stall CLRSTATUS there).
         max_recoveries: CLRSTATUS/ABORT sent at most this often to reach dfuIDLE.
+        mass_erase_wait_ms: wait at least this long after a mass erase before the
+            next GETSTATUS, whatever bwPollTimeout says (``None``: honour it). A ROM
+            that reports far too short a timeout (STM32F405: 100 ms for up to 32 s,
+            dfu-util 47af500) holds the GETSTATUS until the erase ends, past the
+            host's transfer timeout.
+        poll_lead_ms: send the GETSTATUS after a busy reply this much before its poll
+            timeout ends (a ROM that holds a GETSTATUS until it is done, as ST's do,
+            answers it when it is; bwPollTimeout is whole milliseconds, rounded up); not
+            for a request after which the device resets.
     """
 
     min_poll_ms: int = 1
@@ -126,10 +136,13 @@ class SessionRules:
     status_after_leave: bool = True
     clear_status_outside_error: bool = True
     max_recoveries: int = 3
+    mass_erase_wait_ms: int | None = None
+    poll_lead_ms: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("min_poll_ms", "status_stall_retries", "clear_status_when_overdue"):
-            if getattr(self, name) < 0:
+        for name in ("min_poll_ms", "status_stall_retries", "clear_status_when_overdue",
+                     "mass_erase_wait_ms", "poll_lead_ms"):  # fmt: skip
+            if (getattr(self, name) or 0) < 0:
                 raise UsageError(f"{name} must not be negative", value=getattr(self, name))
         if self.max_poll_ms is not None and self.max_poll_ms < self.min_poll_ms:
             raise UsageError(
@@ -197,6 +210,14 @@ class Fail:
     clear: bool = False
     explain: bool = False
 
+    @property
+    def unsettled(self) -> bool:
+        """The device may still be busy or in an unknown state (not a transfer failure,
+        or a timeout): the next operation first brings it back to dfuIDLE."""
+        return not isinstance(self.error, TransportError) or isinstance(
+            self.error, TransferTimeoutError
+        )
+
 
 Decision = Wait | Send | Done | Fail
 
@@ -226,6 +247,7 @@ class _Poll:
     recoveries: int = 0
     stalls: int = 0
     overdue_clears: int = 0
+    floor_s: float = 0.0
 
 
 @dataclass
@@ -272,6 +294,20 @@ class Session:
             )
         self.state = HOST_TRANSITIONS[key]
 
+    def recovery(self) -> Request:
+        """What clears an error status in the host's state: CLRSTATUS in dfuERROR (or
+        anywhere, :attr:`SessionRules.clear_status_outside_error`), else ABORT."""
+        if self.state == State.dfuERROR or self.rules.clear_status_outside_error:
+            return Request.CLRSTATUS
+        return Request.ABORT
+
+    def got_state(self, data: bytes) -> State | int:
+        """Take a GETSTATE reply (:class:`~dfuse.errors.ProtocolError` unless 1 byte)."""
+        if len(data) != 1:
+            raise ProtocolError(f"GETSTATE reply must be 1 byte, got {len(data)}")
+        self.state = State(data[0]) if data[0] in State._value2member_map_ else data[0]
+        return self.state
+
     def reported(self, reply: StatusReply) -> None:
         """Take the state a GETSTATUS/GETSTATE reported."""
         self.state = reply.state
@@ -279,13 +315,22 @@ class Session:
     # ------------------------------------------------------------------ polls
 
     def start(
-        self, goal: Goal, action: str, now: float, *, dfuse: bool = True, tolerant: bool = False
+        self,
+        goal: Goal,
+        action: str,
+        now: float,
+        *,
+        dfuse: bool = True,
+        tolerant: bool = False,
+        floor_s: float = 0.0,
     ) -> None:
         """Begin waiting for ``goal`` (the GETSTATUS polls of one operation).
 
         ``dfuse``: the device speaks DfuSe; ``tolerant``: a plain DFU device that is
-        manifestation tolerant (it comes back to dfuIDLE after leaving)."""
-        self._poll = _Poll(goal, action, now, dfuse=dfuse, tolerant=tolerant)
+        manifestation tolerant (it comes back to dfuIDLE after leaving); ``floor_s``:
+        the least time from ``now`` to the GETSTATUS after a busy reply
+        (:attr:`SessionRules.mass_erase_wait_ms`)."""
+        self._poll = _Poll(goal, action, now, dfuse=dfuse, tolerant=tolerant, floor_s=floor_s)
 
     def _current(self) -> _Poll:
         if self._poll is None:
@@ -304,6 +349,16 @@ class Session:
         if poll.goal is Goal.LEAVE:
             return self._leave(poll, reply, now)
         ok_error = reply.status == Status.OK and reply.state != State.dfuERROR
+        if (
+            not ok_error
+            and 0 < poll.overdue_clears < self.rules.clear_status_when_overdue
+            and reply.state == State.dfuERROR
+            and reply.status == Status.errUNKNOWN
+        ):
+            # the first CLRSTATUS of the pair answered (errUNKNOWN, dfuERROR): the
+            # second brings the device to dfuIDLE, the operation done (STM32H7 rev V)
+            poll.overdue_clears += 1
+            return Send(Request.CLRSTATUS)
         if not ok_error:
             return Fail(status_error(reply, poll.action), clear=True)
         done = {State.dfuDNLOAD_IDLE}
@@ -342,7 +397,12 @@ class Session:
         ):
             poll.overdue_clears += 1
             return Send(Request.CLRSTATUS)
-        wait = min(sent_at + self.rules.poll_s(reply.poll_timeout_ms), poll.deadline) - now
+        # early only where the device answers when done (not when it resets instead)
+        early = self.rules.poll_lead_ms if poll.goal is Goal.DNLOAD else 0
+        lead = min(early, reply.poll_timeout_ms - self.rules.min_poll_ms)
+        poll_s = self.rules.poll_s(reply.poll_timeout_ms) - max(lead, 0) / 1000
+        until = max(sent_at + poll_s, poll.started + poll.floor_s)
+        wait = min(until, poll.deadline) - now
         return Wait(max(wait, self.rules.min_poll_ms / 1000))
 
     def on_status_failed(self, error: Exception, *, stalled: bool, gone: bool) -> Decision:

@@ -76,20 +76,37 @@ __all__ = [
 PARTS: Mapping[str, Part] = parts_by_name()
 
 
-def board(name: str, **options: Any) -> RomBootloader:
+def board(name: str, *, rom: int | None = None, **options: Any) -> RomBootloader:
     """A simulated ROM bootloader of the part called ``name``, for :class:`SimBackend`.
 
-    ``options`` are :class:`RomBootloader`'s (``serial``, ``clock``, ``timing``,
-    ``honest``, ``seed``, ``faults``, ``quirks``, ``firmware_check``, ...). The board
-    follows its row: its quirks are on (``quirks=NO_QUIRKS`` turns them off).
+    ``rom`` picks another ROM version of the part by its bcdDevice (the row of
+    :func:`dfuse.parts.rom_version`: ``board("stm32f407", rom=0x2100)`` is the
+    STM32F4DISCOVERY's V2.1 ROM, the row ``stm32f407_v21``). ``options`` are
+    :class:`RomBootloader`'s (``serial``, ``clock``, ``timing``, ``honest``, ``seed``,
+    ``faults``, ``quirks``, ``firmware_check``, ``entry``, ...). The board follows its
+    row: its quirks are on (``quirks=NO_QUIRKS`` turns them off).
 
     >>> b = board("stm32l476")
     >>> b.part.name, len(b.alt_strings) > 0
     ('stm32l476', True)
+    >>> board("stm32f407", rom=0x2100).alt_strings[1]
+    '@Option Bytes  /0x1FFFC000/01*016 g'
 
     Raises:
-        KeyError: no part has that name (the message lists the known ones).
+        KeyError: no part has that name, or the part has no ROM version ``rom`` (the
+            message lists the ones it has).
     """
-    from dfuse.parts import get
+    from dfuse.parts import get, rom_version, variants
 
-    return RomBootloader(get(name), **options)
+    part = get(name)
+    if rom is not None:
+        found = rom_version(name, rom)
+        if found is None:
+            have = ", ".join(
+                f"0x{p.usb.bcd_device:04X} ({p.name})"
+                for p in variants(name)
+                if p.usb.bcd_device is not None
+            )
+            raise KeyError(f"{name} has no ROM version 0x{rom:04X}; it has: {have}")
+        part = found
+    return RomBootloader(part, **options)

@@ -39,12 +39,21 @@ class Quirks:
         leave_without_status: the device leaves right after the zero-length DNLOAD and
             never answers the GETSTATUS (GD32).
         first_status_error: when the device boots into dfuERROR/errFIRMWARE: ``"never"``,
-            ``"no_application"`` (no valid application in flash) or ``"always"``.
+            ``"no_application"`` (no valid application in flash) or ``"always"``, entered
+            from power-on.
+        first_status_error_on_reset: the same rule when the ROM is entered by a reset with
+            the boot pins set (the board's ``entry="reset"``); ``None``: as
+            ``first_status_error``.
         stall_getstatus_while_busy: a GETSTATUS that arrives while an operation still runs
             is answered at once (dfuDNBUSY, the time left) instead of held, and with
             probability ``busy_stall_probability`` stalled instead (the state stays
             dfuDNBUSY): L4-class ROMs ("most of the time it will report dfuDNBUSY ... but
             sometimes, seemingly randomly, it will stall the USB pipe", dfu-util c15ee60).
+        busy_status_held: with ``stall_getstatus_while_busy``, a GETSTATUS that is not
+            stalled is held until the operation ends, as other ROMs hold it, instead of
+            answered at once (STM32F072, openmv/openmv#1508: pydfu's immediate second
+            GETSTATUS after a page erase answered dfuDNLOAD-IDLE, after a write it
+            stalled).
         busy_stall_probability: see ``stall_getstatus_while_busy`` (estimate; the draws
             come from the board's seeded generator).
         stall_dnload_while_busy: a DNLOAD that arrives while an operation still runs is
@@ -58,6 +67,8 @@ class Quirks:
             (STM32H743 rev V, bank 2).
         set_address_skips_busy: Set Address answers its first GETSTATUS with dfuDNLOAD-IDLE
             at once, without dfuDNBUSY (STM32U5).
+        string_length_claimed: ``(index, bLength)``: that string descriptor's first byte
+            claims ``bLength`` while only the string is sent (STM32F429xG: 166 for 112).
         over_reported_layout: erases and writes that the alt string allows but that lie
             beyond the physical flash fail with errTARGET (GD32VF103: estimate).
     """
@@ -68,13 +79,16 @@ class Quirks:
     leave_needs_set_address: bool = False
     leave_without_status: bool = False
     first_status_error: str = "never"
+    first_status_error_on_reset: str | None = None
     stall_getstatus_while_busy: bool = False
+    busy_status_held: bool = False
     busy_stall_probability: float = 0.25
     stall_dnload_while_busy: bool = False
     stall_clrstatus_outside_error: bool = True
     wedged_erase_from: int | None = None
     set_address_skips_busy: bool = False
     over_reported_layout: bool = False
+    string_length_claimed: tuple[int, int] | None = None
 
     def __post_init__(self) -> None:
         if self.mass_erase_poll_timeout_ms is not None and self.mass_erase_poll_timeout_ms < 0:
@@ -83,6 +97,11 @@ class Quirks:
             raise ValueError(
                 "first_status_error must be never, no_application or always, "
                 f"got {self.first_status_error!r}"
+            )
+        if self.first_status_error_on_reset not in (None, "never", "no_application", "always"):
+            raise ValueError(
+                "first_status_error_on_reset must be None, never, no_application or always, "
+                f"got {self.first_status_error_on_reset!r}"
             )
         if not 0.0 <= self.busy_stall_probability <= 1.0:
             raise ValueError(

@@ -36,10 +36,10 @@ from usb.core import USBError
 from dfuse.clock import VirtualClock
 from dfuse.errors import UsageError
 from dfuse.parts import identify as identify_part
-from dfuse.parts import parts_by_name
+from dfuse.parts import parts_by_name, rom_version
 from dfuse.protocol.constants import Request, State, Status
 from dfuse.sim.backend import SimBackend
-from dfuse.sim.rom import RomBootloader
+from dfuse.sim.rom import ENTRIES, RomBootloader, timing_of
 from dfuse.sim.stm32f411 import Stm32F411, Stm32F411App
 from dfuse.sim.usbmodel import UsbDeviceModel
 from dfuse.trace.format import (
@@ -50,7 +50,15 @@ from dfuse.trace.format import (
     read_trace,
 )
 
-__all__ = ["Divergence", "ReplayReport", "known_parts", "make_board", "replay"]
+__all__ = [
+    "BOARD_OPTIONS",
+    "Divergence",
+    "ReplayReport",
+    "known_parts",
+    "make_board",
+    "parse_part",
+    "replay",
+]
 
 #: Default bwPollTimeout tolerance: this many milliseconds ...
 POLL_TOLERANCE_MS = 10
@@ -82,6 +90,54 @@ def _sim_model(selector: str | None) -> str | None:
     return model or None
 
 
+#: The board options a part given to :func:`replay` may carry (``"stm32f429?entry=reset"``):
+#: ``rom`` (the ROM version's bcdDevice, hex), ``entry`` (power_on or reset: how the ROM
+#: was entered) and ``seed`` (the board's random draws, e.g. which busy GETSTATUS an
+#: L4-class ROM stalls) and ``spread`` (0..1: how far operation times spread from the
+#: datasheet's typical towards its maximum; the board's default is 0.1).
+BOARD_OPTIONS: tuple[str, ...] = ("rom", "entry", "seed", "spread")
+
+
+def parse_part(spec: str) -> tuple[str, dict[str, Any]]:
+    """A part for :func:`replay` as its name and board options: ``"stm32f429?entry=reset"``
+    is ``("stm32f429", {"entry": "reset"})`` (options joined by ``&``, see
+    :data:`BOARD_OPTIONS`).
+
+    Raises:
+        UsageError: an unknown option or a bad value (the message says what is expected).
+    """
+    name, _, query = spec.partition("?")
+    options: dict[str, Any] = {}
+    for item in filter(None, query.split("&")):
+        key, eq, value = item.partition("=")
+        key, value = key.strip().lower(), value.strip()
+        if not eq or key not in BOARD_OPTIONS:
+            raise UsageError(
+                f"board option {item!r} of part {spec!r}: expected key=value with key one of"
+                f" {', '.join(BOARD_OPTIONS)}"
+            )
+        if key == "entry":
+            if value not in ENTRIES:
+                raise UsageError(f"entry={value!r}: expected one of {', '.join(ENTRIES)}")
+            options["entry"] = value
+            continue
+        if key == "spread":
+            try:
+                spread = float(value)
+            except ValueError:
+                spread = -1.0
+            if not 0.0 <= spread <= 1.0:
+                raise UsageError(f"spread={value!r}: expected a number from 0 to 1")
+            options["spread"] = spread
+            continue
+        try:
+            options[key] = int(value, 16) if key == "rom" else int(value, 10)
+        except ValueError:
+            what = "a bcdDevice in hex (2100)" if key == "rom" else "a decimal integer"
+            raise UsageError(f"{key}={value!r}: expected {what}") from None
+    return name.strip(), options
+
+
 def _same_row(name: str, *others: str) -> bool:
     rows = parts_by_name()
     row = rows.get(name.lower())
@@ -94,6 +150,7 @@ def make_board(
     clock: VirtualClock,
     *,
     selector: str | None = None,
+    options: Mapping[str, Any] | None = None,
 ) -> list[UsbDeviceModel]:
     """The simulated board of ``part`` configured like the trace's ``device`` record
     (serial number, flash size, run-time mode): the models to put on the bus, the one
@@ -101,8 +158,12 @@ def make_board(
 
     A trace recorded on ``sim:stm32f411`` (``selector``) gets the board that selector
     builds (:class:`~dfuse.sim.Stm32F411`, as it always was); every other trace gets the
-    part row's ROM (:func:`dfuse.sim.board`, its quirks on).
+    part row's ROM (:func:`dfuse.sim.board`, its quirks on): the ROM version whose
+    bcdDevice the trace's device reports (:func:`dfuse.parts.rom_version`) where the part
+    has several, or the one ``options["rom"]`` names; ``options`` (:data:`BOARD_OPTIONS`)
+    also set how the ROM was entered and the board's seed.
     """
+    options = dict(options or {})
     rows = parts_by_name()
     if part.lower() not in rows:
         raise UsageError(
@@ -118,7 +179,20 @@ def make_board(
             f"the trace starts in run-time mode; the simulator has a run-time model only for"
             f" the STM32F411 demo application, not for {part}"
         )
-    return [RomBootloader(rows[part.lower()], serial, clock=clock)]
+    row = rows[part.lower()]
+    bcd = options.pop("rom", None)
+    if bcd is None and device is not None and isinstance(device.get("bcd_device"), int):
+        bcd = device["bcd_device"] if device["bcd_device"] != row.usb.bcd_device else None
+        row = (rom_version(row.name, bcd) if bcd is not None else None) or row
+    elif bcd is not None:
+        found = rom_version(row.name, bcd)
+        if found is None:
+            raise UsageError(f"{row.name} has no ROM version with bcdDevice 0x{bcd:04X}")
+        row = found
+    spread = options.pop("spread", None)
+    if spread is not None:
+        options["timing"] = timing_of(row, spread=spread)
+    return [RomBootloader(row, serial, clock=clock, **options)]
 
 
 def _sim_stm32f411(
@@ -618,7 +692,9 @@ def replay(
 
     Args:
         part: the simulated part to replay on (default: the part the trace was recorded
-            on, or the simulated part whose descriptors match the trace's device).
+            on, or the simulated part whose descriptors match the trace's device), with
+            board options after ``?`` (:func:`parse_part`: ``"stm32f429?entry=reset"``,
+            ``"stm32f407?rom=2100"``).
         poll_tolerance_ms, poll_tolerance: a bwPollTimeout agrees when it is within
             ``max(poll_tolerance_ms, poll_tolerance × recorded)`` of the recorded one.
         compare_memory: compare the data of UPLOADs of memory (blocks ≥ 2); the
@@ -637,6 +713,10 @@ def replay(
         raise ValueError(f"limit must be at least 1, got {limit}")
     header = trace.header
     device = header.device
+    options: dict[str, Any] = {}
+    if part is not None:
+        part, options = parse_part(part)
+        part = part or None
     # a trace of `sim:PART` was recorded on that simulated part, whatever parts share its
     # descriptors (the identified part is only the first of them)
     chosen = part or _sim_model(header.selector) or header.part or identify(device)
@@ -655,7 +735,9 @@ def replay(
     row = parts_by_name().get(chosen.lower())
     chosen = row.name if row is not None else chosen  # the row's name, not an alias
     clock = VirtualClock()
-    models = make_board(chosen, device, clock, selector=header.selector)
+    models = make_board(chosen, device, clock, selector=header.selector, options=options)
+    if isinstance(models[0], RomBootloader):
+        chosen = models[0].part.name  # the ROM version the board was built as
     backend = SimBackend(models, clock=clock)
     serial_index = None
     if device is not None and isinstance(device.get("descriptors"), dict):

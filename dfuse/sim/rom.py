@@ -59,6 +59,7 @@ from dfuse.sim.timing import Duration, FlashTiming, Timing
 from dfuse.sim.usbmodel import SetupPacket, Stall
 
 __all__ = [
+    "ENTRIES",
     "ERASE",
     "READ",
     "WRITE",
@@ -159,13 +160,20 @@ def quirks_of(part: Part) -> Quirks:
         leave_needs_set_address=q.leave_needs_set_address,
         leave_without_status=q.leave_without_status,
         first_status_error=q.first_status_error,
+        first_status_error_on_reset=q.first_status_error_on_reset,
         stall_getstatus_while_busy=q.stall_getstatus_while_busy,
+        busy_status_held=q.busy_status_held,
         stall_dnload_while_busy=q.stall_dnload_while_busy,
         stall_clrstatus_outside_error=q.stall_clrstatus_outside_error,
         wedged_erase_from=q.wedged_erase_from,
         set_address_skips_busy=q.set_address_skips_busy,
         over_reported_layout=q.layout_over_reported,
+        string_length_claimed=q.string_length_claimed,
     )
+
+
+#: How a ROM can be entered (:class:`RomBootloader`'s ``entry``).
+ENTRIES: tuple[str, ...] = ("power_on", "reset")
 
 
 class _AltMap:
@@ -215,6 +223,11 @@ class RomBootloader(DfuModel):
         firmware_check: overrides the row's first-GETSTATUS errFIRMWARE rule: ``True`` =
             ``"no_application"``, ``False`` = ``"never"``.
         transfer_size: overrides the row's wTransferSize.
+        entry: how the ROM is entered: ``"power_on"`` (a cold start with the boot pins
+            set, the default) or ``"reset"`` (a reset with the boot pins set, no power
+            loss). The first-GETSTATUS rule is the row's ``first_status_error`` on power-on
+            and its ``first_status_error_on_reset`` on reset, where a log shows they differ
+            (STM32F429: dfuERROR from a cold start, dfuIDLE after a reset).
         app: the application that runs after leave (it joins the bus then).
         return_after_leave: seconds after a leave until the bootloader is back on the bus;
             ``None``: the application keeps running until :meth:`reset_to_bootloader`.
@@ -244,6 +257,7 @@ class RomBootloader(DfuModel):
         quirks: Quirks | None = None,
         firmware_check: bool | None = None,
         transfer_size: int | None = None,
+        entry: str = "power_on",
         app: DfuModel | None = None,
         return_after_leave: float | None = None,
         bus: int = 1,
@@ -256,10 +270,15 @@ class RomBootloader(DfuModel):
         self.alt_strings: tuple[str, ...] = part.alt_strings
         self._maps = tuple(_AltMap(a) for a in part.alts)
         self.honest = honest
+        if entry not in ENTRIES:
+            raise ValueError(f"entry must be one of {', '.join(ENTRIES)}, got {entry!r}")
+        self.entry = entry
         quirks = quirks if quirks is not None else quirks_of(part)
         if firmware_check is not None:
             quirks = replace(
-                quirks, first_status_error="no_application" if firmware_check else "never"
+                quirks,
+                first_status_error="no_application" if firmware_check else "never",
+                first_status_error_on_reset=None,
             )
         self.flash = NorFlash(part.flash.address, part.flash.unit_sizes(), erased=part.flash.erased)
         self._build_areas()
@@ -616,7 +635,8 @@ class RomBootloader(DfuModel):
     ) -> bytes:
         """As :meth:`DfuModel.control_transfer`; an L4-class ROM answers a GETSTATUS that
         arrives while it is still busy at once (dfuDNBUSY and the time left), or stalls it
-        (the state stays dfuDNBUSY), instead of holding it until the operation ends."""
+        (the state stays dfuDNBUSY), instead of holding it until the operation ends; with
+        ``busy_status_held`` (STM32F072) one it does not stall is held as usual."""
         quirks = self.quirks
         if quirks.stall_dnload_while_busy and setup.kind == 1 and setup.request == Request.DNLOAD:
             with self.lock:
@@ -635,11 +655,14 @@ class RomBootloader(DfuModel):
                 self.poll()
                 busy = self._busy
                 if busy is not None and self.connected and self.clock.now < busy.ends_at:
-                    self._answer_early(setup, 0, generation)
-                    if self._stall_rng.random() < quirks.busy_stall_probability:
+                    stalled = self._stall_rng.random() < quirks.busy_stall_probability
+                    if stalled or not quirks.busy_status_held:
+                        self._answer_early(setup, 0, generation)
+                    if stalled:
                         raise Stall("GETSTATUS while busy: stalled (L4-class ROM)")
-                    left = max(1, math.ceil((busy.ends_at - self.clock.now) * 1000))
-                    return StatusReply(Status.OK, left, State.dfuDNBUSY).to_bytes()
+                    if not quirks.busy_status_held:
+                        left = max(1, math.ceil((busy.ends_at - self.clock.now) * 1000))
+                        return StatusReply(Status.OK, left, State.dfuDNBUSY).to_bytes()
         return super().control_transfer(setup, data, timeout_ms, generation=generation)
 
     def _answer_early(self, setup: SetupPacket, data_length: int, generation: int | None) -> None:
@@ -690,8 +713,20 @@ class RomBootloader(DfuModel):
         self._set_address_last = False
         self._wedged = False
         rule = self.quirks.first_status_error
+        if self.entry == "reset" and self.quirks.first_status_error_on_reset is not None:
+            rule = self.quirks.first_status_error_on_reset
         if rule == "always" or (rule == "no_application" and not self._valid_application()):
             self.state, self.status = State.dfuERROR, Status.errFIRMWARE
+
+    def string_descriptor(self, index: int, langid: int = 0x0409) -> bytes:
+        """As :meth:`UsbDeviceModel.string_descriptor`; a ROM with the
+        ``string_length_claimed`` quirk claims more bytes in that descriptor's bLength than
+        it sends (the host sees a short descriptor)."""
+        raw = super().string_descriptor(index, langid)
+        claimed = self.quirks.string_length_claimed
+        if claimed is not None and claimed[0] == index:
+            return bytes((claimed[1],)) + raw[1:]
+        return raw
 
     def should_enumerate(self) -> bool:
         """At RDP level 2 the system bootloader is disabled: the device never enumerates."""

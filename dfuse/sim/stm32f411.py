@@ -47,6 +47,7 @@ __all__ = [
     "device_descriptor",
 ]
 
+
 def _factory_option_bytes() -> bytes:
     spec = get_part("stm32f411xe").option_bytes
     assert spec is not None

@@ -431,9 +431,7 @@ class RecordStore:
                     .with_for_update(skip_locked=True)
                 ).scalar()
                 if reused is not None:
-                    conn.execute(
-                        sa.delete(free).where(free.c.name == name, free.c.value == reused)
-                    )
+                    conn.execute(sa.delete(free).where(free.c.name == name, free.c.value == reused))
                     return int(reused)
                 conn.execute(self._insert_ignore(counters, name=name, next_value=start))
                 value = conn.execute(
@@ -469,9 +467,7 @@ class RecordStore:
 
     # ------------------------------------------------------------------ records
 
-    def add(
-        self, record: FlashRecord, *, release: Sequence[tuple[str, int]] = ()
-    ) -> int:
+    def add(self, record: FlashRecord, *, release: Sequence[tuple[str, int]] = ()) -> int:
         """Store ``record``; return its id. ``release`` lists ``(counter, number)`` pairs
         reserved for this board to give back in the same transaction (a failed board)."""
         sa = self._sa
@@ -482,9 +478,9 @@ class RecordStore:
         try:
             with self._guard, self._engine.begin() as conn:
                 new_id = conn.execute(
-                    sa.insert(self._schema.records).values(**row).returning(
-                        self._schema.records.c.id
-                    )
+                    sa.insert(self._schema.records)
+                    .values(**row)
+                    .returning(self._schema.records.c.id)
                 ).scalar_one()
                 self._release(conn, release)
         except Exception as exc:

@@ -1,19 +1,22 @@
 """Where a part keeps its 96-bit unique ID, and whether its ROM bootloader lets DFU read it.
 
-The one place the ``uid`` stamp looks the location up (when the part database lands,
-:data:`UID_LOCATIONS` becomes a read of its UID column).
+The facts come from the part database (:mod:`dfuse.parts`): a device identified as a part
+(:func:`dfuse.parts.identify_info`, by its USB identity and alt strings) is named by the
+part's row (``"stm32f411xe"``), and its unique ID lies at the row's ``uid_address``. A
+``uid`` stamp reads it through the first DFU alternate setting whose memory map covers
+those 12 bytes with read access; where none does, the stamp is refused before anything
+is written, naming the part, the address and the reason.
 
-Facts:
+No ROM row in the database today lists a memory that covers its unique ID (the F4 ROM's
+alternate settings are internal flash, option bytes at 0x1FFFC000, OTP 0x1FFF7800-
+0x1FFF7A0F and the device feature; an UPLOAD at 0x1FFF7A10 is reported to fail on an
+STM32F40x: "Can you read the device electronic signature via DFU mode?", ST community,
+2013-04-22), so the stamp is refused on every one of them; a row that gains such an alt
+(or a device whose alt strings list one) gets it without a code change. The ROM derives
+its USB serial string from the UID (F2/F4: libopencm3 issue #760): stamp ``serial``.
 
-* STM32F4 (F401/F405/F407/F411/F446...): the unique ID is 12 bytes at 0x1FFF7A10
-  (RM0383 §24.2 for the F411; RM0090 §39.1 and RM0368 §24.2 give the same address).
-  The ROM's DFU alternate settings list no memory that covers it (internal flash,
-  option bytes at 0x1FFFC000, OTP 0x1FFF7800-0x1FFF7A0F, device feature), and an
-  UPLOAD there is reported to fail on an STM32F40x ("Can you read the device electronic
-  signature via DFU mode?", ST community, 2013-04-22). So DFU cannot read it: the
-  ``uid`` stamp is refused on these parts. The ROM derives its USB serial string from
-  the UID (F2/F4: UID0+UID2 as 8 hex digits, then the upper 16 bits of UID1; libopencm3
-  issue #760), so stamp ``serial`` instead.
+:data:`UID_LOCATIONS` keeps locations by a name the database does not have (``"STM32F4"``,
+the family name this module used before the database).
 """
 
 from __future__ import annotations
@@ -22,13 +25,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from dfuse.layout import Access, MemoryLayout
+from dfuse.parts import identify_info, parts_by_name
 from dfuse.station.stamps import UID_SIZE, StampError
 from dfuse.transport.base import DeviceInfo
 
 __all__ = ["UID_LOCATIONS", "UidLocation", "part_name", "uid_location", "uid_readable"]
 
-_ST_DFU = (0x0483, 0xDF11)
-_F4_OPTION_BYTES = 0x1FFFC000
+
+#: Families whose ROM derives its USB serial string from the unique ID (libopencm3 #760).
+_SERIAL_FROM_UID = ("STM32F2", "STM32F4")
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +53,8 @@ class UidLocation:
     source: str
 
 
-#: The unique-ID location by part family (see the module documentation for evidence).
+#: Unique-ID locations by a name the part database does not have (the family names of
+#: dfuse before the database); a database part's own row comes first.
 UID_LOCATIONS: dict[str, UidLocation] = {
     "STM32F4": UidLocation(
         0x1FFF7A10,
@@ -59,30 +65,37 @@ UID_LOCATIONS: dict[str, UidLocation] = {
 }
 
 
-def _layouts(info: DeviceInfo) -> list[MemoryLayout]:
-    return [alt.layout for alt in info.alt_settings if alt.layout is not None]
-
-
 def part_name(info: DeviceInfo) -> str:
-    """The part (family) of a DFU device, for the flash record and the UID lookup.
-
-    An ST ROM bootloader (0483:df11) with 16 option bytes at 0x1FFFC000 is an STM32F4;
-    its first memory's size is added (``"STM32F4 512K"``). Another device is named by
-    its USB identity (``"0483:df11"``).
-    """
-    layouts = _layouts(info)
-    if (info.vid, info.pid) == _ST_DFU and any(
-        lay.address == _F4_OPTION_BYTES and lay.size == 16 for lay in layouts
-    ):
-        flash = layouts[0].size // 1024 if layouts else 0
-        return f"STM32F4 {flash}K"
-    return f"{info.vid:04x}:{info.pid:04x}"
+    """The part a DFU device is, for the flash record and the UID lookup: the name of the
+    part database row it is identified as (``"stm32f411xe"``), else its USB identity
+    (``"0483:df11"``)."""
+    part = identify_info(info)
+    return part.name if part is not None else f"{info.vid:04x}:{info.pid:04x}"
 
 
 def uid_location(part: str) -> UidLocation | None:
-    """The unique-ID location of ``part`` (a :func:`part_name`), if known."""
-    family = part.split(" ", 1)[0]
-    return UID_LOCATIONS.get(family)
+    """The unique-ID location of ``part`` (a :func:`part_name`: a part database name or
+    alias, or a name of :data:`UID_LOCATIONS`), ``None`` if not known. ``via_dfu`` says
+    whether the row's own alternate settings cover it."""
+    row = parts_by_name().get(part.strip().lower())
+    if row is not None:
+        if row.uid_address is None:
+            return None
+        address = row.uid_address
+        covered = any(
+            region.address <= address
+            and address + UID_SIZE <= region.end
+            and all(g.readable for g in region.groups)
+            for alt in row.alts
+            for region in alt.regions
+        )
+        refs = ", ".join(row.references[:2])
+        return UidLocation(
+            address, UID_SIZE, via_dfu=covered, source=f"part {row.name}: {refs}; {row.source}"
+        )
+    if part in UID_LOCATIONS:
+        return UID_LOCATIONS[part]
+    return UID_LOCATIONS.get(part.split(" ", 1)[0])
 
 
 def uid_readable(part: str, layouts: Sequence[tuple[int, MemoryLayout]]) -> tuple[int, int]:
@@ -94,7 +107,7 @@ def uid_readable(part: str, layouts: Sequence[tuple[int, MemoryLayout]]) -> tupl
         raise StampError(
             f"the unique-ID location of {part} is not known: a uid stamp cannot be made",
             value=part,
-            expected="a part with a known unique-ID location (e.g. STM32F4)",
+            expected="a part of the part database with a unique ID (dfuse sim parts)",
         )
     for alt, layout in layouts:
         if layout.allows(where.address, where.size, Access.READ):
@@ -104,9 +117,12 @@ def uid_readable(part: str, layouts: Sequence[tuple[int, MemoryLayout]]) -> tupl
         if not where.via_dfu
         else "no alternate setting of this device covers it"
     )
+    row = parts_by_name().get(part.strip().lower())
+    family = row.family if row is not None else part.split(" ", 1)[0]
+    derived = " (the F2/F4 ROMs derive it from the unique ID)" if family in _SERIAL_FROM_UID else ""
     raise StampError(
         f"{part} keeps its unique ID at 0x{where.address:08X}, but {reason} ({where.source});"
-        " stamp 'serial' instead (the ROM derives it from the unique ID)",
+        f" stamp 'serial' instead{derived}",
         value="uid",
         expected="serial, counter, sha256 or time on this part",
     )

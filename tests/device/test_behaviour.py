@@ -184,16 +184,11 @@ def target(
     )
 
 
-#: Parts whose ROM the host does not follow yet (issue 13 item 3: the host learns each
-#: part's rules after the part database lands). Strict: a host that learns them turns
-#: these into XPASS, and the entry goes.
+#: Parts whose ROM the host does not follow yet (issue 13 item 3). Strict: a host that
+#: learns them turns these into XPASS, and the entry goes.
 HOST_GAPS = {
-    "sim:gd32vf103": "the ROM reports 2 KiB pages beyond its 128 KiB of flash: the last"
-    " reported sector does not exist (the host does not apply dfu-util's GD32VF103 fix yet)",
     "sim:stm32h750": "the ROM reports the H743's 2 MiB over its 128 KiB of flash: the last"
     " reported sector does not exist (the host does not check the flash-size register yet)",
-    "sim:stm32h743": "rev V: an erase in bank 2 stays dfuDNBUSY until a CLRSTATUS pair"
-    " (the host does not apply STM32CubeProgrammer's workaround yet)",
 }
 
 
@@ -225,9 +220,9 @@ def _last_sector(dev: DfuDevice) -> Sector:
     return last
 
 
-def _image(size: int = 3008, seed: int = 7) -> bytes:
-    """Random bytes; 3008 is a whole number of every part's programming unit (up to the
-    H7's 32-byte flash word): the host does not pad writes yet (issue 13 item 3)."""
+def _image(size: int = 3001, seed: int = 7) -> bytes:
+    """Random bytes; 3001 is a whole number of no part's programming unit (2 to 32 bytes):
+    the host pads the last one (issue 13 item 3)."""
     return random.Random(seed).randbytes(size)
 
 
@@ -305,13 +300,13 @@ def test_download_verify_upload_back(target: Target) -> None:
     _writable(target)
     with target.open() as dev:
         sector = _last_sector(dev)
-        image = _image(min(3008, sector.size))
+        image = _image(min(3001, sector.size))
         dev.download(image, address=sector.address, verify=True)
         dev.verify(image, address=sector.address)
         assert dev.upload(sector.address, len(image)) == image
         if target.board is not None:
             assert target.board.peek(sector.address, len(image)) == image
-            rest = min(16, sector.end - sector.address - len(image))
+            rest = min(64, sector.end - sector.address - len(image))
             erased = bytes([target.board.part.flash.erased])
             assert target.board.peek(sector.address + len(image), rest) == erased * rest
         dev.erase([sector.address])  # leave the sector erased

@@ -23,6 +23,7 @@ from dfuse.errors import (
 )
 from dfuse.file import load
 from dfuse.file.model import DfuSeFile, Element, Target
+from dfuse.planning.record import Dnload
 from dfuse.protocol.constants import State, Status
 from dfuse.sim import (
     GD32_QUIRKS,
@@ -345,7 +346,7 @@ def test_protocol_stall_is_explained_by_getstatus() -> None:
     assert chip.state == State.dfuIDLE
     # An unknown command is accepted, then reported by the GETSTATUS that runs it.
     with pytest.raises(DeviceStatusError, match=r"^sending a bogus command: errSTALLEDPKT"):
-        dev._command(b"\x55", "sending a bogus command")
+        dev._send(Dnload(0, b"\x55", "sending a bogus command"))
 
 
 def test_timeout_and_disconnect() -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 import pytest
@@ -28,19 +29,28 @@ HERE = Path(__file__).resolve().parent
 TRACES = sorted(HERE.glob("*.jsonl"))
 
 #: Traces the simulator cannot agree with yet, by file stem: the model fix each needs.
-MODEL_FIXES: dict[str, str] = {
-    "stm32f407_discovery_dfu-util-0.5": (
-        "bcdDevice: the STM32F4DISCOVERY's F407 ROM reports 0x2100 (bootloader V2.1: dfu-util"
-        " device-logs/stm32f4discovery.lsusb and this download log's device); the stm32f407 row"
-        " has only 0x2200, so the board needs the ROM version as a row variant or board option"
-    ),
+MODEL_FIXES: dict[str, str] = {}
+
+#: Traces of a board the log shows in a particular configuration, by file stem: the part
+#: with its board options (:func:`dfuse.sim.replayer.parse_part`) and why.
+BOARDS: dict[str, tuple[str, str]] = {
     "stm32f429_octopus-pro_dfu-util-0.11": (
-        "first GETSTATUS: this session of an Octopus Pro (an application in flash) answers"
-        " dfuIDLE, while a cold start of the same board model answered dfuERROR/errFIRMWARE"
-        " with its application present (stm32f429_octopus-pro_cold-start_dfu-util-0.9, which"
-        " agrees only because the replayed board starts erased); the row's rule"
-        " ('no_application') cannot give both: the first status depends on how the ROM was"
-        " entered (cold start or reset), which the model does not have"
+        "stm32f429xg?entry=reset",
+        "BIGTREETECH-OCTOPUS-Pro#3: the board was entered with 'Boot0 high and reboot the board"
+        " via reset'; from a cold start the same board model answers dfuERROR (the other trace)",
+    ),
+    "stm32f072_pydfu_openmv-1508": (
+        "stm32f072?seed=7",
+        "the F072 stalls a GETSTATUS that arrives while it is busy at random (pydfu 'always"
+        " dies', dfu-util works: it retries); seed 7 is a draw where the page erase's second"
+        " GETSTATUS is held and the first write's is stalled, as in this session",
+    ),
+    "stm32l412_nucleo_dfu-util-0.8": (
+        "stm32l412?spread=1&seed=72",
+        "the L4 ROM stalls a GETSTATUS sent after a too short poll timeout 'seemingly randomly'"
+        " (dfu-util c15ee60), at 4 % or 'sometime at 30%' (redbear/Duo#50): the real erase"
+        " times spread to the datasheet maximum (spread=1), and seed 72 is a draw where the"
+        " stall falls on the second page erase, as in this session",
     ),
 }
 
@@ -66,14 +76,51 @@ def _params() -> list[object]:
 
 @pytest.mark.parametrize("path", _params())
 def test_the_simulator_agrees_with_the_log(path: Path) -> None:
-    report = replay(path)
+    part = BOARDS[path.stem][0] if path.stem in BOARDS else None
+    report = replay(path, part=part)
     assert report.ok, report.summary(limit=40)
     assert report.compared > 0
 
 
+def test_the_board_options_matter() -> None:
+    """Each configured board is needed: on the default board the log disagrees."""
+    for stem in BOARDS:
+        assert not replay(HERE / f"{stem}.jsonl").ok, stem
+
+
+def test_the_f072_holds_a_busy_getstatus_it_does_not_stall() -> None:
+    """openmv#1508: answered dfuDNBUSY at once (the L4's way), pydfu's second GETSTATUS
+    after the page erase would not have been the dfuDNLOAD-IDLE it got."""
+    import dataclasses
+
+    from dfuse.sim import replayer
+
+    path = HERE / "stm32f072_pydfu_openmv-1508.jsonl"
+    original = replayer.make_board
+
+    def l4_way(*args: Any, **kwargs: Any) -> Any:
+        models = original(*args, **kwargs)
+        models[0].quirks = dataclasses.replace(models[0].quirks, busy_status_held=False)
+        return models
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(replayer, "make_board", l4_way)
+        report = replay(path, part=BOARDS[path.stem][0])
+    assert any(d.what == "state" and d.line == 5 for d in report.divergences), report.summary()
+
+
 def test_there_is_evidence_for_each_family() -> None:
     parts = {read_trace(p).header.part or "" for p in TRACES}
-    for family in ("stm32f4", "stm32f7", "stm32h7", "stm32l4", "gd32"):
+    for family in (
+        "stm32f0",
+        "stm32f3",
+        "stm32f4",
+        "stm32f7",
+        "stm32g0",
+        "stm32h7",
+        "stm32l4",
+        "gd32",
+    ):
         assert any(p.startswith(family) for p in parts), family
 
 

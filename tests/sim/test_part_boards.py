@@ -409,3 +409,68 @@ def test_f405_stalls_a_set_address_sent_while_its_mass_erase_runs() -> None:
 
 def assert_busy(model: RomBootloader) -> bool:
     return model.busy and model.state is State.dfuDNBUSY
+
+
+def test_the_f429xg_first_status_depends_on_how_the_rom_was_entered() -> None:
+    """Octopus Pro F429: dfuERROR from a cold start (klipper discourse 11953), dfuIDLE after
+    a reset with BOOT0 high (BIGTREETECH-OCTOPUS-Pro#3); parts without such evidence keep
+    their one rule either way."""
+    assert rig_for(board("stm32f429xg")).getstatus()[2] == State.dfuERROR
+    assert rig_for(board("stm32f429xg", entry="reset")).getstatus()[2] == State.dfuIDLE
+    assert rig_for(board("stm32f303", entry="reset")).getstatus()[2] == State.dfuERROR
+    overridden = board("stm32f429xg", firmware_check=True)  # an empty board: errFIRMWARE
+    assert rig_for(overridden).getstatus()[2] == State.dfuERROR
+    with pytest.raises(ValueError, match="entry must be one of power_on, reset"):
+        board("stm32f429xg", entry="warm")
+
+
+def test_the_f429xg_string_descriptor_claims_166_bytes_and_sends_112() -> None:
+    """dfu-util 0.11: 'Patching string descriptor 4 length (was 166, received 112)'; the
+    host reads the full string all the same."""
+    from dfuse.transport import find_devices
+
+    model = board("stm32f429xg")
+    rig = rig_for(model)
+    raw = bytes(rig.dev.ctrl_transfer(0x80, 0x06, 0x0304, 0x0409, 255))
+    assert (len(raw), raw[0], raw[1]) == (112, 166, 3)
+    assert raw[2:].decode("utf-16-le") == model.alt_strings[0]
+    (info,) = find_devices(backend=SimBackend([board("stm32f429xg")]))
+    assert info.alt_settings[0].name == model.alt_strings[0]
+    assert info.alt_settings[0].layout is not None
+    assert info.alt_settings[0].layout.size == 1024 * 1024
+
+
+def test_rom_versions_are_rows_of_their_own_and_identify_tells_them_apart() -> None:
+    """The STM32F4DISCOVERY's V2.1 ROM (bcdDevice 0x2100, letters g on alts 1-3)."""
+    from dfuse.parts import identify, rom_version, variants
+
+    v21 = board("stm32f407", rom=0x2100)
+    assert v21.part.name == "stm32f407_v21"
+    assert v21.device_descriptor()[12:14] == bytes((0x00, 0x21))
+    assert [p.name for p in variants("stm32f407_v21")] == ["stm32f407", "stm32f407_v21"]
+    assert rom_version("stm32f407", 0x2200) is get("stm32f407")
+    assert rom_version("stm32f407", 0x1234) is None
+    for name in ("stm32f407", "stm32f407_v21"):
+        part = get(name)
+        assert identify(0x0483, 0xDF11, part.alt_strings, bcd_device=part.usb.bcd_device) is part
+    with pytest.raises(KeyError, match=r"no ROM version 0x1234; it has: 0x2200 \(stm32f407\)"):
+        board("stm32f407", rom=0x1234)
+
+
+def test_the_f072_holds_a_busy_getstatus_it_does_not_stall() -> None:
+    """openmv#1508: pydfu's immediate second GETSTATUS after a page erase got
+    dfuDNLOAD-IDLE (held until the erase ended), or a stall."""
+    model = board("stm32f072")
+    model.quirks = dataclasses.replace(model.quirks, busy_stall_probability=0.0)
+    rig = rig_for(model)
+    assert rig.getstatus()[2] == State.dfuIDLE
+    rig.dnload(0, cmd(ERASE, 0x08000000))
+    assert rig.getstatus()[2] == State.dfuDNBUSY
+    assert rig.getstatus()[2] == State.dfuDNLOAD_IDLE
+    stalling = board("stm32f072")
+    stalling.quirks = dataclasses.replace(stalling.quirks, busy_stall_probability=1.0)
+    rig = rig_for(stalling)
+    rig.dnload(0, cmd(ERASE, 0x08000000))
+    assert rig.getstatus()[2] == State.dfuDNBUSY
+    with pytest.raises(usb.core.USBError):
+        rig.getstatus()

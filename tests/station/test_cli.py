@@ -39,7 +39,7 @@ def test_station_then_log(image_file: Path, tmp_path: Path) -> None:
         assert r["result"] == "ok"
         assert r["error"] is None
         assert r["station"] == "st-1"
-        assert r["part"] == "STM32F4 512K"
+        assert r["part"] == "stm32f411xe"
         assert len(r["image_sha256"]) == 64
         assert r["stamps"][0] == {"address": STAMP_BASE, "spec": "counter:10:4", "value": r[
             "stamps"][0]["value"]}  # fmt: skip

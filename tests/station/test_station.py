@@ -54,7 +54,7 @@ def test_boards_arriving_on_a_schedule_are_each_flashed_once(image: DfuSeFile) -
     for board in b.boards:
         record = by_serial[board.serial]
         assert record.ok
-        assert record.part == "STM32F4 512K"
+        assert record.part == "stm32f411xe"
         assert record.image_name == "fw.dfu"
         assert record.sectors_erased == 2
         assert record.bytes_written == 16 * 1024 + 4 + 32 + 32 + 8

@@ -196,9 +196,10 @@ def test_every_device_command_takes_trace(
     assert trace.end.transfers == len(trace.transfers)
     if argv[0] != "list":
         assert trace.transfers
-    else:  # the devices listed, with their descriptors and alt strings
-        [event] = trace.records
-        assert getattr(event, "event", None) == "enumerate"
+    else:  # the devices listed, with their descriptors and alt strings (and the requests
+        # `list` sends to read each DFU-mode board's read protection level)
+        events = [r for r in trace.records if getattr(r, "event", None) == "enumerate"]
+        [event] = events
         assert event.fields["devices"][0]["alt_settings"][0]["name"].startswith("@Internal")
 
 
