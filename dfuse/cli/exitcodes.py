@@ -26,6 +26,7 @@ from dfuse.errors import (
     LibusbNotFoundError,
     ProtocolError,
     ReadProtectedError,
+    RecordStoreError,
     SafetyError,
     SelectorError,
     SignatureError,
@@ -56,7 +57,7 @@ class ExitCode(IntEnum):
     NOT_FOUND = 3, "no device matched the selection, or several did and none was chosen"
     DEVICE_ERROR = 4, "the device or the USB transfer failed (stall, timeout, DFU error status)"
     VERIFY_FAILED = 5, "memory read back from the device differs from what was written"
-    FILE_ERROR = 6, "a firmware file could not be read, parsed or written"
+    FILE_ERROR = 6, "a firmware file, or the --log record store, could not be read or written"
     REFUSED = 7, "refused before touching the device (unsafe, unconfirmed or mismatched)"
     BOARDS_FAILED = 100, "flash --all: 100 + the number of boards that failed (at most 125)"
     INTERRUPTED = 130, "interrupted (Ctrl-C)"
@@ -117,6 +118,10 @@ _VERIFY_HINT = (
     "the device does not hold this image; if it was just flashed, the sector may be"
     " write-protected (see `dfuse option-bytes`). A sim: board starts blank in every"
     " command unless its selector keeps a state file (sim:NAME?state=board.json)"
+)
+_RECORD_STORE_HINT = (
+    "--log takes a writable SQLite file path or a reachable postgresql://USER@HOST/DB URL"
+    " (see docs/production.md)"
 )
 _CRC_HINT = "the file is damaged or was edited after its suffix was written; rebuild it"
 _LIBUSB_HINT = (
@@ -240,6 +245,7 @@ RULES: tuple[Rule, ...] = (
     Rule(FileFormatError, ExitCode.FILE_ERROR, "file-format"),
     Rule(LayoutError, ExitCode.FILE_ERROR, "file-format"),
     Rule(TraceError, ExitCode.FILE_ERROR, "file-format"),
+    Rule(RecordStoreError, ExitCode.FILE_ERROR, "record-store", _RECORD_STORE_HINT),
     Rule(DeviceBusyError, ExitCode.DEVICE_ERROR, "device-busy", _BUSY_HINT),
     Rule(TransferTimeoutError, ExitCode.DEVICE_ERROR, "timeout", _TIMEOUT_HINT),
     Rule(DeviceGoneError, ExitCode.DEVICE_ERROR, "device-gone", _GONE_HINT),
