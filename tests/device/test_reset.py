@@ -14,9 +14,10 @@ def test_reset_returns_the_rom_to_dfu_idle_and_closes_the_device() -> None:
     backend = SimBackend([f411])
     dev = DfuDevice.open(backend=backend)
     dev.set_address(0x08004000)
-    assert f411.state is State.dfuDNLOAD_IDLE
+    before = f411.state
     dev.reset()
-    assert f411.state is State.dfuIDLE
+    after = f411.state
+    assert (before, after) == (State.dfuDNLOAD_IDLE, State.dfuIDLE)
     with pytest.raises(UsageError):
         dev.upload(0x08000000, 16)
     dev.reset()  # already closed: still no error
