@@ -23,16 +23,19 @@ import logging
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Unpack
+from typing import TYPE_CHECKING, Unpack
 
 from dfuse.clock import Clock, RealClock
 from dfuse.device import DfuDevice, Image
-from dfuse.errors import CancelledError, DeviceNotFoundError
+from dfuse.errors import CancelledError, DeviceNotFoundError, UsageError
 from dfuse.planning.download import DownloadOptions, OptionFields, resolve_options
 from dfuse.progress import GangProgressCallback, Phase
 from dfuse.transport.base import DeviceInfo, DeviceMode
 from dfuse.transport.discovery import find_devices
 from dfuse.transport.pyusb import PyUsbTransport, get_backend
+
+if TYPE_CHECKING:
+    from dfuse.station.store import RecordStore
 
 __all__ = [
     "DeviceTarget",
@@ -223,8 +226,10 @@ def _resolve(targets: Sequence[DeviceTarget], backend: object) -> list[_Job]:
             continue
         key = (job.info.bus, job.info.path)
         if key in seen:
-            raise ValueError(
-                f"board {job.info.describe()} is given twice (targets {seen[key]} and {n})"
+            raise UsageError(
+                f"board {job.info.describe()} is given twice (targets {seen[key]} and {n})",
+                value=job.info.path,
+                expected="each board once",
             )
         seen[key] = n
     return jobs
@@ -267,6 +272,9 @@ def flash_many(
     progress: GangProgressCallback | None = None,
     max_workers: int | None = None,
     alt: int | str | None = None,
+    record: RecordStore | None = None,
+    station_id: str | None = None,
+    image_name: str = "",
     options: DownloadOptions | None = None,
     **changes: Unpack[OptionFields],
 ) -> GangReport:
@@ -299,6 +307,14 @@ def flash_many(
             (a way to cancel one); raised for the final ``done``/``failed`` call, it is
             logged.
         max_workers: at most this many boards at a time (default: all of them).
+        record: a :class:`~dfuse.station.RecordStore` (``dfuse flash --all --log``):
+            every board that was opened gets a flash record, ok or failed (with the
+            error, and for a cancelled board what was erased and written), as
+            :func:`dfuse.station.recording` writes it. A record that cannot be written
+            makes that board's report fail with the
+            :class:`~dfuse.errors.RecordStoreError`. Default: nothing is recorded.
+        station_id: the station name in the records (default: the host name).
+        image_name: the image's name in the records (e.g. its file name).
 
     Returns:
         A :class:`GangReport`; a board that failed has ``ok=False`` and the error,
@@ -308,9 +324,15 @@ def flash_many(
     opts = resolve_options(options, changes)
     targets = list(selectors_or_devices)
     if not targets:
-        raise ValueError("flash_many() needs at least one board")
+        raise UsageError(
+            "flash_many() needs at least one board, got none", value=targets, expected="a board"
+        )
     if max_workers is not None and max_workers < 1:
-        raise ValueError(f"max_workers must be at least 1, got {max_workers}")
+        raise UsageError(
+            f"max_workers must be at least 1, got {max_workers!r}",
+            value=max_workers,
+            expected="at least 1, or None (one thread per board)",
+        )
     be = get_backend(backend) if any(not isinstance(t, DfuDevice) for t in targets) else None
     if clock is None:
         own = getattr(be if be is not None else backend, "clock", None)
@@ -321,6 +343,8 @@ def flash_many(
     gang_clock: Clock = clock
     jobs = _resolve(targets, be)
     lock = threading.Lock()
+    if record is not None:
+        from dfuse.station.core import recording
 
     def run(job: _Job) -> FlashReport:
         info = job.info
@@ -346,7 +370,13 @@ def flash_many(
                     transport.close()
                     raise
             reporter.emit(GangPhase.OPEN, 100.0)
-            plans = device.download(image, opts, progress=reporter)
+            if record is None:
+                plans = device.download(image, opts, progress=reporter)
+            else:
+                with recording(
+                    record, device, image, image_name=image_name, station_id=station_id
+                ) as rec:
+                    plans = rec.plans = device.download(image, opts, progress=reporter)
             written = sum(p.plan.write_bytes for p in plans)
         except Exception as exc:  # one board failing must not stop the others
             _log.info("flashing %s failed: %s", info.describe(), exc)

@@ -115,6 +115,10 @@ def sim_models() -> tuple[str, ...]:
     return names()
 
 
+if TYPE_CHECKING:
+    SIM_MODELS: tuple[str, ...]
+
+
 def __getattr__(name: str) -> object:
     if name == "SIM_MODELS":  # the part table is loaded on first use, not at import
         return sim_models()

@@ -196,3 +196,57 @@ def test_a_progress_callback_can_cancel_one_board(caplog: pytest.LogCaptureFixtu
     assert dead.error_type == "SystemExit"
     assert boards[2].peek(BASE, 4) == b"\xff" * 4
     assert "the progress callback failed for GANG0" in caplog.text
+
+
+def test_record_writes_one_flash_record_per_board_ok_or_failed() -> None:
+    from dfuse.station import RecordStore
+
+    fault = Fault(FaultKind.ERR_WRITE, Event.WRITE, nth=3)
+    boards = _boards(3, GANG1=[fault])
+    backend = SimBackend(boards)
+    store = RecordStore.open(":memory:")
+    report = flash_many(
+        find_devices(backend=backend),
+        IMAGE,
+        backend=backend,
+        address=BASE,
+        record=store,
+        station_id="line-1",
+        image_name="app.bin",
+    )
+    assert [r.ok for r in report] == [True, False, True]
+    records = {r.serial: r for r in store.query()}
+    assert sorted(s or "" for s in records) == ["GANG0", "GANG1", "GANG2"]
+    for board in boards:
+        record = records[board.serial]
+        assert record.station == "line-1"
+        assert record.image_name == "app.bin"
+        if board.serial == "GANG1":
+            assert record.result == "failed"
+            assert record.error_type == "DeviceStatusError"
+            assert record.error is not None
+            assert "errWRITE" in record.error
+        else:
+            assert board.peek(BASE, len(IMAGE)) == IMAGE
+            assert record.result == "ok"
+            assert record.error is None
+            assert record.bytes_written == len(IMAGE)
+            assert record.sectors_erased == 2  # 24 KiB from 0x08000000: two 16 KiB sectors
+    # without record= nothing is written
+    flash_many(find_devices(backend=backend), IMAGE, backend=backend, address=BASE)
+    assert len(store.query()) == 3
+
+
+def test_misuse_is_a_usage_error_naming_the_value() -> None:
+    from dfuse.errors import UsageError
+
+    backend = SimBackend(_boards(1))
+    with pytest.raises(UsageError, match="at least one board"):
+        flash_many([], IMAGE, backend=backend, address=BASE)
+    with pytest.raises(UsageError, match="max_workers must be at least 1, got 0") as info:
+        flash_many(["GANG0"], IMAGE, backend=backend, address=BASE, max_workers=0)
+    assert info.value.value == 0
+    [board] = find_devices(backend=backend)
+    with pytest.raises(UsageError, match="given twice") as info:
+        flash_many([board, board], IMAGE, backend=backend, address=BASE)
+    assert info.value.value == board.path

@@ -19,13 +19,15 @@ def test_f411_record() -> None:
     assert record["address"] == 0x08000000
     assert record["size"] == 512 * 1024
     assert record["layout"] == F411
-    assert record["sectors"][4] == {
+    sectors = record["sectors"]
+    assert isinstance(sectors, list)
+    assert sectors[4] == {
         "index": 4,
         "address": 0x08010000,
         "size": 0x10000,
         "access": "g",
     }
-    assert len(record["sectors"]) == 8
+    assert len(sectors) == 8
 
 
 def test_sector_access_letters() -> None:

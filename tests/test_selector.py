@@ -282,7 +282,7 @@ def test_the_device_page_example_runs(capsys: pytest.CaptureFixture[str]) -> Non
 
     page = Path(__file__).resolve().parents[1] / "docs" / "device.md"
     blocks = re.findall(r"```python\n(.*?)```", page.read_text(encoding="utf-8"), flags=re.S)
-    (block,) = [b for b in blocks if "open_device(" in b]
+    (block,) = [b for b in blocks if 'dfuse.open("sim:' in b]
     exec(compile(block, str(page), "exec"), {"__name__": "docs_example"})
     assert capsys.readouterr().out.strip() == "['LINE01', 'LINE02']"
 

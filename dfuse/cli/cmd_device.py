@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import signal
 import sys
+import threading
 import time
 import warnings
 from collections.abc import Iterator
@@ -266,6 +268,33 @@ def _backup(dev: DfuDevice, plans: tuple[TargetPlan, ...], path: str, ui: Ui) ->
     return {"path": path, "bytes": sum(target.size for target in backup.targets)}
 
 
+@contextmanager
+def _ctrl_c_cancels() -> Iterator[threading.Event]:
+    """A cancel token that Ctrl-C sets: the download stops at its next safe point (after the
+    current block or erase, never inside a request), brings the device back to dfuIDLE and
+    raises :class:`~dfuse.errors.CancelledError` (what was erased and written; exit code
+    130). A second Ctrl-C interrupts at once. Outside the main thread (where no signal
+    handler can be set), or when SIGINT is ignored, the token is only returned."""
+    cancel = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield cancel
+        return
+    previous = signal.getsignal(signal.SIGINT)
+    if previous in (signal.SIG_IGN, None):
+        yield cancel
+        return
+
+    def on_sigint(_signum: int, _frame: object) -> None:
+        cancel.set()
+        signal.signal(signal.SIGINT, previous)  # the next Ctrl-C interrupts at once
+
+    signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield cancel
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def cmd_flash(args: argparse.Namespace, ui: Ui) -> int:
     """``dfuse flash FILE``: erase what the image touches, write, verify, optionally leave."""
     kind, firmware, address = _load_image(args.file, args.address)
@@ -311,8 +340,14 @@ def cmd_flash(args: argparse.Namespace, ui: Ui) -> int:
             ui.note(f"backed up {result['backup']['bytes']} bytes to {args.backup}")
         start = time.perf_counter()
         device_start = dev.clock.now
-        with ui.progress() as sink, recording(log, dev, firmware, image_name=args.file) as rec:
-            plans = rec.plans = dev.download(firmware, progress=_progress(sink), **options)
+        with (
+            ui.progress() as sink,
+            recording(log, dev, firmware, image_name=args.file) as rec,
+            _ctrl_c_cancels() as cancel,
+        ):
+            plans = rec.plans = dev.download(
+                firmware, progress=_progress(sink), cancel=cancel, **options
+            )
         result["seconds"] = round(time.perf_counter() - start, 3)
         result["device_seconds"] = round(dev.clock.now - device_start, 3)
         # a plain DFU device that resets after manifesting cannot be read back
@@ -355,13 +390,14 @@ def _flash_all(
     """``flash --all``: every matching DFU-mode board at once (:func:`dfuse.gang.flash_many`)."""
     if args.dry_run or args.backup:
         raise UsageError("--all cannot be combined with --dry-run or --backup")
+    log = open_log(args)  # --log: unusable store = an error before any board is touched
     bench = open_bench(args)
     boards = [info for info in bench.find() if info.mode is DeviceMode.DFU]
     if not boards:
         raise DeviceNotFoundError(f"no DFU-mode device found matching {bench.selector}")
     if isinstance(firmware, DfuFile) and address is None:
         raise UsageError("a plain DFU file carries no address: give --address")
-    with ui.progress(boards=True) as sink:
+    with ui.progress(boards=True) as sink, _ctrl_c_cancels() as cancel:
 
         def progress(name: str, phase: GangPhase, percent: float) -> None:
             sink.board(name, str(phase), percent)
@@ -378,12 +414,17 @@ def _flash_all(
             incremental=args.incremental,
             leave=args.leave,
             force=args.force,
+            record=log,
+            image_name=args.file,
+            cancel=cancel,
         )
     bench.settle()
     ui.emit({"file": args.file, **report.to_dict()})
     ui.text(report.summary())
     if report.ok:
         return ExitCode.OK
+    if cancel.is_set():
+        return ExitCode.INTERRUPTED
     return ExitCode.gang(len(report.failed))
 
 

@@ -14,6 +14,7 @@ import json
 import math
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import IO, Any
 
 from dfuse.cli.exitcodes import ExitCode, UsageError
@@ -287,6 +288,25 @@ def _image(args: argparse.Namespace) -> Any:
 # --------------------------------------------------------------------------- log
 
 
+def _existing_store(location: str | None) -> None:
+    """``dfuse log --log PATH`` reads a store: a PATH that holds none (a typo) is refused
+    rather than created empty and reported as "0 record(s)". The default store (no --log,
+    no $DFUSE_LOG) may not exist yet: that is no records."""
+    import os
+
+    from dfuse.station.store import DEFAULT_LOG_ENV
+
+    text = location if location is not None else os.environ.get(DEFAULT_LOG_ENV)
+    if not text or text == ":memory:" or "://" in text:
+        return
+    path = Path(text).expanduser()
+    if not path.exists():
+        raise UsageError(
+            f"--log {text}: no record store there (expected an existing SQLite file;"
+            " `dfuse station` and `dfuse flash --log` create one)"
+        )
+
+
 def cmd_log(args: argparse.Namespace, ui: Ui) -> int:
     """``dfuse log``."""
     from dfuse.station import RecordStore
@@ -294,6 +314,9 @@ def cmd_log(args: argparse.Namespace, ui: Ui) -> int:
 
     if args.limit is not None and args.limit < 1:
         raise UsageError(f"invalid --limit {args.limit}: expected at least 1")
+    if args.csv and ui.json_mode:
+        raise UsageError("--csv and --json are two output formats: give one of them")
+    _existing_store(args.log)
     with RecordStore.open(args.log) as store:
         records = store.query(
             serial=args.serial,

@@ -14,6 +14,7 @@ from typing import NamedTuple
 
 from dfuse import errors
 from dfuse.errors import (
+    CancelledError,
     CrcMismatchError,
     DeviceBusyError,
     DeviceGoneError,
@@ -25,6 +26,7 @@ from dfuse.errors import (
     LibusbNotFoundError,
     ProtocolError,
     ReadProtectedError,
+    RecordStoreError,
     SafetyError,
     SelectorError,
     SignatureError,
@@ -55,7 +57,7 @@ class ExitCode(IntEnum):
     NOT_FOUND = 3, "no device matched the selection, or several did and none was chosen"
     DEVICE_ERROR = 4, "the device or the USB transfer failed (stall, timeout, DFU error status)"
     VERIFY_FAILED = 5, "memory read back from the device differs from what was written"
-    FILE_ERROR = 6, "a firmware file could not be read, parsed or written"
+    FILE_ERROR = 6, "a firmware file, or the --log record store, could not be read or written"
     REFUSED = 7, "refused before touching the device (unsafe, unconfirmed or mismatched)"
     BOARDS_FAILED = 100, "flash --all: 100 + the number of boards that failed (at most 125)"
     INTERRUPTED = 130, "interrupted (Ctrl-C)"
@@ -117,6 +119,10 @@ _VERIFY_HINT = (
     " write-protected (see `dfuse option-bytes`). A sim: board starts blank in every"
     " command unless its selector keeps a state file (sim:NAME?state=board.json)"
 )
+_RECORD_STORE_HINT = (
+    "--log takes a writable SQLite file path or a reachable postgresql://USER@HOST/DB URL"
+    " (see docs/production.md)"
+)
 _CRC_HINT = "the file is damaged or was edited after its suffix was written; rebuild it"
 _LIBUSB_HINT = (
     "reinstall with `python3 -m pip install pydfuse` (the libusb-package wheel ships libusb),"
@@ -142,13 +148,23 @@ OVERRIDE_FLAGS: dict[str, str] = {
 }
 
 
+#: The command for each library method a :class:`SafetyError` suggests instead.
+ALTERNATIVE_COMMANDS: dict[str, str] = {
+    "change_option_bytes()": "`dfuse option-bytes`",
+    "write_otp()": "`dfuse otp`",
+}
+
+
 def _safety_message(exc: BaseException) -> str:
-    """The refusal in command-line terms: "add --allow-option-bytes", not the keyword."""
+    """The refusal in command-line terms: "add --allow-option-bytes" and "`dfuse
+    option-bytes`", not the keyword and the method."""
     assert isinstance(exc, SafetyError)
     key = exc.override
     text = str(exc)
     if key in OVERRIDE_FLAGS:
         text = text.replace(f"pass {key}=True", f"add {OVERRIDE_FLAGS[key]}")
+    for method, command in ALTERNATIVE_COMMANDS.items():
+        text = text.replace(f"use {method}", f"use {command}")
     return text
 
 
@@ -203,6 +219,13 @@ RULES: tuple[Rule, ...] = (
     Rule(errors.UsageError, ExitCode.DEVICE_ERROR, "device-state"),
     Rule(SelectorError, ExitCode.USAGE, "usage"),
     Rule(KeyboardInterrupt, ExitCode.INTERRUPTED, "interrupted", message=lambda _: "interrupted"),
+    # Ctrl-C during a flash: stopped at a safe point; the message says what was erased/written
+    Rule(
+        CancelledError,
+        ExitCode.INTERRUPTED,
+        "interrupted",
+        "the device is back in dfuIDLE: run the command again to finish",
+    ),
     Rule(
         DeviceNotFoundError,
         ExitCode.NOT_FOUND,
@@ -222,6 +245,7 @@ RULES: tuple[Rule, ...] = (
     Rule(FileFormatError, ExitCode.FILE_ERROR, "file-format"),
     Rule(LayoutError, ExitCode.FILE_ERROR, "file-format"),
     Rule(TraceError, ExitCode.FILE_ERROR, "file-format"),
+    Rule(RecordStoreError, ExitCode.FILE_ERROR, "record-store", _RECORD_STORE_HINT),
     Rule(DeviceBusyError, ExitCode.DEVICE_ERROR, "device-busy", _BUSY_HINT),
     Rule(TransferTimeoutError, ExitCode.DEVICE_ERROR, "timeout", _TIMEOUT_HINT),
     Rule(DeviceGoneError, ExitCode.DEVICE_ERROR, "device-gone", _GONE_HINT),

@@ -580,7 +580,7 @@ class _Session:
             return status
         self.console.say("Resetting USB to switch back to Run-Time mode")
         try:
-            dev.transport.reset()
+            dev.reset()
         except TransportError as exc:
             # gone already (after :leave, or a device that resets itself): that is the goal
             self.console.say(f"(reset: {exc})")

@@ -15,12 +15,7 @@ from dataclasses import dataclass
 from dfuse.compat.options import ANY, IdMatch, Options
 from dfuse.transport import DeviceInfo, DeviceMode
 
-__all__ = ["ASSUMED_CONFIGURATION", "Entry", "format_entry", "match_entries", "single_interface"]
-
-#: bConfigurationValue dfu-util prints as ``cfg=``. dfuse's device records do not carry
-#: it; a DFU device is used in its first configuration, numbered 1 on every DFU device
-#: dfuse knows (the STM32 ROM bootloaders, USB DFU run-time interfaces).
-ASSUMED_CONFIGURATION = 1
+__all__ = ["Entry", "format_entry", "match_entries", "single_interface"]
 
 
 @dataclass(frozen=True)
@@ -55,7 +50,7 @@ def _ids_match(vendor: int, product: int, info: DeviceInfo) -> bool:
 
 def _device_entries(info: DeviceInfo, opts: Options, ids: IdMatch) -> list[Entry]:
     config = opts.config if opts.config != 0 else ANY  # dfu-util: -c 0 is "don't care"
-    if config >= 0 and config != ASSUMED_CONFIGURATION:
+    if config >= 0 and config != info.configuration:
         return []
     if opts.interface >= 0 and opts.interface != info.interface:
         return []
@@ -123,6 +118,6 @@ def format_entry(entry: Entry) -> str:
     kind = "DFU" if entry.dfu_mode else "Runtime"
     return (
         f"Found {kind}: [{info.vid:04x}:{info.pid:04x}] ver={info.bcd_device:04x}, "
-        f"devnum={info.address}, cfg={ASSUMED_CONFIGURATION}, intf={info.interface}, "
+        f"devnum={info.address}, cfg={info.configuration}, intf={info.interface}, "
         f'path="{info.path}", alt={entry.alt}, name="{entry.name}", serial="{entry.serial}"'
     )

@@ -745,6 +745,17 @@ class DfuDevice:
         if done.gone or done.reply is None or not stay:
             self.close()
 
+    def reset(self) -> None:
+        """USB port reset (dfu-util's ``-R``): the device re-enumerates (a ROM bootloader
+        restarts; a run-time device may start its application). A device already gone
+        counts as reset. This object is closed afterwards: open the device again."""
+        try:
+            self.transport.reset()
+        except DeviceGoneError as exc:
+            _log.debug("reset: %s (already gone)", exc)
+        finally:
+            self.close()
+
     def detach(self, *, timeout_ms: int | None = None, wait_s: float = 5.0) -> DfuDevice:
         """Switch a run-time device to DFU mode: DETACH, a USB reset unless the device
         detaches by itself, then wait (up to ``wait_s``) for it to re-enumerate.

@@ -31,7 +31,7 @@ from typing import Any, Literal
 
 from dfuse.clock import Clock, RealClock
 from dfuse.device import DfuDevice, Image, Phase
-from dfuse.errors import CancelledError, DfuseError, RecordStoreError, SafetyError
+from dfuse.errors import CancelledError, DfuseError, RecordStoreError, SafetyError, UsageError
 from dfuse.protocol.plan import EraseSector, MassErase
 from dfuse.selector import Bench, DeviceSelector, bench
 from dfuse.station.stamps import (
@@ -324,7 +324,11 @@ class Station:
             RecordStoreError: a record or a counter could not be written.
         """
         if count is not None and count < 1:
-            raise ValueError(f"count must be at least 1, got {count}")
+            raise UsageError(
+                f"count must be at least 1 (or None: run until cancelled), got {count!r}",
+                value=count,
+                expected="at least 1",
+            )
         # the workers stop on this: the caller's cancel, or a station-wide error (the
         # caller's event itself is never set by the station)
         stop = _Either(cancel)

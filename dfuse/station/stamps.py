@@ -78,11 +78,10 @@ class StampError(UsageError):
     """
 
     def __init__(self, message: str, *, value: object = None, expected: str = "") -> None:
-        super().__init__(message, value=value, expected=expected)
         detail = f" (got {value!r}" if value is not None else ""
         if expected:
             detail += ("; " if detail else " (") + f"expected {expected}"
-        self.args = (message + (detail + ")" if detail else ""),)
+        super().__init__(message + (detail + ")" if detail else ""), value=value, expected=expected)
 
 
 def _number(text: str, what: str, spec: str) -> int:

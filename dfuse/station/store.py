@@ -511,6 +511,14 @@ class RecordStore:
         if station is not None:
             stmt = stmt.where(table.c.station == station)
         if limit is not None:
+            if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+                from dfuse.errors import UsageError
+
+                raise UsageError(
+                    f"limit must be at least 1 (or None: every record), got {limit!r}",
+                    value=limit,
+                    expected="at least 1",
+                )
             stmt = stmt.order_by(table.c.id.desc()).limit(limit)
         else:
             stmt = stmt.order_by(table.c.id)
@@ -532,8 +540,9 @@ def _normalise_since(text: str) -> str:
     except ValueError as exc:
         from dfuse.errors import UsageError
 
+        expected = "an ISO 8601 date or time, e.g. 2026-12-04 or 2026-12-04T05:00"
         raise UsageError(
-            "invalid --since time", value=text, expected="ISO 8601, e.g. 2026-12-04T05:00"
+            f"invalid --since time {text!r}: expected {expected}", value=text, expected=expected
         ) from exc
     if parsed.tzinfo is not None:
         parsed = parsed.astimezone(UTC).replace(tzinfo=None)

@@ -108,13 +108,21 @@ class AltSetting:
 
     def matches(self, selector: int | str) -> bool:
         """Whether ``selector`` (a number, or a name compared case-insensitively with the
-        whole string or its layout label) designates this alternate setting."""
+        whole string or its layout label, with or without the leading ``@``: ``"@Option
+        Bytes"`` as docs/cli.md writes it, ``"Option Bytes"``) designates this alternate
+        setting."""
         if isinstance(selector, int):
             return selector == self.number
-        wanted = selector.strip().casefold()
-        if self.name is not None and self.name.strip().casefold() == wanted:
+
+        def bare(text: str) -> str:
+            return text.strip().casefold().removeprefix("@").strip()
+
+        wanted = bare(selector)
+        if not wanted:
+            return False
+        if self.name is not None and bare(self.name) == wanted:
             return True
-        return self.label.casefold() == wanted
+        return bare(self.label) == wanted
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +141,8 @@ class DeviceInfo:
         interface: bInterfaceNumber of the DFU interface.
         alt_settings: every alternate setting of that interface.
         functional: the DFU functional descriptor (``None`` if the device has none).
+        configuration: bConfigurationValue of the configuration holding the DFU interface
+            (dfu-util's ``cfg=``).
         handle: the backend's device object (opaque; not compared).
     """
 
@@ -149,6 +159,7 @@ class DeviceInfo:
     interface: int
     alt_settings: tuple[AltSetting, ...]
     functional: FunctionalDescriptor | None
+    configuration: int = 1
     handle: object = field(default=None, compare=False, repr=False)
 
     @property
@@ -190,6 +201,7 @@ class DeviceInfo:
             "manufacturer": self.manufacturer,
             "product": self.product,
             "bcd_device": self.bcd_device,
+            "configuration": self.configuration,
             "mode": self.mode.value,
             "transfer_size": self.transfer_size,
             "alt_settings": [a.to_dict() for a in self.alt_settings],

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from dfuse.clock import Clock, RealClock, VirtualClock
-from dfuse.errors import CancelledError, DeviceNotFoundError
+from dfuse.errors import CancelledError, DeviceNotFoundError, UsageError
 from dfuse.transport.base import DeviceInfo, DeviceMode
 from dfuse.transport.pyusb import PyUsbTransport, enumerate_devices, get_backend
 
@@ -118,7 +118,11 @@ class BusWatcher:
         interval: float = DEFAULT_POLL_INTERVAL_S,
     ) -> None:
         if not interval > 0:
-            raise ValueError(f"interval must be positive, got {interval}")
+            raise UsageError(
+                f"interval must be a positive number of seconds, got {interval!r}",
+                value=interval,
+                expected="a number of seconds > 0",
+            )
         if clock is None:
             own = getattr(backend, "clock", None)
             clock = own if isinstance(own, Clock) else RealClock()
@@ -204,8 +208,17 @@ def wait_for(
     :class:`~dfuse.errors.DeviceNotFoundError` when it passes, and
     :class:`~dfuse.errors.CancelledError` (phase ``"wait"``) when ``cancel`` is set.
     """
-    if timeout is not None and (math.isnan(timeout) or timeout < 0):
-        raise ValueError(f"timeout must be a non-negative number of seconds, got {timeout}")
+    if timeout is not None and (
+        isinstance(timeout, bool)
+        or not isinstance(timeout, int | float)
+        or math.isnan(timeout)
+        or timeout < 0
+    ):
+        raise UsageError(
+            f"timeout must be a number of seconds >= 0 (or None: wait forever), got {timeout!r}",
+            value=timeout,
+            expected="a number of seconds >= 0, or None",
+        )
     with BusWatcher(backend, clock, interval=interval) as watcher:
         deadline = None if timeout is None or math.isinf(timeout) else watcher.clock.now + timeout
         while True:

@@ -201,6 +201,7 @@ def describe_device(
             interface=dfu_interface,
             alt_settings=settings,
             functional=functional,
+            configuration=int(cfg.bConfigurationValue),
             handle=dev,
         )
     return None

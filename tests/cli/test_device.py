@@ -644,6 +644,8 @@ def test_flash_a_raw_file_into_the_memory_alt_selects(
     assert refused.code == ExitCode.REFUSED, refused.err
     assert "add --allow-option-bytes" in refused.err
     assert "allow_option_bytes=True" not in refused.err
+    assert "change_option_bytes()" not in refused.err  # the CLI names its command instead
+    assert "`dfuse option-bytes`" in refused.err
     assert OptionBytes.parse(board.option_bytes).write_protected == frozenset()
     done = run(*argv, "--allow-option-bytes")
     assert done.code == 0, done.err
@@ -678,6 +680,8 @@ def test_otp_target_needs_allow_otp(run: Runner, sim: Sim, workdir: Path) -> Non
     refused = run(*argv)
     assert refused.code == ExitCode.REFUSED
     assert "add --allow-otp" in refused.err
+    assert "write_otp()" not in refused.err
+    assert "`dfuse otp`" in refused.err
     assert board.peek(0x1FFF7800, 2) == b"\xff\xff"
     assert run(*argv, "--allow-otp").code == 0
     assert board.peek(0x1FFF7800, 2) == b"\x12\x34"

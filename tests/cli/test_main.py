@@ -12,6 +12,7 @@ from dfuse import __version__
 from dfuse.cli import ExitCode
 from dfuse.cli.exitcodes import Failure, UsageError, classify
 from dfuse.errors import (
+    CancelledError,
     CrcMismatchError,
     DeviceBusyError,
     DeviceGoneError,
@@ -23,6 +24,7 @@ from dfuse.errors import (
     LibusbNotFoundError,
     ProtocolError,
     ReadProtectedError,
+    RecordStoreError,
     SafetyError,
     SelectorError,
     SignatureError,
@@ -211,6 +213,18 @@ def test_missing_command_module_is_reported() -> None:
         ),
         (ProtocolError("odd"), ExitCode.DEVICE_ERROR, "protocol", ""),
         (DfuseError("other"), ExitCode.ERROR, "error", ""),
+        (
+            RecordStoreError("connection refused", url="postgresql://u@h/db"),
+            ExitCode.FILE_ERROR,
+            "record-store",
+            "--log takes",
+        ),
+        (
+            CancelledError(erased=(0x08000000,), written=0, phase="erase"),
+            ExitCode.INTERRUPTED,
+            "interrupted",
+            "run the command again",
+        ),
         (
             PermissionError(13, "Permission denied", "f.bin"),
             ExitCode.FILE_ERROR,

@@ -71,7 +71,7 @@ class Outcome:
 
     @property
     def flash(self) -> bytes:
-        return self.board.peek(FLASH, FLASH_SIZE)
+        return bytes(self.board.peek(FLASH, FLASH_SIZE))
 
     def file(self, name: str) -> bytes | None:
         path = self.cwd / name

@@ -222,3 +222,27 @@ def test_an_upload_past_the_memory_fails_and_leaves_no_file_behind(in_tmp: Path,
     status, _, _ = run(["-a", "0", "-s", f"0x{end - 16:08X}:16", "-U", "up.bin"], b)
     assert status == 0
     assert (in_tmp / "up.bin").read_bytes() == b.boards[0].peek(end - 16, 16)
+
+
+def test_list_prints_the_device_configuration_value(in_tmp: Path) -> None:
+    from dfuse.selector import DeviceSelector
+    from dfuse.sim import SimBackend, Stm32F411
+
+    class SecondConfiguration(Stm32F411):
+        def configuration_descriptor(self, index: int = 0) -> bytes:
+            raw = bytearray(super().configuration_descriptor(index))
+            raw[5] = 2  # bConfigurationValue
+            return bytes(raw)
+
+    board = SecondConfiguration(serial="C2")
+    b = Bench(DeviceSelector.parse("usb:"), SimBackend([board]), (board,))
+    status, out, _ = run(["-l"], b)
+    assert status == 0
+    assert out.count("cfg=2, intf=0") == 4
+    assert "cfg=1" not in out
+    status, out, _ = run(["-l", "-c", "1"], b)  # -c picks the configuration
+    assert status == 0
+    assert "Found DFU" not in out
+    status, out, _ = run(["-l", "-c", "2"], b)
+    assert status == 0
+    assert out.count("Found DFU") == 4

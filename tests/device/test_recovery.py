@@ -16,8 +16,8 @@ BASE = 0x08000000
 IMAGE = random.Random(2).randbytes(3 * 2048)
 
 
-def _open(chip: Stm32F411, **kwargs: float) -> DfuDevice:
-    return DfuDevice.open(backend=SimBackend([chip]), **kwargs)
+def _open(chip: Stm32F411, *, busy_timeout: float | None = None) -> DfuDevice:
+    return DfuDevice.open(backend=SimBackend([chip]), busy_timeout=busy_timeout)
 
 
 def test_one_stalled_poll_of_a_busy_device_is_retried_and_counted() -> None:

@@ -147,7 +147,7 @@ def test_a_reported_success_leaves_exactly_the_modelled_memory(seed: int) -> Non
     board, backend, clock = _rig(step)
     memory = _random_memory(r)
     board.poke(BASE, bytes(memory))
-    segments = _random_image(r, memory, step)
+    segments = _random_image(r, bytes(memory), step)
     erase = r.choice(["sectors", "sectors", "none"])
     incremental = r.random() < 0.5
     target = Target.from_segments([(BASE + a, d) for a, d in segments])
@@ -298,6 +298,7 @@ def test_leave_waits_for_every_verify_of_every_target() -> None:
 @pytest.mark.parametrize("already", [b"\xff" * 32, b"\x5a" * 32, b"\x7f" * 32])
 def test_incremental_otp_writes_only_what_differs(already: bytes) -> None:
     board, backend, clock = _rig()
+    assert board.otp is not None
     board.otp.program(0x1FFF7800, already)
     wanted = Element(0x1FFF7800, b"\x5a" * 32)
     with DfuDevice.open(backend=backend, clock=clock) as dev:

@@ -19,7 +19,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from dfuse.sim import replay
+from dfuse.sim import RomBootloader, replay
 from dfuse.sim.replayer import known_parts
 from dfuse.trace.format import read_trace
 
@@ -67,7 +67,7 @@ def _expectation(path: Path) -> pytest.MarkDecorator | None:
 
 
 def _params() -> list[object]:
-    out = []
+    out: list[object] = []
     for path in TRACES:
         mark = _expectation(path)
         out.append(pytest.param(path, id=path.stem, marks=[mark] if mark else []))
@@ -100,7 +100,9 @@ def test_the_f072_holds_a_busy_getstatus_it_does_not_stall() -> None:
 
     def l4_way(*args: Any, **kwargs: Any) -> Any:
         models = original(*args, **kwargs)
-        models[0].quirks = dataclasses.replace(models[0].quirks, busy_status_held=False)
+        board = models[0]
+        assert isinstance(board, RomBootloader)
+        board.quirks = dataclasses.replace(board.quirks, busy_status_held=False)
         return models
 
     with pytest.MonkeyPatch.context() as mp:

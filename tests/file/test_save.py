@@ -77,7 +77,9 @@ def test_binary_fills_gaps_with_erased_bytes(tmp_path: Path, target: Target) -> 
 def test_a_one_target_dfuse_file_saves_as_its_target(tmp_path: Path) -> None:
     target = Target(0, "Internal Flash", [Element(_BASE, b"\x01\x02\x03")])
     save(DfuSeFile((target,), 0x0483, 0xDF11), tmp_path / "x.s19")
-    assert load(tmp_path / "x.s19").targets[0].segments() == target.segments()
+    loaded = load(tmp_path / "x.s19")
+    assert isinstance(loaded, DfuSeFile)
+    assert loaded.targets[0].segments() == target.segments()
 
 
 def test_a_dfuse_file_keeps_its_own_ids(tmp_path: Path) -> None:

@@ -31,7 +31,9 @@ def test_records_and_table() -> None:
     for part in all_parts():
         record = part_record(part)
         assert record["name"] == part.name
-        assert [a["string"] for a in record["alts"]] == list(part.alt_strings)  # type: ignore[index]
+        alts = record["alts"]
+        assert isinstance(alts, list)
+        assert [a["string"] for a in alts] == list(part.alt_strings)
     lines = table().splitlines()
     assert lines[0].startswith("NAME")
     assert len(lines) == 1 + len(all_parts())

@@ -70,7 +70,9 @@ def test_incremental_decisions_are_listed() -> None:
     readback = [(BASE, b"\x01" * 16), (BASE + 0x4000, b"\xff" * 16)]
     record = plan_incremental(image, F411, 2048, readback).to_dict()
     assert record["incremental"] is True
-    assert [(d["sector"], d["action"]) for d in record["sectors"]] == [(0, "skip"), (1, "rewrite")]
+    sectors = record["sectors"]
+    assert isinstance(sectors, list)
+    assert [(d["sector"], d["action"]) for d in sectors] == [(0, "skip"), (1, "rewrite")]
     assert record["erase"] == [{"sector": 1, "address": BASE + 0x4000, "size": 0x4000}]
 
 
@@ -92,6 +94,11 @@ def test_erase_and_byte_totals_agree(start: int, length: int, transfer: int) -> 
     length = min(length, 0x80000 - start)
     plan = plan_download([(BASE + start, b"\x00" * length)], F411, transfer)
     record = plan.to_dict()
-    assert sum(e["size"] for e in record["erase"]) == record["erase_bytes"]
-    assert record["write_bytes"] + record["skipped_bytes"] == length
+    erase, write_bytes = record["erase"], record["write_bytes"]
+    skipped_bytes = record["skipped_bytes"]
+    assert isinstance(erase, list)
+    assert isinstance(write_bytes, int)
+    assert isinstance(skipped_bytes, int)
+    assert sum(e["size"] for e in erase) == record["erase_bytes"]
+    assert write_bytes + skipped_bytes == length
     assert json.loads(json.dumps(record)) == record

@@ -14,6 +14,10 @@ import zlib
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from _typeshed import TraceFunction
 
 import pytest
 
@@ -221,7 +225,7 @@ def _lines_executed(fn: Callable[[], object]) -> int:
     wall-clock time, does not depend on how busy the machine is."""
     count = 0
 
-    def tracer(frame: FrameType, event: str, arg: object) -> Callable[..., object]:
+    def tracer(frame: FrameType, event: str, arg: object) -> TraceFunction:
         nonlocal count
         if event == "line":
             count += 1

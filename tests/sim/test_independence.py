@@ -30,7 +30,7 @@ ALLOWED = (
 
 def _imports(path: Path) -> list[str]:
     tree = ast.parse(path.read_text(encoding="utf-8"))
-    out = []
+    out: list[str] = []
     for node in ast.walk(tree):  # every import, also those inside functions
         if isinstance(node, ast.Import):
             out.extend(alias.name for alias in node.names)

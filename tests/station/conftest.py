@@ -100,7 +100,7 @@ class PgCluster:
         with psycopg.connect(
             f"host=127.0.0.1 port={self.port} user=postgres dbname={dbname}", autocommit=True
         ) as conn:
-            conn.execute(sql)  # type: ignore[arg-type]  # test-only SQL text
+            conn.execute(sql)
 
 
 @pytest.fixture(scope="session")

@@ -70,7 +70,9 @@ def test_station_json_prints_one_line_per_board_event(image_file: Path, tmp_path
 
 def test_read_only_store_fails_before_any_board(image_file: Path, tmp_path: Path) -> None:
     path = tmp_path / "ro.sqlite"
-    assert _run(["log", "--log", str(path)])[0] == 0  # creates it
+    from dfuse.station import RecordStore
+
+    RecordStore.open(path).close()  # creates it
     code, out, err = _run(
         ["station", str(image_file), "-d", "sim:stm32f411", "--count", "1",
          "--log", f"sqlite:///file:{path}?mode=ro&uri=true"]
@@ -168,3 +170,55 @@ def test_flash_records_only_with_log(image_file: Path, tmp_path: Path) -> None:
     # without --log nothing is recorded
     assert _run(["flash", str(image_file), "-d", "sim:stm32f411"])[0] == 0
     assert len(json.loads(_run(["log", "--log", str(log), "--json"])[1])["records"]) == 2
+
+
+def test_flash_all_records_every_board_with_log(image_file: Path, tmp_path: Path) -> None:
+    log = tmp_path / "gang.sqlite"
+    code, _, err = _run(
+        ["flash", str(image_file), "-d", "sim:stm32f411?count=3", "--all", "--log", str(log)]
+    )
+    assert code == 0, err
+    code, out, _ = _run(["log", "--log", str(log), "--json"])
+    records = json.loads(out)["records"]
+    assert sorted(r["serial"] for r in records) == ["3276347F3001", "3276347F3002", "3276347F3003"]
+    for record in records:
+        assert record["result"] == "ok"
+        assert record["image_name"] == str(image_file)
+        assert record["sectors_erased"] == 1
+        assert record["bytes_written"] == 16 * 1024
+    # without --log, --all records nothing
+    assert _run(["flash", str(image_file), "-d", "sim:stm32f411?count=2", "--all"])[0] == 0
+    assert len(json.loads(_run(["log", "--log", str(log), "--json"])[1])["records"]) == 3
+
+
+def test_flash_all_with_an_unusable_log_is_a_clear_error(image_file: Path, tmp_path: Path) -> None:
+    log = tmp_path / "missing-dir" / "sub" / "x.sqlite"
+    (tmp_path / "missing-dir").write_text("a file where a directory should be")
+    code, _, err = _run(
+        ["flash", str(image_file), "-d", "sim:stm32f411?count=2", "--all", "--log", str(log)]
+    )
+    assert code != 0
+    assert "Traceback" not in err
+    assert str(log) in err or "missing-dir" in err
+
+
+def test_log_refuses_bad_input_with_the_value_and_what_was_expected(tmp_path: Path) -> None:
+    log = tmp_path / "r.sqlite"
+    from dfuse.station import RecordStore
+
+    RecordStore.open(log).close()
+    code, out, err = _run(["log", "--log", str(log), "--since", "yesterday"])
+    assert code == 2
+    assert "'yesterday'" in err
+    assert "2026-12-04" in err
+    assert "Traceback" not in err
+    code, out, err = _run(["log", "--log", str(log), "--json", "--csv"])
+    assert code == 2
+    assert json.loads(out)["error"]["kind"] == "usage"  # --json: the error as JSON
+    assert "--csv" in out
+    # a path that holds no store (a typo) is refused, not created and shown as empty
+    missing = tmp_path / "typo.sqlite"
+    code, out, err = _run(["log", "--log", str(missing)])
+    assert code == 2
+    assert str(missing) in err
+    assert not missing.exists()

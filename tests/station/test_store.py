@@ -235,7 +235,7 @@ def test_an_older_schema_is_migrated_on_open(
 
 
 _text = st.text(
-    st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=40
+    st.characters(exclude_categories=["Cs"], exclude_characters="\x00"), max_size=40
 )
 
 
@@ -276,3 +276,25 @@ def test_any_record_round_trips(
         record_id = store.add(record)
         [back] = store.query()
     assert back == replace(record, id=record_id)
+
+
+@pytest.mark.parametrize("limit", [0, -1, True, 1.5])
+def test_a_bad_limit_is_refused_with_the_value(limit: object) -> None:
+    from dfuse.errors import UsageError
+
+    store = RecordStore.open(":memory:")
+    with pytest.raises(UsageError, match="limit must be at least 1") as info:
+        store.query(limit=limit)  # type: ignore[arg-type]
+    assert info.value.value is limit
+
+
+@pytest.mark.parametrize("count", [0, -3])
+def test_a_station_refuses_a_bad_count(count: int) -> None:
+    from dfuse.errors import UsageError
+    from dfuse.selector import bench
+    from dfuse.station import Station
+
+    station = Station(b"\x00" * 16, bench("sim:stm32f411"), address=0x08000000)
+    with pytest.raises(UsageError, match=f"got {count}") as info:
+        station.run(count=count)
+    assert info.value.value == count

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from dfuse.layout import MemoryLayout
-from dfuse.parts import get, load_text
+from dfuse.parts import get
+from dfuse.parts.schema import load_text
 from dfuse.sim import SimBackend, board
 from dfuse.station import uid as uid_module
 from dfuse.station.stamps import StampError

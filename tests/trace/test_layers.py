@@ -14,7 +14,7 @@ FORBIDDEN = ("dfuse.transport", "dfuse.device", "dfuse.file", "dfuse.layout", "d
 
 def _imports(path: Path) -> set[str]:
     tree = ast.parse(path.read_text(encoding="utf-8"))
-    found = set()
+    found: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)

@@ -16,7 +16,7 @@ from dfuse.data import example_hex_path as blinky_path
 from dfuse.selector import Bench, DeviceSelector
 from dfuse.sim import Fault, FaultKind, SimBackend, Stm32F411
 from dfuse.sim.faults import Event
-from dfuse.trace.format import read_trace
+from dfuse.trace.format import TraceEvent, read_trace
 from dfuse.trace.recorder import TraceRecorder, TracingTransport, current_recorder
 
 from .conftest import run_cli, schema_errors
@@ -137,6 +137,7 @@ def test_detach_is_an_event_and_the_bootloader_joins_the_trace(tmp_path: Path) -
     assert "detach" in names
     assert "reenumerate" in names
     back = trace.records[names.index("reenumerate")]
+    assert isinstance(back, TraceEvent)
     assert isinstance(back.fields, dict)
     assert back.fields["device"]["mode"] == "dfu"
 
@@ -200,6 +201,7 @@ def test_every_device_command_takes_trace(
         # `list` sends to read each DFU-mode board's read protection level)
         events = [r for r in trace.records if getattr(r, "event", None) == "enumerate"]
         [event] = events
+        assert isinstance(event, TraceEvent)
         assert event.fields["devices"][0]["alt_settings"][0]["name"].startswith("@Internal")
 
 

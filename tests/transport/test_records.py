@@ -37,3 +37,39 @@ def test_a_simulated_bootloader_record() -> None:
     assert record["bcd_device"] == info.bcd_device
     assert [a["number"] for a in record["alt_settings"]] == [a.number for a in info.alt_settings]
     assert record["alt_settings"][0]["layout"]["name"] == "Internal Flash"
+    assert record["configuration"] == info.configuration == 1
+
+
+class _SecondConfiguration(Stm32F411):
+    """A bootloader whose DFU interface is in configuration 2 (bConfigurationValue)."""
+
+    def configuration_descriptor(self, index: int = 0) -> bytes:
+        raw = bytearray(super().configuration_descriptor(index))
+        raw[5] = 2
+        return bytes(raw)
+
+
+def test_the_configuration_value_comes_from_the_descriptor() -> None:
+    [info] = find_devices(backend=SimBackend([_SecondConfiguration(serial="C2")]))
+    assert info.configuration == 2
+    assert info.to_dict()["configuration"] == 2
+
+
+def test_an_alt_setting_matches_its_name_with_or_without_the_at_sign() -> None:
+    ob = AltSetting.from_name(1, "@Option Bytes  /0x1FFFC000/01*016 e")
+    for selector in ("@Option Bytes", "@option bytes", "Option Bytes", " @Option Bytes "):
+        assert ob.matches(selector), selector
+    assert ob.matches("@Option Bytes  /0x1FFFC000/01*016 e")
+    assert not ob.matches("@Internal Flash")
+    assert not ob.matches("@")
+    odd = AltSetting.from_name(2, "@not a layout")  # no layout: the name is the label
+    assert odd.matches("@not a layout")
+    assert odd.matches("not a layout")
+
+
+def test_the_library_opens_an_alt_by_its_at_name() -> None:
+    import dfuse
+
+    backend = SimBackend([Stm32F411(serial="AT")])
+    with dfuse.open("usb:", backend=backend, alt="@Option Bytes") as dev:
+        assert dev.alt == 1

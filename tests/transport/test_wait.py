@@ -43,7 +43,7 @@ def test_hotplug_wakes_a_real_time_wait() -> None:
 def test_without_hotplug_the_bus_is_polled() -> None:
     clock = VirtualClock()
     calls: list[float] = []
-    found = ["x"]
+    found: list[object] = ["x"]
 
     def find() -> list[object]:
         calls.append(clock.now)
@@ -62,3 +62,23 @@ def test_bench_wait_for_finds_scheduled_boards() -> None:
     b = bench("sim:stm32f411?boards=3&arrive=0.5")
     assert b.find() == []
     assert [d.serial for d in b.wait_for(10)] == ["3276347F3001"]
+
+
+@pytest.mark.parametrize("timeout", [-1, -0.5, float("nan"), "5", True])
+def test_a_bad_timeout_is_a_usage_error_naming_it(timeout: object) -> None:
+    from dfuse.errors import UsageError
+
+    with pytest.raises(UsageError) as info:
+        wait_for_device("sim:stm32f411", timeout=timeout)  # type: ignore[arg-type]
+    assert str(info.value.value) == str(timeout)
+    assert repr(timeout) in str(info.value)
+    assert ">= 0" in str(info.value)
+
+
+@pytest.mark.parametrize("interval", [0, -1.0, float("nan")])
+def test_a_bad_poll_interval_is_a_usage_error_naming_it(interval: float) -> None:
+    from dfuse.errors import UsageError
+
+    with pytest.raises(UsageError, match="interval must be a positive number") as info:
+        BusWatcher(None, VirtualClock(), interval=interval)
+    assert str(info.value.value) == str(interval)
