@@ -31,7 +31,7 @@ from dfuse.planning import reading, record
 from dfuse.planning.download import DownloadOptions, Image, OptionFields, TargetPlan
 from dfuse.planning.protection import DEFAULT_RESET_WAIT_S
 from dfuse.planning.record import DEFAULT_ENTRY, RunRecord
-from dfuse.planning.rules import follow, rules_for
+from dfuse.planning.rules import follow, is_main_flash, rules_for
 from dfuse.progress import Phase, Progress, ProgressCallback
 from dfuse.protocol import plan as steps
 from dfuse.protocol.constants import Request, State
@@ -471,8 +471,17 @@ class DfuDevice:
               progress: ProgressCallback | None = None) -> None:  # fmt: skip
         """Erase sectors (``Sector`` objects, or addresses in them) of the selected
         alternate setting, each once in address order, or ``"all"`` (mass erase). Sectors
-        not erasable are refused (SafetyError) before any traffic."""
-        self._drive(reading.erase_plan(self.layout, sectors, self._transfer_size), progress)
+        not erasable are refused (SafetyError) before any traffic; on an STM32F2/F4, a
+        mass erase while any sector is write-protected (nWRP) too, after reading the
+        option bytes (the flash refuses it while the ROM reports it done)."""
+        plan = reading.erase_plan(self.layout, sectors, self._transfer_size)
+        part, layout = self._part, self.layout
+        mass = any(isinstance(step, steps.MassErase) for step in plan.steps)
+        if mass and part is not None and is_main_flash(part, layout):
+            assert layout is not None
+            if dl.models_f4_wrp(part, self.info):
+                dl.check_write_protection(layout, plan, self.read_option_bytes().write_protected)
+        self._drive(plan, progress)
 
     def mass_erase(self) -> None:
         """Erase the whole flash (DfuSe ``0x41`` without an address)."""

@@ -70,6 +70,7 @@ __all__ = [
     "image_jobs",
     "is_f4_otp_layout",
     "is_option_layout",
+    "models_f4_wrp",
     "plan_image",
     "plan_targets",
     "read_back_spans",
@@ -474,7 +475,7 @@ def plan_targets(
             part is not None
             and read_options is not None
             and is_main_flash(part, layout)
-            and _models_f4_wrp(part, info)
+            and models_f4_wrp(part, info)
             and any(isinstance(step, MassErase) for step in steps.erases)
         ):
             check_write_protection(layout, steps, read_options().write_protected)
@@ -482,7 +483,7 @@ def plan_targets(
     return tuple(plans)
 
 
-def _models_f4_wrp(part: Part, info: DeviceInfo | None) -> bool:
+def models_f4_wrp(part: Part, info: DeviceInfo | None) -> bool:
     """Whether ``part`` has F4 nWRP write protection that the host can read (an
     ``Option Bytes`` alternate setting)."""
     ob = part.option_bytes

@@ -67,3 +67,22 @@ def test_an_image_beside_the_protected_sectors_is_written() -> None:
     _download(b, image, flash.address)
     assert b.peek(flash.address, len(image)) == image
     assert b.peek(flash.address + 0x60000, 0x20000) == bytes([OLD]) * 0x20000
+
+
+def test_mass_erase_is_refused_while_a_sector_is_protected() -> None:
+    b = _board([2])
+    flash = b.part.flash
+    clock = VirtualClock()
+    dev = DfuDevice.open(backend=SimBackend([b], clock=clock), clock=clock)
+    with dev, pytest.raises(SafetyError, match=r"mass erase.*sectors 2"):
+        dev.mass_erase()
+    assert b.peek(flash.address, flash.size) == bytes([OLD]) * flash.size
+
+
+def test_mass_erase_without_protection_erases() -> None:
+    b = _board([])
+    flash = b.part.flash
+    clock = VirtualClock()
+    with DfuDevice.open(backend=SimBackend([b], clock=clock), clock=clock) as dev:
+        dev.mass_erase()
+    assert b.peek(flash.address, flash.size) == b"\xff" * flash.size
