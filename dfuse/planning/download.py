@@ -412,6 +412,7 @@ def plan_targets(
         last = i == len(jobs) - 1
         job_mode = EraseMode.NONE if mode is EraseMode.MASS and i != mass_job else mode
         erased = 0xFF
+        raw = segs
         if part is not None and layout is not None and is_main_flash(part, layout):
             flash = part.flash
             # the image as given is checked against the layout first: an error names
@@ -463,7 +464,7 @@ def plan_targets(
         if incremental:
             # Check the image against the layout before reading anything.
             plan_download(segs, layout, transfer_size, options)
-            current = read_back(alt, layout, segs)
+            current = _mask_padding(read_back(alt, layout, segs), raw, segs)
             steps = plan_incremental(segs, layout, transfer_size, current, options)
         else:
             steps = plan_download(segs, layout, transfer_size, options)
@@ -524,6 +525,39 @@ def check_write_protection(layout: MemoryLayout, plan: Plan, protected: frozense
             f"the image writes write-protected flash sector(s) {names} (nWRP): the flash "
             f"would ignore the erase and the writes; {hint}"
         )
+
+
+def _mask_padding(
+    current: list[tuple[int, bytes]], raw: Segments, padded: Segments
+) -> list[tuple[int, bytes]]:
+    """``current`` (what the device holds over the padded image) with the padding's own
+    bytes in place of what the device holds there, so that an incremental download
+    compares the image's bytes only: a sector whose image bytes are unchanged is kept
+    (with whatever the flash holds beside the image), not rewritten because the bytes
+    next to the image differ from the padding."""
+    if raw is padded:
+        return current
+    runs = normalize_segments(raw)
+    pads: list[tuple[int, bytes]] = []
+    for start, data in normalize_segments(padded):
+        cursor, end = start, start + len(data)
+        for address, piece in runs:
+            if address + len(piece) <= cursor or address >= end:
+                continue
+            if address > cursor:
+                pads.append((cursor, bytes(data[cursor - start : address - start])))
+            cursor = max(cursor, address + len(piece))
+        if cursor < end:
+            pads.append((cursor, bytes(data[cursor - start :])))
+    out = []
+    for where, held in current:
+        buf = bytearray(held)
+        for address, fill in pads:
+            lo, hi = max(where, address), min(where + len(buf), address + len(fill))
+            if lo < hi:
+                buf[lo - where : hi - where] = fill[lo - address : hi - address]
+        out.append((where, bytes(buf)))
+    return out
 
 
 def plan_image(

@@ -100,3 +100,30 @@ def test_an_image_past_the_flash_end_is_refused_at_its_own_address(name: str) ->
     dev = DfuDevice.open(backend=SimBackend([b], clock=clock), clock=clock)
     with dev, pytest.raises(SafetyError, match=f"refusing to write 0x{address:08X}"):
         dev.download(b"\x12" * 9, address=address)
+
+
+@pytest.mark.parametrize("name", ["stm32l476", "stm32h743", "stm32l072", "gd32vf103"])
+def test_incremental_keeps_a_sector_whose_image_bytes_are_unchanged(name: str) -> None:
+    # the image ends mid-unit, where an earlier, longer image left its bytes: the
+    # padding must not make the sector look changed (its image bytes are the same), so
+    # the flash beside the image (an application's settings) is kept, as documented
+    b = board(name)
+    flash = b.part.flash
+    image = bytes(range(1, 252)) * 4 + b"\x42"  # 1005 bytes
+    unit = flash.program_unit
+    # the next unit but one after the image: in its sector, outside its units
+    beside = flash.address + -(-len(image) // unit) * unit + unit
+    clock = VirtualClock()
+    with DfuDevice.open(backend=SimBackend([b], clock=clock), clock=clock) as dev:
+        dev.download(image + b"\x99\x98\x97", address=flash.address)
+        b.poke(beside, b"\x5a\xa5")
+        (plan,) = dev.download(image, address=flash.address, incremental=True)
+        assert plan.plan.erases == ()
+        assert b.peek(beside, 2) == b"\x5a\xa5"
+        changed = image[:-1] + b"\x43"
+        (plan,) = dev.download(changed, address=flash.address, incremental=True)
+        assert plan.plan.erases != ()
+    assert b.peek(flash.address, len(changed)) == changed
+    tail = -(-len(changed) // unit) * unit - len(changed)
+    assert b.peek(flash.address + len(changed), tail) == bytes([flash.erased]) * tail
+    assert b.peek(beside, 2) == bytes([flash.erased]) * 2  # rewritten: erased as documented
