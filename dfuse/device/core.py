@@ -344,7 +344,7 @@ class DfuDevice:
     def _send(self, request: record.Dnload) -> Done:
         """DNLOAD one block (or command), then poll until the session says it is done."""
         action = request.action
-        self._prepare(action, dfuse=request.dfuse)
+        self._prepare(f"go on {action}", dfuse=request.dfuse)
         self._ready(Event.DNLOAD, action)
         try:
             self.transport.control_out(Request.DNLOAD, request.block, request.payload)
@@ -474,6 +474,7 @@ class DfuDevice:
         not erasable are refused (SafetyError) before any traffic; on an STM32F2/F4, a
         mass erase while any sector is write-protected (nWRP) too, after reading the
         option bytes (the flash refuses it while the ROM reports it done)."""
+        self._prepare("erase", dfuse=True)
         plan = reading.erase_plan(self.layout, sectors, self._transfer_size)
         part, layout = self._part, self.layout
         mass = any(isinstance(step, steps.MassErase) for step in plan.steps)
@@ -534,6 +535,7 @@ class DfuDevice:
 
     def read_option_bytes(self) -> OptionBytes:
         """Read the option-byte block (the ``Option Bytes`` alternate setting)."""
+        self._prepare("read the option bytes")
         prot.check_option_format(self._part)
         setting = prot.option_alt(self.info)
         address, size = prot.option_block(setting)

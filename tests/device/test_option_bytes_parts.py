@@ -49,3 +49,20 @@ def test_option_bytes_in_another_format_are_refused(name: str) -> None:
         with pytest.raises(SafetyError, match="not in the STM32F2/F4 format"):
             dev.download(image, allow_option_bytes=True)
     assert b.peek(ob.address, ob.size) == before
+
+
+@pytest.mark.parametrize("op", ["erase", "mass_erase", "read_option_bytes"])
+def test_a_run_time_device_is_refused_with_the_operation_named(op: str) -> None:
+    from dfuse.errors import UsageError
+    from dfuse.sim import Stm32F411App
+
+    app = Stm32F411App()
+    clock = VirtualClock()
+    dev = DfuDevice.open(backend=SimBackend([app], clock=clock), clock=clock)
+    calls = {
+        "erase": lambda: dev.erase([0x08000000]),
+        "mass_erase": dev.mass_erase,
+        "read_option_bytes": dev.read_option_bytes,
+    }
+    with pytest.raises(UsageError, match=r"cannot (erase|read the option bytes): .*run-time"):
+        calls[op]()
