@@ -35,6 +35,7 @@ from dfuse.parts import Part
 from dfuse.planning.protection import (
     DEFAULT_RESET_WAIT_S,
     check_option_format,
+    option_block_in,
     plan_option_bytes,
 )
 from dfuse.planning.rules import choose_erase, is_main_flash, pad_segments
@@ -624,11 +625,12 @@ def guard_image(layout: MemoryLayout | None, segs: Segments, guards: Guards) -> 
                 "allow_option_bytes=True (or use change_option_bytes())",
                 override="allow_option_bytes",
             )
-        if len(runs) != 1 or runs[0][0] != layout.address or len(runs[0][1]) != layout.size:
+        address, size = option_block_in(layout)
+        if len(runs) != 1 or runs[0][0] != address or len(runs[0][1]) != size:
             found = ", ".join(f"{len(d)} bytes at 0x{a:08X}" for a, d in runs) or "nothing"
             raise SafetyError(
-                f"option bytes are written as one {layout.size}-byte block at "
-                f"0x{layout.address:08X}; the image has {found}"
+                f"option bytes are written as one {size}-byte block at "
+                f"0x{address:08X}; the image has {found}"
             )
         options = OptionBytes.parse(runs[0][1])
         if options.rdp_level is RdpLevel.LEVEL_2 and not guards.allow_permanent_rdp2:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from dfuse.errors import ProtocolError, SafetyError, UsageError
+from dfuse.layout import MemoryLayout
 from dfuse.optionbytes import (
     OPTION_BYTES_ADDRESS,
     OPTION_BYTES_SIZE,
@@ -45,6 +46,7 @@ __all__ = [
     "guard_rdp2",
     "option_alt",
     "option_block",
+    "option_block_in",
     "otp_alt",
     "plan_option_bytes",
     "plan_otp",
@@ -95,6 +97,11 @@ def option_block(setting: AltSetting) -> tuple[int, int]:
     byte), else the whole layout from its start (an unknown device)."""
     layout = setting.layout
     assert layout is not None
+    return option_block_in(layout)
+
+
+def option_block_in(layout: MemoryLayout) -> tuple[int, int]:
+    """:func:`option_block` of the ``Option Bytes`` memory ``layout``."""
     if any(
         s.address == OPTION_BYTES_ADDRESS and s.size == OPTION_BYTES_SIZE for s in layout.sectors
     ):

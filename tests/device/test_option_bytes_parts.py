@@ -66,3 +66,16 @@ def test_a_run_time_device_is_refused_with_the_operation_named(op: str) -> None:
     }
     with pytest.raises(UsageError, match=r"cannot (erase|read the option bytes): .*run-time"):
         calls[op]()
+
+
+def test_the_f429_option_bytes_download_as_the_16_byte_bank_1_block() -> None:
+    b = board("stm32f429")
+    bank2 = b.peek(0x1FFEC000, 16)
+    with _open(b) as dev:
+        new = dev.read_option_bytes().with_sectors_protected([3])
+        alt = next(a.number for a in dev.info.alt_settings if a.label == "Option Bytes")
+        block = Target.from_segments([(OPTION_BYTES_ADDRESS, new.to_bytes())], alt_setting=alt)
+        dev.download(DfuSeFile(targets=(block,)), allow_option_bytes=True)
+    assert b.is_write_protected(3)
+    assert b.peek(OPTION_BYTES_ADDRESS, OPTION_BYTES_SIZE)[8] == new.to_bytes()[8]
+    assert b.peek(0x1FFEC000, 16) == bank2
