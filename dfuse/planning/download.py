@@ -513,7 +513,7 @@ def check_write_protection(layout: MemoryLayout, plan: Plan, protected: frozense
     if any(isinstance(step, MassErase) for step in plan.erases):
         raise SafetyError(
             f"a mass erase is refused by the flash while sectors are write-protected "
-            f"(sectors {listed}); {hint}, or erase sector by sector"
+            f"(sectors {listed}); {hint}"
         )
     touched = {s.index for s in plan.erases if isinstance(s, EraseSector)}
     for write in plan.writes:
