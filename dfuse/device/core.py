@@ -26,16 +26,17 @@ from dfuse.layout import MemoryLayout, Sector
 from dfuse.optionbytes import OTP_SIZE, OptionBytes, OtpArea, RdpLevel
 from dfuse.parts import Part
 from dfuse.planning import download as dl
+from dfuse.planning import lifecycle as life
 from dfuse.planning import protection as prot
 from dfuse.planning import reading, record
 from dfuse.planning.download import DownloadOptions, Image, OptionFields, TargetPlan
 from dfuse.planning.protection import DEFAULT_RESET_WAIT_S
 from dfuse.planning.record import DEFAULT_ENTRY, RunRecord
-from dfuse.planning.rules import follow, is_main_flash, rules_for
+from dfuse.planning.rules import follow, rules_for
 from dfuse.progress import Phase, Progress, ProgressCallback
 from dfuse.protocol import plan as steps
 from dfuse.protocol.constants import Request, State
-from dfuse.protocol.descriptors import Attributes, FunctionalDescriptor, StatusReply
+from dfuse.protocol.descriptors import FunctionalDescriptor, StatusReply
 from dfuse.protocol.dfuse import FIRST_DATA_BLOCK, MAX_BLOCK
 from dfuse.protocol.plan import Plan, Step
 from dfuse.protocol.session import Done, Event, Fail, Goal, Send, Session, SessionRules, Wait
@@ -79,22 +80,17 @@ class DfuDevice:
         self.clock: Clock = clock if clock is not None else RealClock()
         self._given, self._busy_timeout = rules, busy_timeout
         self._session = Session(rules_for(None, rules, busy_timeout))
-        self._part: Part | None = None
         self._transfer_size = reading.transfer_size_for(transport.info, transfer_size)
-        self._alt: AltSetting | None = None
-        self._closed = self._suspect = False
-        self.initial_status: StatusReply | None = None
         self._adopt(transport, alt)
 
     def _adopt(self, transport: Transport, alt: int | str | None = None) -> None:
         """Take over ``transport`` (opened, or the device re-enumerated); reach dfuIDLE;
         know the part it is (:func:`dfuse.parts.identify_info`) and follow its rules."""
-        self.transport, self._info, self._part = transport, transport.info, None
-        self._closed = self._suspect = False
+        info, self._part = transport.info, None
+        self.transport, self._info, self._closed, self._suspect = transport, info, False, False
         self._session.state = State.dfuIDLE
-        info = transport.info
         self._alt = info.alt_settings[0] if info.alt_settings else None
-        self.initial_status = None
+        self.initial_status: StatusReply | None = None
         if info.mode is not DeviceMode.DFU:
             return
         try:
@@ -298,8 +294,7 @@ class DfuDevice:
 
     def _await(self, goal: Goal, action: str, floor_s: float = 0.0) -> Done:
         """GETSTATUS until the session says the operation is over (the one poll loop)."""
-        fd = self.functional
-        tolerant = fd is not None and bool(fd.attributes & Attributes.MANIFESTATION_TOLERANT)
+        tolerant = life.is_tolerant(self.functional)
         self._session.start(goal, action, self.clock.now, dfuse=self.is_dfuse, tolerant=tolerant,
                             floor_s=floor_s)  # fmt: skip
         while True:
@@ -330,12 +325,8 @@ class DfuDevice:
         return reply
 
     def _prepare(self, action: str, *, dfuse: bool = False) -> None:
-        if self._closed:
-            raise UsageError(f"cannot {action}: the device is closed")
-        if self.info.mode is not DeviceMode.DFU:
-            raise UsageError(f"cannot {action}: the device is in run-time mode; detach() first")
-        if dfuse and not self.is_dfuse:
-            raise UsageError(f"cannot {action}: the device does not speak DfuSe")
+        life.check_usable(action, closed=self._closed, mode=self.info.mode,
+                          needs_dfuse=dfuse and not self.is_dfuse)  # fmt: skip
         if self._suspect:
             self._suspect = False
             _log.info("the last operation failed: bringing the device back to dfuIDLE")
@@ -476,12 +467,7 @@ class DfuDevice:
         option bytes (the flash refuses it while the ROM reports it done)."""
         self._prepare("erase", dfuse=True)
         plan = reading.erase_plan(self.layout, sectors, self._transfer_size)
-        part, layout = self._part, self.layout
-        mass = any(isinstance(step, steps.MassErase) for step in plan.steps)
-        if mass and part is not None and is_main_flash(part, layout):
-            assert layout is not None
-            if dl.models_f4_wrp(part, self.info):
-                dl.check_write_protection(layout, plan, self.read_option_bytes().write_protected)
+        dl.guard_mass_erase(self.layout, plan, self._part, self.info, self.read_option_bytes)
         self._drive(plan, progress)
 
     def mass_erase(self) -> None:
@@ -515,15 +501,11 @@ class DfuDevice:
                 self._adopt(transport)
                 break
             except (DeviceGoneError, StallError, TransferTimeoutError) as exc:
-                transport.close()  # a stale enumeration, or a device still settling
-                if self.clock.now >= deadline:
-                    raise DeviceGoneError(
-                        f"did not come back in a usable state within {wait_s:g} s ({exc})",
-                        request=f"waiting for {self.info.describe()} to re-enumerate",
-                    ) from exc
-                self.clock.sleep(0.05)
-        if previous in {a.number for a in self.info.alt_settings} - {self.alt, None}:
-            self.select_alt(previous)
+                transport.close()
+                who = self.info.describe()
+                self.clock.sleep(life.reopen_pause(exc, self.clock.now, deadline, wait_s, who))
+        if (again := life.reselect(previous, self.info, self.alt)) is not None:
+            self.select_alt(again)
 
     def _read_setting(self, setting: AltSetting, length: int, address: int | None = None
                       ) -> bytes:  # fmt: skip
@@ -773,13 +755,12 @@ class DfuDevice:
         Returns a new :class:`DfuDevice` for the device in DFU mode; this one is closed."""
         if self.info.mode is not DeviceMode.RUNTIME:
             raise UsageError("detach(): the device is already in DFU mode")
-        fd = self.functional
-        wait_ms = timeout_ms if timeout_ms is not None else (fd.detach_timeout_ms if fd else 1000)
+        wait_ms, reset = life.detach_request(self.functional, timeout_ms)
         try:
-            self.transport.control_out(Request.DETACH, min(wait_ms, 0xFFFF))
+            self.transport.control_out(Request.DETACH, wait_ms)
         except (StallError, DeviceGoneError) as exc:
             _log.debug("DETACH: %s (the device may already be detaching)", exc)
-        if fd is None or not fd.attributes & Attributes.WILL_DETACH:
+        if reset:
             try:
                 self.transport.reset()
             except TransportError as exc:

@@ -68,6 +68,7 @@ __all__ = [
     "check_otp_contents",
     "check_write_protection",
     "guard_image",
+    "guard_mass_erase",
     "image_jobs",
     "is_f4_otp_layout",
     "is_option_layout",
@@ -473,14 +474,8 @@ def plan_targets(
         # while any sector is write-protected, and the ROM still reports it done: the
         # writes would land on flash that was never erased. (A sector erase of a
         # protected sector leaves it as it was, which the verify reports.)
-        if (
-            part is not None
-            and read_options is not None
-            and is_main_flash(part, layout)
-            and models_f4_wrp(part, info)
-            and any(isinstance(step, MassErase) for step in steps.erases)
-        ):
-            check_write_protection(layout, steps, read_options().write_protected)
+        if read_options is not None:
+            guard_mass_erase(layout, steps, part, info, read_options)
         plans.append(TargetPlan(alt, layout.label, steps))
     return tuple(plans)
 
@@ -495,6 +490,26 @@ def models_f4_wrp(part: Part, info: DeviceInfo | None) -> bool:
         and info is not None
         and any(is_option_layout(a.layout) for a in info.alt_settings)
     )
+
+
+def guard_mass_erase(
+    layout: MemoryLayout | None,
+    plan: Plan,
+    part: Part | None,
+    info: DeviceInfo | None,
+    read_options: Callable[[], OptionBytes],
+) -> None:
+    """Refuse (:func:`check_write_protection`) a ``plan`` that mass erases the main flash
+    of an F2/F4 (nWRP) while any sector is write-protected; reads the option bytes
+    (``read_options``) only for such a plan."""
+    if (
+        part is not None
+        and layout is not None
+        and is_main_flash(part, layout)
+        and models_f4_wrp(part, info)
+        and any(isinstance(step, MassErase) for step in plan.erases)
+    ):
+        check_write_protection(layout, plan, read_options().write_protected)
 
 
 def check_write_protection(layout: MemoryLayout, plan: Plan, protected: frozenset[int]) -> None:
