@@ -40,7 +40,6 @@ from dfuse.protocol.descriptors import FunctionalDescriptor, StatusReply
 from dfuse.protocol.dfuse import FIRST_DATA_BLOCK, MAX_BLOCK
 from dfuse.protocol.plan import Plan, Step
 from dfuse.protocol.session import Done, Event, Fail, Goal, Send, Session, SessionRules, Wait
-from dfuse.protocol.session import status_error as _status_error
 from dfuse.trace.recorder import TraceRecorder, current_recorder
 from dfuse.transport.base import AltSetting, DeviceInfo, DeviceMode, Transport
 from dfuse.transport.discovery import open_one
@@ -273,14 +272,11 @@ class DfuDevice:
         if raw:
             raise exc
         self._suspect = True
-        if isinstance(exc, StallError):
-            try:
-                reply: StatusReply | None = self.status()
-            except TransportError:
-                reply = None
-            if reply is not None and not reply.ok:
-                self._fail(Fail(_status_error(reply, action), clear=True), exc)
-        raise record.with_action(exc, action) from exc
+        try:
+            reply = self.status() if isinstance(exc, StallError) else None
+        except TransportError:
+            reply = None
+        self._fail(record.explained(exc, reply, action), exc)
 
     def _fail(self, decision: Fail, cause: BaseException | None = None) -> NoReturn:
         if decision.clear:
@@ -336,15 +332,16 @@ class DfuDevice:
         """DNLOAD one block (or command), then poll until the session says it is done."""
         action = request.action
         self._prepare(f"go on {action}", dfuse=request.dfuse)
-        self._ready(Event.DNLOAD, action)
+        self._ready(request.event, action)
         try:
-            self.transport.control_out(Request.DNLOAD, request.block, request.payload)
+            self.transport.control_out(Request.DNLOAD, request.block, request.payload,
+                                       what=request.what)  # fmt: skip
         except TransportError as exc:
-            if request.goal is Goal.RESET and isinstance(exc, DeviceGoneError):
+            if request.may_vanish and isinstance(exc, DeviceGoneError):
                 return Done(None, gone=True)
             self._failed(exc, action)
-        self._session.sent(Event.DNLOAD)
-        return self._await(request.goal, action, request.floor_s)
+        self._session.sent(request.event)
+        return self._await(request.goal, action, request.floor_s) if request.poll else Done(None)
 
     def set_address(self, address: int, why: str = "") -> None:
         """DfuSe Set Address Pointer."""
@@ -714,20 +711,9 @@ class DfuDevice:
         """The zero-length DNLOAD and the manifestation; the device is closed afterwards,
         unless ``stay`` and it came back to dfuIDLE (a manifestation-tolerant plain DFU
         device, to be read back)."""
-        action = "leaving DFU mode"
         if address is not None:
             self.set_address(address)
-        self._ready(Event.DNLOAD_ZERO, action)
-        try:
-            what = f"DNLOAD block {block} (0 bytes, leave)"
-            self.transport.control_out(Request.DNLOAD, block, b"", what=what)
-        except DeviceGoneError:
-            self.close()
-            return
-        except TransportError as exc:
-            self._failed(exc, action)
-        self._session.sent(Event.DNLOAD_ZERO)
-        done = self._await(Goal.LEAVE, action) if self.rules.status_after_leave else Done(None)
+        done = self._send(record.zero_length(block, self.rules))
         if done.reset:
             try:
                 self.transport.reset()
