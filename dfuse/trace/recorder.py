@@ -263,6 +263,9 @@ class TraceRecorder:
         self._devices = 0
         #: The device selector of the session, for the header (set by whoever opens it).
         self.selector: str | None = None
+        #: The serial numbers met so far (opened, enumerated, re-enumerated devices): a
+        #: redacted trace leaves them out of exception messages too.
+        self._serials: set[str] = set()
         #: Transfers recorded so far.
         self.transfers = 0
 
@@ -286,6 +289,7 @@ class TraceRecorder:
         """Record everything ``transport`` does from now on (``clock``: the time base,
         default wall time). The first device wrapped is the header's device."""
         self.start(clock if clock is not None else RealClock())
+        self.note_serial(transport.info)
         record = device_record(transport.info, redact=self.redact)
         with self._lock:
             first = self._devices == 0
@@ -331,6 +335,8 @@ class TraceRecorder:
 
     def enumerated(self, devices: list[DeviceInfo]) -> None:
         """Record the devices a selector matched."""
+        for info in devices:
+            self.note_serial(info)
         self.event("enumerate", devices=[device_record(d, redact=self.redact) for d in devices])
 
     def transfer(
@@ -373,8 +379,31 @@ class TraceRecorder:
         self._write(obj)
 
     def record_exception(self, exc: BaseException) -> None:
-        """Record the exception that ended the session."""
-        self.event("exception", error_type=type(exc).__name__, message=str(exc))
+        """Record the exception that ended the session (redacted: without the serial
+        numbers of the devices met and of the selector)."""
+        message = str(exc)
+        if self.redact:
+            message = self.scrub(message)
+        self.event("exception", error_type=type(exc).__name__, message=message)
+
+    def note_serial(self, info: DeviceInfo) -> None:
+        """Remember ``info``'s serial number, for :meth:`scrub`."""
+        if info.serial:
+            with self._lock:
+                self._serials.add(info.serial)
+
+    def scrub(self, text: str) -> str:
+        """``text`` without any serial number this session met: ``serial=…`` values and
+        every device serial seen are replaced by ``*``."""
+        with self._lock:
+            serials = sorted(self._serials, key=len, reverse=True)
+        if self.selector:
+            found = re.search(r"serial=([^,&\s'\"]+)", self.selector)
+            if found:
+                serials.insert(0, found.group(1))
+        for serial in serials:
+            text = text.replace(serial, "*")
+        return re.sub(r"(serial=)[^,&\s'\"]+", r"\1*", text)
 
     def _write(self, obj: dict[str, Any]) -> None:
         if self._broken or self._closed:
@@ -552,6 +581,7 @@ class TracingTransport(Transport):
         except TransportError as exc:
             rec.event("reenumerate", error=transfer_error(exc).to_json())
             raise
+        rec.note_serial(new.info)
         rec.event("reenumerate", device=device_record(new.info, redact=rec.redact))
         return TracingTransport(new, rec)
 
