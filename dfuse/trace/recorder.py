@@ -82,9 +82,26 @@ def _redact_selector(selector: str | None) -> str | None:
     return re.sub(r"(serial=)[^,&]*", r"\1*", selector)
 
 
+#: The open :func:`tracing` blocks, innermost last, each with the thread that opened it:
+#: a thread started inside a block (``dfuse station``'s workers) does not inherit the
+#: block's context variable, yet its devices belong to the block's trace.
+_OPEN: list[tuple[TraceRecorder, int]] = []
+_OPEN_LOCK = threading.Lock()
+
+
 def current_recorder() -> TraceRecorder | None:
-    """The recorder of the innermost :func:`tracing` block, if any."""
-    return _CURRENT.get()
+    """The recorder of the innermost :func:`tracing` block, if any: the block of this
+    context, or else, in a thread other than the block's, the innermost block open (its
+    worker threads record into it)."""
+    recorder = _CURRENT.get()
+    if recorder is not None:
+        return recorder
+    me = threading.get_ident()
+    with _OPEN_LOCK:
+        for candidate, opener in reversed(_OPEN):
+            if opener != me:
+                return candidate
+    return None
 
 
 @contextmanager
@@ -97,12 +114,17 @@ def tracing(sink: str | Path | TextIO, *, redact: bool = False) -> Iterator[Trac
     """
     recorder = TraceRecorder(sink, redact=redact)
     token = _CURRENT.set(recorder)
+    entry = (recorder, threading.get_ident())
+    with _OPEN_LOCK:
+        _OPEN.append(entry)
     try:
         yield recorder
     except BaseException as exc:
         recorder.record_exception(exc)
         raise
     finally:
+        with _OPEN_LOCK:
+            _OPEN.remove(entry)
         _CURRENT.reset(token)
         recorder.close()
 

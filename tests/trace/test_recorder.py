@@ -149,6 +149,30 @@ def test_redaction_scrubs_the_serial_of_a_device_met_from_messages() -> None:
     assert TraceRecorder(io.StringIO()).scrub("x") == "x"
 
 
+def test_a_thread_started_in_the_block_records_into_it(tmp_path: Path) -> None:
+    # review2: threads do not inherit the block's context variable (dfuse station's
+    # workers): their devices went untraced
+    import threading
+
+    path = tmp_path / "t.jsonl"
+    seen: list[object] = []
+
+    def work() -> None:
+        seen.append(current_recorder())
+        with dfuse.open_device("sim:stm32f411") as dev:
+            dev.read_option_bytes()
+
+    with dfuse.tracing(path) as recorder:
+        worker = threading.Thread(target=work)
+        worker.start()
+        worker.join()
+    assert seen == [recorder]
+    assert current_recorder() is None
+    trace = read_trace(path)
+    assert trace.header.device is not None
+    assert len(trace.transfers) > 3
+
+
 def test_reenumeration_and_reset_are_events(tmp_path: Path) -> None:
     path = tmp_path / "t.jsonl"
     with dfuse.tracing(path), dfuse.open_device("sim:stm32f411") as dev:
