@@ -442,6 +442,8 @@ def cmd_read(args: argparse.Namespace, ui: Ui) -> int:
         )
     address = None if args.address is None else parse_address(args.address)
     length = None if args.length is None else parse_size(args.length, what="length")
+    if length == 0:
+        raise UsageError(f"--length {args.length} reads nothing: give at least 1 byte")
     with _device(args, ui) as (dev, _bench):
         start = time.perf_counter()
         with ui.progress() as sink:

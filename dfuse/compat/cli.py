@@ -417,14 +417,20 @@ class _Session:
             raise CompatError(
                 f"Cannot open file {name} for writing: {exc.strerror}", EX_CANTCREAT
             ) from exc
-        with os.fdopen(fd, "wb") as out:
-            if not dev.is_dfuse:
-                out.write(dev.upload_dfu())
-                self.console.say("Upload done.")
-                return EX_OK
-            ds = self._dfuse_options()
-            address, length = self._upload_range(dev, ds)
-            out.write(dev.upload(address, length))
+        try:
+            with os.fdopen(fd, "wb") as out:
+                if not dev.is_dfuse:
+                    out.write(dev.upload_dfu())
+                    self.console.say("Upload done.")
+                    return EX_OK
+                ds = self._dfuse_options()
+                address, length = self._upload_range(dev, ds)
+                out.write(dev.upload(address, length))
+        except BaseException:
+            # the file was created here (O_EXCL): an upload that failed leaves no empty
+            # or partial file behind (a rerun would stop at "File exists")
+            os.unlink(name)
+            raise
         self.console.say(f"Upload done ({length} bytes from 0x{address:08x}).")
         if ds.leave:
             self._leave(dev, ds.address)

@@ -31,7 +31,7 @@ from dfuse.planning import reading, record
 from dfuse.planning.download import DownloadOptions, Image, OptionFields, TargetPlan
 from dfuse.planning.protection import DEFAULT_RESET_WAIT_S
 from dfuse.planning.record import DEFAULT_ENTRY, RunRecord
-from dfuse.planning.rules import follow, rules_for
+from dfuse.planning.rules import follow, is_main_flash, rules_for
 from dfuse.progress import Phase, Progress, ProgressCallback
 from dfuse.protocol import plan as steps
 from dfuse.protocol.constants import Request, State
@@ -344,7 +344,7 @@ class DfuDevice:
     def _send(self, request: record.Dnload) -> Done:
         """DNLOAD one block (or command), then poll until the session says it is done."""
         action = request.action
-        self._prepare(action, dfuse=request.dfuse)
+        self._prepare(f"go on {action}", dfuse=request.dfuse)
         self._ready(Event.DNLOAD, action)
         try:
             self.transport.control_out(Request.DNLOAD, request.block, request.payload)
@@ -471,8 +471,18 @@ class DfuDevice:
               progress: ProgressCallback | None = None) -> None:  # fmt: skip
         """Erase sectors (``Sector`` objects, or addresses in them) of the selected
         alternate setting, each once in address order, or ``"all"`` (mass erase). Sectors
-        not erasable are refused (SafetyError) before any traffic."""
-        self._drive(reading.erase_plan(self.layout, sectors, self._transfer_size), progress)
+        not erasable are refused (SafetyError) before any traffic; on an STM32F2/F4, a
+        mass erase while any sector is write-protected (nWRP) too, after reading the
+        option bytes (the flash refuses it while the ROM reports it done)."""
+        self._prepare("erase", dfuse=True)
+        plan = reading.erase_plan(self.layout, sectors, self._transfer_size)
+        part, layout = self._part, self.layout
+        mass = any(isinstance(step, steps.MassErase) for step in plan.steps)
+        if mass and part is not None and is_main_flash(part, layout):
+            assert layout is not None
+            if dl.models_f4_wrp(part, self.info):
+                dl.check_write_protection(layout, plan, self.read_option_bytes().write_protected)
+        self._drive(plan, progress)
 
     def mass_erase(self) -> None:
         """Erase the whole flash (DfuSe ``0x41`` without an address)."""
@@ -515,17 +525,21 @@ class DfuDevice:
         if previous in {a.number for a in self.info.alt_settings} - {self.alt, None}:
             self.select_alt(previous)
 
-    def _read_setting(self, setting: AltSetting, length: int) -> bytes:
-        """Upload from the start of ``setting``, then select the previous one again."""
+    def _read_setting(self, setting: AltSetting, length: int, address: int | None = None
+                      ) -> bytes:  # fmt: skip
+        """Upload from ``address`` (default: the start of ``setting``), then select the
+        previous one again."""
         assert setting.layout is not None
-        job = (setting.number, [(setting.layout.address, length)])
+        job = (setting.number, [(setting.layout.address if address is None else address, length)])
         return self._read([job], RunRecord(Progress(None)), restore=True)[0][0][1]
 
     def read_option_bytes(self) -> OptionBytes:
         """Read the option-byte block (the ``Option Bytes`` alternate setting)."""
+        self._prepare("read the option bytes")
+        prot.check_option_format(self._part)
         setting = prot.option_alt(self.info)
-        assert setting.layout is not None
-        return OptionBytes.parse(self._read_setting(setting, setting.layout.size))
+        address, size = prot.option_block(setting)
+        return OptionBytes.parse(self._read_setting(setting, size, address))
 
     def write_option_bytes(self, options: OptionBytes, *, confirm: bool = False,
                            allow_permanent_rdp2: bool = False) -> None:  # fmt: skip

@@ -32,13 +32,20 @@ from dfuse.optionbytes import (
     RdpLevel,
 )
 from dfuse.parts import Part
-from dfuse.planning.protection import DEFAULT_RESET_WAIT_S, plan_option_bytes
+from dfuse.planning.protection import (
+    DEFAULT_RESET_WAIT_S,
+    check_option_format,
+    option_block_in,
+    plan_option_bytes,
+)
 from dfuse.planning.rules import choose_erase, is_main_flash, pad_segments
 from dfuse.protocol.descriptors import Attributes
 from dfuse.protocol.dfuse import MAX_ADDRESS
 from dfuse.protocol.plan import (
     EraseMode,
+    EraseSector,
     Leave,
+    MassErase,
     Plan,
     PlanOptions,
     normalize_segments,
@@ -59,10 +66,12 @@ __all__ = [
     "TargetPlan",
     "check_file_ids",
     "check_otp_contents",
+    "check_write_protection",
     "guard_image",
     "image_jobs",
     "is_f4_otp_layout",
     "is_option_layout",
+    "models_f4_wrp",
     "plan_image",
     "plan_targets",
     "read_back_spans",
@@ -372,6 +381,8 @@ def plan_targets(
     # The option bytes reset the device: they go last.
     jobs.sort(key=lambda job: is_option_layout(job[1]))
     for _alt, layout, segs in jobs:
+        if is_option_layout(layout):
+            check_option_format(part)
         guard_image(layout, segs, guards)
     if incremental:
         if mode is EraseMode.MASS:
@@ -402,8 +413,12 @@ def plan_targets(
         last = i == len(jobs) - 1
         job_mode = EraseMode.NONE if mode is EraseMode.MASS and i != mass_job else mode
         erased = 0xFF
-        if part is not None and is_main_flash(part, layout):
+        raw = segs
+        if part is not None and layout is not None and is_main_flash(part, layout):
             flash = part.flash
+            # the image as given is checked against the layout first: an error names
+            # its addresses, not those of the padding
+            plan_download(segs, layout, transfer_size, PlanOptions(erase=EraseMode.NONE))
             segs = pad_segments(segs, flash.program_unit, flash.erased,
                                 erased=job_mode is not EraseMode.NONE)  # fmt: skip
             if flash_jobs == 1 and not incremental:
@@ -450,12 +465,100 @@ def plan_targets(
         if incremental:
             # Check the image against the layout before reading anything.
             plan_download(segs, layout, transfer_size, options)
-            current = read_back(alt, layout, segs)
+            current = _mask_padding(read_back(alt, layout, segs), raw, segs)
             steps = plan_incremental(segs, layout, transfer_size, current, options)
         else:
             steps = plan_download(segs, layout, transfer_size, options)
+        # A mass erase (asked, or chosen for a whole-flash image) is refused by the flash
+        # while any sector is write-protected, and the ROM still reports it done: the
+        # writes would land on flash that was never erased. (A sector erase of a
+        # protected sector leaves it as it was, which the verify reports.)
+        if (
+            part is not None
+            and read_options is not None
+            and is_main_flash(part, layout)
+            and models_f4_wrp(part, info)
+            and any(isinstance(step, MassErase) for step in steps.erases)
+        ):
+            check_write_protection(layout, steps, read_options().write_protected)
         plans.append(TargetPlan(alt, layout.label, steps))
     return tuple(plans)
+
+
+def models_f4_wrp(part: Part, info: DeviceInfo | None) -> bool:
+    """Whether ``part`` has F4 nWRP write protection that the host can read (an
+    ``Option Bytes`` alternate setting)."""
+    ob = part.option_bytes
+    return (
+        ob is not None
+        and ob.wrp == "f4"
+        and info is not None
+        and any(is_option_layout(a.layout) for a in info.alt_settings)
+    )
+
+
+def check_write_protection(layout: MemoryLayout, plan: Plan, protected: frozenset[int]) -> None:
+    """Refuse (:class:`~dfuse.errors.SafetyError`, before anything is erased) a ``plan``
+    that erases or writes write-protected flash sectors (F2/F4 nWRP): the ROM
+    acknowledges their erases and writes while the flash interface ignores them
+    (WRPERR), and it refuses a mass erase while any sector is protected, so that the
+    writes after it would land on flash that was never erased."""
+    if not protected:
+        return
+    listed = ", ".join(str(n) for n in sorted(protected))
+    hint = (
+        f"remove the protection first (unprotect_sectors([{listed}]); "
+        f"dfuse option-bytes --unprotect {listed.replace(' ', '')})"
+    )
+    if any(isinstance(step, MassErase) for step in plan.erases):
+        raise SafetyError(
+            f"a mass erase is refused by the flash while sectors are write-protected "
+            f"(sectors {listed}); {hint}"
+        )
+    touched = {s.index for s in plan.erases if isinstance(s, EraseSector)}
+    for write in plan.writes:
+        if write.address is not None:
+            touched.update(s.index for s in layout.sectors_for(write.address, len(write.data)))
+    hit = sorted(touched & protected)
+    if hit:
+        names = ", ".join(str(n) for n in hit)
+        raise SafetyError(
+            f"the image writes write-protected flash sector(s) {names} (nWRP): the flash "
+            f"would ignore the erase and the writes; {hint}"
+        )
+
+
+def _mask_padding(
+    current: list[tuple[int, bytes]], raw: Segments, padded: Segments
+) -> list[tuple[int, bytes]]:
+    """``current`` (what the device holds over the padded image) with the padding's own
+    bytes in place of what the device holds there, so that an incremental download
+    compares the image's bytes only: a sector whose image bytes are unchanged is kept
+    (with whatever the flash holds beside the image), not rewritten because the bytes
+    next to the image differ from the padding."""
+    if raw is padded:
+        return current
+    runs = normalize_segments(raw)
+    pads: list[tuple[int, bytes]] = []
+    for start, data in normalize_segments(padded):
+        cursor, end = start, start + len(data)
+        for address, piece in runs:
+            if address + len(piece) <= cursor or address >= end:
+                continue
+            if address > cursor:
+                pads.append((cursor, bytes(data[cursor - start : address - start])))
+            cursor = max(cursor, address + len(piece))
+        if cursor < end:
+            pads.append((cursor, bytes(data[cursor - start :])))
+    out = []
+    for where, held in current:
+        buf = bytearray(held)
+        for address, fill in pads:
+            lo, hi = max(where, address), min(where + len(buf), address + len(fill))
+            if lo < hi:
+                buf[lo - where : hi - where] = fill[lo - address : hi - address]
+        out.append((where, bytes(buf)))
+    return out
 
 
 def plan_image(
@@ -522,11 +625,12 @@ def guard_image(layout: MemoryLayout | None, segs: Segments, guards: Guards) -> 
                 "allow_option_bytes=True (or use change_option_bytes())",
                 override="allow_option_bytes",
             )
-        if len(runs) != 1 or runs[0][0] != layout.address or len(runs[0][1]) != layout.size:
+        address, size = option_block_in(layout)
+        if len(runs) != 1 or runs[0][0] != address or len(runs[0][1]) != size:
             found = ", ".join(f"{len(d)} bytes at 0x{a:08X}" for a, d in runs) or "nothing"
             raise SafetyError(
-                f"option bytes are written as one {layout.size}-byte block at "
-                f"0x{layout.address:08X}; the image has {found}"
+                f"option bytes are written as one {size}-byte block at "
+                f"0x{address:08X}; the image has {found}"
             )
         options = OptionBytes.parse(runs[0][1])
         if options.rdp_level is RdpLevel.LEVEL_2 and not guards.allow_permanent_rdp2:

@@ -12,7 +12,17 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from dfuse.errors import ProtocolError, SafetyError, UsageError
-from dfuse.optionbytes import OTP_BLOCK_SIZE, OTP_BLOCKS, OptionBytes, OtpArea, RdpLevel
+from dfuse.layout import MemoryLayout
+from dfuse.optionbytes import (
+    OPTION_BYTES_ADDRESS,
+    OPTION_BYTES_SIZE,
+    OTP_BLOCK_SIZE,
+    OTP_BLOCKS,
+    OptionBytes,
+    OtpArea,
+    RdpLevel,
+)
+from dfuse.parts import Part
 from dfuse.protocol.dfuse import FIRST_DATA_BLOCK
 from dfuse.protocol.plan import (
     AwaitReset,
@@ -30,10 +40,13 @@ from dfuse.transport.base import AltSetting, DeviceInfo
 
 __all__ = [
     "DEFAULT_RESET_WAIT_S",
+    "check_option_format",
     "check_otp_block",
     "flash_sector_numbers",
     "guard_rdp2",
     "option_alt",
+    "option_block",
+    "option_block_in",
     "otp_alt",
     "plan_option_bytes",
     "plan_otp",
@@ -51,6 +64,49 @@ def _setting(info: DeviceInfo, label: str) -> AltSetting:
         if setting.layout is not None and setting.label.casefold() == label.casefold():
             return setting
     raise ProtocolError(f"{info.describe()} has no {label!r} alternate setting")
+
+
+def check_option_format(part: Part | None) -> None:
+    """Refuse (:class:`~dfuse.errors.SafetyError`) the option bytes of a part whose block
+    is not the STM32F2/F4 one that :class:`~dfuse.optionbytes.OptionBytes` decodes (16
+    bytes at 0x1FFFC000): decoded as F4 they would mean something else (an F1/GD32 RDP
+    byte read as USER), and a block encoded as F4 written there could set read
+    protection. An unknown device (``None``) is taken at its word."""
+    if part is None:
+        return
+    ob = part.option_bytes
+    if (
+        ob is not None
+        and ob.exposure == "raw"
+        and (ob.address, ob.size) == (OPTION_BYTES_ADDRESS, OPTION_BYTES_SIZE)
+    ):
+        return
+    where = "" if ob is None else f" ({ob.size} bytes at 0x{ob.address:08X})"
+    raise SafetyError(
+        f"the option bytes of the {part.name}{where} are not in the STM32F2/F4 format "
+        f"dfuse decodes ({OPTION_BYTES_SIZE} bytes at 0x{OPTION_BYTES_ADDRESS:08X}): "
+        "dfuse does not read, change or download them on this part"
+    )
+
+
+def option_block(setting: AltSetting) -> tuple[int, int]:
+    """``(address, size)`` of the option-byte block :class:`OptionBytes` encodes on the
+    ``Option Bytes`` alternate setting: the 16 bytes at 0x1FFFC000 where the layout has
+    them (the STM32F42x/F43x also lists bank 2's block at 0x1FFEC000, its first
+    region by address: that one holds the nWRP bits of sectors 12-23, not the RDP
+    byte), else the whole layout from its start (an unknown device)."""
+    layout = setting.layout
+    assert layout is not None
+    return option_block_in(layout)
+
+
+def option_block_in(layout: MemoryLayout) -> tuple[int, int]:
+    """:func:`option_block` of the ``Option Bytes`` memory ``layout``."""
+    if any(
+        s.address == OPTION_BYTES_ADDRESS and s.size == OPTION_BYTES_SIZE for s in layout.sectors
+    ):
+        return OPTION_BYTES_ADDRESS, OPTION_BYTES_SIZE
+    return layout.address, layout.size
 
 
 def option_alt(info: DeviceInfo) -> AltSetting:
@@ -107,8 +163,8 @@ def plan_option_bytes(
             override="confirm",
         )
     setting = option_alt(info)
-    assert setting.layout is not None
-    address, data = setting.layout.address, new.to_bytes()
+    address, _size = option_block(setting)
+    data = new.to_bytes()
     steps: list[Step] = []
     if always or current.optcr != new.optcr:
         steps += [SelectAlt(setting.number), SetAddress(address), WriteOptions(address, data)]

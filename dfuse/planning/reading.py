@@ -264,15 +264,17 @@ def verify_plan(
 ) -> Plan:
     """Read back and compare every segment of ``jobs`` (``(alt, layout, segments)``, as
     :func:`~dfuse.planning.download.image_jobs` makes them), selecting each alternate
-    setting that is not ``current``."""
+    setting that is not ``current``. A segment that runs past the end of its memory is
+    refused (:func:`check_read`) before anything is read."""
     out: list[Step] = []
     size = count = 0
-    for alt, _layout, segs in jobs:
+    for alt, layout, segs in jobs:
         if alt is not None and alt != current:
             out.append(SelectAlt(alt))
             current = alt
         for where, data in segs:
             view = memoryview(data).cast("B")
+            check_read(layout, where, len(view))
             out.append(Verify(where, view))
             size, count = size + len(view), count + 1
     return Plan(tuple(out), transfer_size, image_size=size, segments=count)

@@ -210,6 +210,20 @@ def test_verbose_logs_every_request_and_stops_afterwards(in_tmp: Path) -> None:
     assert "UPLOAD" not in err
 
 
+@pytest.mark.parametrize("part", ["stm32l476", "gd32vf103"])
+def test_an_upload_past_the_memory_fails_and_leaves_no_file_behind(in_tmp: Path, part: str) -> None:
+    b = bench(f"sim:{part}")
+    end = b.boards[0].part.flash.end
+    args = ["-a", "0", "-s", f"0x{end - 16:08X}:32", "-U", "up.bin"]
+    status, _, err = run(args, b)
+    assert status == 74
+    assert "goes past the memory" in err
+    assert not (in_tmp / "up.bin").exists()  # a rerun does not stop at "File exists"
+    status, _, _ = run(["-a", "0", "-s", f"0x{end - 16:08X}:16", "-U", "up.bin"], b)
+    assert status == 0
+    assert (in_tmp / "up.bin").read_bytes() == b.boards[0].peek(end - 16, 16)
+
+
 def test_list_prints_the_device_configuration_value(in_tmp: Path) -> None:
     from dfuse.selector import DeviceSelector
     from dfuse.sim import SimBackend, Stm32F411
