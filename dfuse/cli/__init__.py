@@ -103,6 +103,8 @@ def _tracing(args: argparse.Namespace) -> AbstractContextManager[object]:
         return nullcontext()
     if args.command == "flash" and getattr(args, "all", False):
         raise UsageError("--trace records one board: use it without --all")
+    if args.command == "station" and getattr(args, "count", None) != 1:
+        raise UsageError("--trace records one board: with station, add --count 1")
     from dfuse.trace.recorder import tracing
 
     return tracing(path, redact=bool(args.trace_redact))

@@ -46,7 +46,8 @@ from dfuse.station.stamps import (
 )
 from dfuse.station.store import FlashRecord, RecordStore, utc_now
 from dfuse.station.uid import part_name, uid_readable
-from dfuse.transport.base import DeviceInfo, DeviceMode
+from dfuse.trace.recorder import current_recorder
+from dfuse.transport.base import DeviceInfo, DeviceMode, Transport
 from dfuse.transport.discovery import DEFAULT_POLL_INTERVAL_S, BusWatcher
 from dfuse.transport.pyusb import PyUsbTransport
 
@@ -503,7 +504,13 @@ class Station:
             if opened is not None:
                 device = opened
             else:
-                transport = PyUsbTransport.open(info, self.bench.backend)
+                opened_transport = PyUsbTransport.open(info, self.bench.backend)
+                recorder = current_recorder()  # `dfuse station --count 1 --trace FILE`
+                transport: Transport = (
+                    opened_transport
+                    if recorder is None
+                    else recorder.wrap(opened_transport, self.clock)
+                )
                 try:
                     device = DfuDevice(transport, self.clock, alt=self.bench.selector.alt)
                 except BaseException:

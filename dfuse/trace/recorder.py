@@ -82,9 +82,26 @@ def _redact_selector(selector: str | None) -> str | None:
     return re.sub(r"(serial=)[^,&]*", r"\1*", selector)
 
 
+#: The open :func:`tracing` blocks, innermost last, each with the thread that opened it:
+#: a thread started inside a block (``dfuse station``'s workers) does not inherit the
+#: block's context variable, yet its devices belong to the block's trace.
+_OPEN: list[tuple[TraceRecorder, int]] = []
+_OPEN_LOCK = threading.Lock()
+
+
 def current_recorder() -> TraceRecorder | None:
-    """The recorder of the innermost :func:`tracing` block, if any."""
-    return _CURRENT.get()
+    """The recorder of the innermost :func:`tracing` block, if any: the block of this
+    context, or else, in a thread other than the block's, the innermost block open (its
+    worker threads record into it)."""
+    recorder = _CURRENT.get()
+    if recorder is not None:
+        return recorder
+    me = threading.get_ident()
+    with _OPEN_LOCK:
+        for candidate, opener in reversed(_OPEN):
+            if opener != me:
+                return candidate
+    return None
 
 
 @contextmanager
@@ -97,12 +114,17 @@ def tracing(sink: str | Path | TextIO, *, redact: bool = False) -> Iterator[Trac
     """
     recorder = TraceRecorder(sink, redact=redact)
     token = _CURRENT.set(recorder)
+    entry = (recorder, threading.get_ident())
+    with _OPEN_LOCK:
+        _OPEN.append(entry)
     try:
         yield recorder
     except BaseException as exc:
         recorder.record_exception(exc)
         raise
     finally:
+        with _OPEN_LOCK:
+            _OPEN.remove(entry)
         _CURRENT.reset(token)
         recorder.close()
 
@@ -263,6 +285,9 @@ class TraceRecorder:
         self._devices = 0
         #: The device selector of the session, for the header (set by whoever opens it).
         self.selector: str | None = None
+        #: The serial numbers met so far (opened, enumerated, re-enumerated devices): a
+        #: redacted trace leaves them out of exception messages too.
+        self._serials: set[str] = set()
         #: Transfers recorded so far.
         self.transfers = 0
 
@@ -286,6 +311,7 @@ class TraceRecorder:
         """Record everything ``transport`` does from now on (``clock``: the time base,
         default wall time). The first device wrapped is the header's device."""
         self.start(clock if clock is not None else RealClock())
+        self.note_serial(transport.info)
         record = device_record(transport.info, redact=self.redact)
         with self._lock:
             first = self._devices == 0
@@ -331,6 +357,8 @@ class TraceRecorder:
 
     def enumerated(self, devices: list[DeviceInfo]) -> None:
         """Record the devices a selector matched."""
+        for info in devices:
+            self.note_serial(info)
         self.event("enumerate", devices=[device_record(d, redact=self.redact) for d in devices])
 
     def transfer(
@@ -373,8 +401,31 @@ class TraceRecorder:
         self._write(obj)
 
     def record_exception(self, exc: BaseException) -> None:
-        """Record the exception that ended the session."""
-        self.event("exception", error_type=type(exc).__name__, message=str(exc))
+        """Record the exception that ended the session (redacted: without the serial
+        numbers of the devices met and of the selector)."""
+        message = str(exc)
+        if self.redact:
+            message = self.scrub(message)
+        self.event("exception", error_type=type(exc).__name__, message=message)
+
+    def note_serial(self, info: DeviceInfo) -> None:
+        """Remember ``info``'s serial number, for :meth:`scrub`."""
+        if info.serial:
+            with self._lock:
+                self._serials.add(info.serial)
+
+    def scrub(self, text: str) -> str:
+        """``text`` without any serial number this session met: ``serial=…`` values and
+        every device serial seen are replaced by ``*``."""
+        with self._lock:
+            serials = sorted(self._serials, key=len, reverse=True)
+        if self.selector:
+            found = re.search(r"serial=([^,&\s'\"]+)", self.selector)
+            if found:
+                serials.insert(0, found.group(1))
+        for serial in serials:
+            text = text.replace(serial, "*")
+        return re.sub(r"(serial=)[^,&\s'\"]+", r"\1*", text)
 
     def _write(self, obj: dict[str, Any]) -> None:
         if self._broken or self._closed:
@@ -552,6 +603,7 @@ class TracingTransport(Transport):
         except TransportError as exc:
             rec.event("reenumerate", error=transfer_error(exc).to_json())
             raise
+        rec.note_serial(new.info)
         rec.event("reenumerate", device=device_record(new.info, redact=rec.redact))
         return TracingTransport(new, rec)
 

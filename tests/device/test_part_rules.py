@@ -218,9 +218,11 @@ def test_f405_mass_erase_outlasting_its_poll_timeout_is_waited_out() -> None:
 def test_a_rom_that_leaves_without_a_status_is_let_go(name: str) -> None:
     model = board(name)
     assert rules_for(model.part).status_after_leave is False
+    image = b"\x00\x00\x00\x20" + bytes(range(1, 29))
     with _open(model) as dev:
-        dev.download(b"\x00\x00\x00\x20" + bytes(28), address=model.part.flash.address, leave=True)
+        dev.download(image, address=model.part.flash.address, leave=True)
     assert [s.address for s in model.app_starts] == [model.part.flash.address]
+    assert model.peek(model.part.flash.address, len(image)) == image  # the board's own memory
 
 
 def test_gd32vf103_is_driven_by_its_physical_flash() -> None:

@@ -114,6 +114,65 @@ def test_redaction_leaves_no_serial_number(tmp_path: Path) -> None:
     assert trace.transfers[-1].redacted
 
 
+@pytest.mark.parametrize(
+    "selector",
+    [
+        "usb:serial=SECRET42",  # no such device: the error names the selector
+        "serial=SECRET42",  # not a selector: the error quotes it
+    ],
+)
+def test_redaction_reaches_the_exception_message(tmp_path: Path, selector: str) -> None:
+    # review2: the exception event of a redacted trace carried the selector's serial
+    path = tmp_path / "t.jsonl"
+    firmware = tmp_path / "fw.bin"
+    firmware.write_bytes(bytes(range(256)))
+    result = run_cli(
+        "flash", "-d", selector, str(firmware), "--address", "0x08000000",
+        "--trace", str(path), "--trace-redact",
+    )  # fmt: skip
+    assert result.code != 0
+    text = path.read_text()
+    assert "SECRET42" not in text
+    events = [
+        r for r in read_trace(path).records if isinstance(r, TraceEvent) and r.event == "exception"
+    ]
+    assert events
+    assert "serial=*" in events[0].fields["message"]
+
+
+def test_redaction_scrubs_the_serial_of_a_device_met_from_messages() -> None:
+    rec = TraceRecorder(io.StringIO(), redact=True)
+    with dfuse.open_device("sim:stm32f411?serial=SECRET42") as dev:
+        rec.note_serial(dev.info)
+    rec.record_exception(RuntimeError("board SECRET42 went away"))
+    assert rec._pending[-1]["message"] == "board * went away"  # before the header: pending
+    assert TraceRecorder(io.StringIO()).scrub("x") == "x"
+
+
+def test_a_thread_started_in_the_block_records_into_it(tmp_path: Path) -> None:
+    # review2: threads do not inherit the block's context variable (dfuse station's
+    # workers): their devices went untraced
+    import threading
+
+    path = tmp_path / "t.jsonl"
+    seen: list[object] = []
+
+    def work() -> None:
+        seen.append(current_recorder())
+        with dfuse.open_device("sim:stm32f411") as dev:
+            dev.read_option_bytes()
+
+    with dfuse.tracing(path) as recorder:
+        worker = threading.Thread(target=work)
+        worker.start()
+        worker.join()
+    assert seen == [recorder]
+    assert current_recorder() is None
+    trace = read_trace(path)
+    assert trace.header.device is not None
+    assert len(trace.transfers) > 3
+
+
 def test_reenumeration_and_reset_are_events(tmp_path: Path) -> None:
     path = tmp_path / "t.jsonl"
     with dfuse.tracing(path), dfuse.open_device("sim:stm32f411") as dev:
