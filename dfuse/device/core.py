@@ -23,7 +23,7 @@ from dfuse.errors import (
 )
 from dfuse.file.model import DfuSeFile, Target
 from dfuse.layout import MemoryLayout, Sector
-from dfuse.optionbytes import OTP_SIZE, OptionBytes, OtpArea, RdpLevel
+from dfuse.optionbytes import OptionBytes, OtpArea, RdpLevel
 from dfuse.parts import Part
 from dfuse.planning import download as dl
 from dfuse.planning import lifecycle as life
@@ -407,7 +407,6 @@ class DfuDevice:
               ) -> tuple[TargetPlan, ...]:  # fmt: skip
         def read_back(alt: int, layout: MemoryLayout, segs: dl.Segments) -> list[tuple[int, bytes]]:
             spans = [(lo, hi - lo) for lo, hi in dl.read_back_spans(layout, segs)]
-            report.totals[Phase.READ] = report.totals.get(Phase.READ, 0) + sum(n for _a, n in spans)
             return self._read([(alt, spans)], RunRecord(report, opts.cancel))[0] if spans else []
 
         return dl.plan_image(image, opts, self.info, alt=self.alt, layout=self.layout,
@@ -504,21 +503,14 @@ class DfuDevice:
         if (again := life.reselect(previous, self.info, self.alt)) is not None:
             self.select_alt(again)
 
-    def _read_setting(self, setting: AltSetting, length: int, address: int | None = None
-                      ) -> bytes:  # fmt: skip
-        """Upload from ``address`` (default: the start of ``setting``), then select the
-        previous one again."""
-        assert setting.layout is not None
-        job = (setting.number, [(setting.layout.address if address is None else address, length)])
+    def _read_job(self, job: tuple[int, list[tuple[int, int]]]) -> bytes:
+        """Upload ``job``'s one range, then select the previous alternate setting again."""
         return self._read([job], RunRecord(Progress(None)), restore=True)[0][0][1]
 
     def read_option_bytes(self) -> OptionBytes:
         """Read the option-byte block (the ``Option Bytes`` alternate setting)."""
         self._prepare("read the option bytes")
-        prot.check_option_format(self._part)
-        setting = prot.option_alt(self.info)
-        address, size = prot.option_block(setting)
-        return OptionBytes.parse(self._read_setting(setting, size, address))
+        return OptionBytes.parse(self._read_job(prot.option_job(self.info, self._part)))
 
     def write_option_bytes(self, options: OptionBytes, *, confirm: bool = False,
                            allow_permanent_rdp2: bool = False) -> None:  # fmt: skip
@@ -576,7 +568,7 @@ class DfuDevice:
 
     def read_otp(self) -> OtpArea:
         """Read the OTP area (16 blocks of 32 bytes and their 16 lock bytes)."""
-        return OtpArea.parse(self._read_setting(prot.otp_alt(self.info), OTP_SIZE))
+        return OtpArea.parse(self._read_job(prot.otp_job(self.info)))
 
     def write_otp(self, block: int, data: bytes, *, lock: bool = False,
                   confirm: bool = False) -> OtpArea:  # fmt: skip
@@ -608,7 +600,7 @@ class DfuDevice:
         reading.check_read(self.layout, address, length)
         if not self.is_dfuse:
             raise UsageError("upload(address, length) needs a DfuSe device; use upload_dfu()")
-        run = RunRecord(Progress(progress, {Phase.READ: length}), cancel)
+        run = RunRecord(Progress(progress), cancel)
         return self._read([(None, [(address, length)])], run)[0][0][1]
 
     def _read(self, jobs: reading.ReadJobs, run: RunRecord, phase: Phase = Phase.READ,
@@ -618,7 +610,7 @@ class DfuDevice:
         self._prepare("upload", dfuse=True)
         plan, ranges = reading.jobs_plan(jobs, self.alt, self._transfer_size, self.max_block,
                                          restore=restore)  # fmt: skip
-        mark, run.reading = len(run.data), phase
+        mark = run.start_read(phase, plan.image_size)
         self._run(plan, run)
         self._ready(Event.DNLOAD, reading.ending(ranges))
         data = bytes(run.data[mark:])
@@ -656,9 +648,8 @@ class DfuDevice:
             self.select_alt(alt)
         setting = self._alt
         layout = reading.layout_of(setting, self.alt)
-        runs = reading.readable_runs(layout)
-        run = RunRecord(Progress(progress, {Phase.READ: sum(n for _a, n in runs)}))
-        (segments,) = self._read([(None, runs)], run)
+        run = RunRecord(Progress(progress))
+        (segments,) = self._read([(None, reading.readable_runs(layout))], run)
         return Target.from_segments(segments, alt_setting=self.alt or 0, name=layout.label)
 
     def backup(self, plans: Iterable[TargetPlan], *,
@@ -669,8 +660,7 @@ class DfuDevice:
         >>> # plans = dev.plan(image); dev.backup(plans).save("before.dfu"); dev.download(image)
         """
         jobs = reading.backup_ranges(plans, self.info)
-        run = RunRecord(Progress(progress, {Phase.READ: sum(n for _p, r in jobs for _a, n in r)}))
-        read = self._read([(p.alt, r) for p, r in jobs], run)
+        read = self._read([(p.alt, r) for p, r in jobs], RunRecord(Progress(progress)))
         targets = tuple(Target.from_segments(segments, alt_setting=p.alt or 0, name=p.name)
                         for (p, _r), segments in zip(jobs, read, strict=True))  # fmt: skip
         return DfuSeFile(targets, self.info.vid, self.info.pid, self.info.bcd_device)

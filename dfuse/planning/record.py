@@ -184,6 +184,14 @@ class RunRecord:
     reading: Phase = Phase.VERIFY
     data: bytearray = field(default_factory=bytearray)
 
+    def start_read(self, phase: Phase, size: int) -> int:
+        """Before a read of ``size`` bytes, reported as ``phase`` (READ: counted into its
+        total too; VERIFY's total is the plan's): where its bytes start in :attr:`data`."""
+        self.reading = phase
+        if phase is Phase.READ:
+            self.report.totals[phase] = self.report.totals.get(phase, 0) + size
+        return len(self.data)
+
     def enter(self, step: steps.Step) -> CancelledError | None:
         """Before ``step`` (a safe point): the error to raise when cancelled, else
         ``None`` after noting the step's phase."""

@@ -1,0 +1,54 @@
+"""Which reads the option-byte and OTP verbs do (dfuse.planning.protection.option_job,
+otp_job) and how a read counts into the progress totals (RunRecord.start_read)."""
+
+from __future__ import annotations
+
+import pytest
+
+from dfuse.errors import ProtocolError
+from dfuse.layout import MemoryLayout
+from dfuse.planning import protection as prot
+from dfuse.planning.record import RunRecord
+from dfuse.progress import Phase, Progress
+from dfuse.transport.base import AltSetting, DeviceInfo, DeviceMode
+
+# The STM32F4 ROM's alt strings (AN3156; dfu-util -l of an STM32F411).
+F411_ALTS = (
+    "@Internal Flash  /0x08000000/04*016Kg,01*064Kg,03*128Kg",
+    "@Option Bytes  /0x1FFFC000/01*016 e",
+    "@OTP Memory /0x1FFF7800/01*512 e,01*016 e",
+)
+
+
+def _info(*names: str) -> DeviceInfo:
+    alts = tuple(AltSetting(n, name, MemoryLayout.parse(name)) for n, name in enumerate(names))
+    return DeviceInfo(0x0483, 0xDF11, 0x2200, None, None, None, 1, (), 2, DeviceMode.DFU, 0,
+                      alts, None)  # fmt: skip
+
+
+def test_option_job_reads_the_16_byte_block_of_the_option_bytes_setting() -> None:
+    assert prot.option_job(_info(*F411_ALTS), None) == (1, [(0x1FFFC000, 16)])
+
+
+def test_otp_job_reads_512_bytes_and_16_lock_bytes_from_the_otp_setting() -> None:
+    assert prot.otp_job(_info(*F411_ALTS)) == (2, [(0x1FFF7800, 528)])
+
+
+def test_a_device_without_the_setting_is_refused() -> None:
+    with pytest.raises(ProtocolError, match="no 'Option Bytes' alternate setting"):
+        prot.option_job(_info(F411_ALTS[0]), None)
+    with pytest.raises(ProtocolError, match="no 'OTP Memory' alternate setting"):
+        prot.otp_job(_info(F411_ALTS[0]))
+
+
+def test_start_read_counts_reads_into_the_read_total_and_not_verifies() -> None:
+    run = RunRecord(Progress(None, {Phase.VERIFY: 100}))
+    run.data += b"abc"
+    assert run.start_read(Phase.READ, 10) == 3
+    assert run.start_read(Phase.READ, 5) == 3
+    assert [run.reading, run.start_read(Phase.VERIFY, 40), run.reading] == [
+        Phase.READ,
+        3,
+        Phase.VERIFY,
+    ]
+    assert run.report.totals == {Phase.READ: 15, Phase.VERIFY: 100}
