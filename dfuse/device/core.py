@@ -37,7 +37,7 @@ from dfuse.progress import Phase, Progress, ProgressCallback
 from dfuse.protocol import plan as steps
 from dfuse.protocol.constants import Request, State
 from dfuse.protocol.descriptors import FunctionalDescriptor, StatusReply
-from dfuse.protocol.dfuse import FIRST_DATA_BLOCK, MAX_BLOCK
+from dfuse.protocol.dfuse import MAX_BLOCK
 from dfuse.protocol.plan import Plan, Step
 from dfuse.protocol.session import Done, Event, Fail, Goal, Send, Session, SessionRules, Wait
 from dfuse.trace.recorder import TraceRecorder, current_recorder
@@ -72,9 +72,7 @@ class DfuDevice:
                  alt: int | str | None = None, busy_timeout: float | None = None,
                  transfer_size: int | None = None, max_block: int = MAX_BLOCK,
                  rules: SessionRules | None = None) -> None:  # fmt: skip
-        if not FIRST_DATA_BLOCK <= max_block <= MAX_BLOCK:
-            raise UsageError(f"max_block must be in {FIRST_DATA_BLOCK}..{MAX_BLOCK}, got "
-                             f"{max_block}", value=max_block)  # fmt: skip
+        life.check_max_block(max_block)
         self.transport, self.max_block = transport, max_block
         self.clock: Clock = clock if clock is not None else RealClock()
         self._given, self._busy_timeout = rules, busy_timeout
@@ -298,8 +296,7 @@ class DfuDevice:
             try:
                 decision = self._session.on_status(self.status(), self.clock.now, sent)
             except TransportError as exc:
-                decision = self._session.on_status_failed(exc, stalled=isinstance(exc, StallError),
-                    gone=isinstance(exc, DeviceGoneError | TransferTimeoutError))  # fmt: skip
+                decision = self._session.on_status_failed(exc)
                 if isinstance(decision, Fail):
                     self._failed(exc, action, raw=goal is Goal.IDLE)
             if isinstance(decision, Wait):
@@ -629,14 +626,9 @@ class DfuDevice:
     def upload_dfu(self, max_length: int = 1 << 24) -> bytes:
         """Plain DFU 1.1 upload: blocks from 0 until a short one (or ``max_length`` bytes)."""
         self._prepare("upload")
-        out, block = bytearray(), 0
-        while len(out) < max_length:
-            n = min(self._transfer_size, max_length - len(out))
-            data = self._upload_block(block & MAX_BLOCK, n, f"reading block {block}")
-            out += data
-            block += 1
-            if len(data) < n:
-                break
+        out = bytearray()
+        for block, n, action in reading.dfu_blocks(self._transfer_size, max_length, out):
+            out += self._upload_block(block, n, action)
         self._ready(Event.DNLOAD, f"reading the firmware ({len(out)} bytes)")
         return bytes(out)
 
@@ -729,9 +721,7 @@ class DfuDevice:
         """Switch a run-time device to DFU mode: DETACH, a USB reset unless the device
         detaches by itself, then wait (up to ``wait_s``) for it to re-enumerate.
         Returns a new :class:`DfuDevice` for the device in DFU mode; this one is closed."""
-        if self.info.mode is not DeviceMode.RUNTIME:
-            raise UsageError("detach(): the device is already in DFU mode")
-        wait_ms, reset = life.detach_request(self.functional, timeout_ms)
+        wait_ms, reset = life.detach_request(self.info, timeout_ms)
         try:
             self.transport.control_out(Request.DETACH, wait_ms)
         except (StallError, DeviceGoneError) as exc:

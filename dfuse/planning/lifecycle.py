@@ -7,11 +7,13 @@ from __future__ import annotations
 
 from dfuse.errors import DeviceGoneError, UsageError
 from dfuse.protocol.descriptors import Attributes, FunctionalDescriptor
+from dfuse.protocol.dfuse import FIRST_DATA_BLOCK, MAX_BLOCK
 from dfuse.transport.base import DeviceInfo, DeviceMode
 
 __all__ = [
     "DEFAULT_DETACH_MS",
     "REOPEN_RETRY_S",
+    "check_max_block",
     "check_usable",
     "detach_request",
     "is_tolerant",
@@ -24,6 +26,16 @@ DEFAULT_DETACH_MS = 1000
 
 #: The pause between two attempts to reopen a device still settling after its reset.
 REOPEN_RETRY_S = 0.05
+
+
+def check_max_block(max_block: int) -> None:
+    """Refuse (:class:`~dfuse.errors.UsageError`) a highest wBlockNum outside
+    FIRST_DATA_BLOCK..MAX_BLOCK (2..65535)."""
+    if not FIRST_DATA_BLOCK <= max_block <= MAX_BLOCK:
+        raise UsageError(
+            f"max_block must be in {FIRST_DATA_BLOCK}..{MAX_BLOCK}, got {max_block}",
+            value=max_block,
+        )
 
 
 def check_usable(action: str, *, closed: bool, mode: DeviceMode, needs_dfuse: bool) -> None:
@@ -43,10 +55,14 @@ def is_tolerant(fd: FunctionalDescriptor | None) -> bool:
     return fd is not None and bool(fd.attributes & Attributes.MANIFESTATION_TOLERANT)
 
 
-def detach_request(fd: FunctionalDescriptor | None, timeout_ms: int | None) -> tuple[int, bool]:
+def detach_request(info: DeviceInfo, timeout_ms: int | None) -> tuple[int, bool]:
     """``(wValue, reset)`` of a DETACH: the timeout (``timeout_ms``, else the descriptor's
     wDetachTimeOut, else :data:`DEFAULT_DETACH_MS`; at most 0xFFFF) and whether the host
-    must USB-reset the device after it (unless it detaches by itself, bitWillDetach)."""
+    must USB-reset the device after it (unless it detaches by itself, bitWillDetach).
+    :class:`~dfuse.errors.UsageError` for a device already in DFU mode."""
+    if info.mode is not DeviceMode.RUNTIME:
+        raise UsageError("detach(): the device is already in DFU mode")
+    fd = info.functional
     wait_ms = timeout_ms if timeout_ms is not None else (
         fd.detach_timeout_ms if fd else DEFAULT_DETACH_MS)  # fmt: skip
     return min(wait_ms, 0xFFFF), fd is None or not fd.attributes & Attributes.WILL_DETACH

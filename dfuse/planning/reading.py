@@ -5,14 +5,14 @@ device, and how a read-back is compared."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 from dfuse.errors import ProtocolError, SafetyError, UsageError, VerifyError
 from dfuse.layout import MemoryLayout, Sector
 from dfuse.optionbytes import OptionBytes
 from dfuse.planning.download import Segments, TargetPlan
 from dfuse.progress import Phase
-from dfuse.protocol.dfuse import FIRST_DATA_BLOCK
+from dfuse.protocol.dfuse import FIRST_DATA_BLOCK, MAX_BLOCK
 from dfuse.protocol.plan import (
     ConfirmOptions,
     EraseSector,
@@ -35,6 +35,7 @@ __all__ = [
     "compare",
     "confirm_options",
     "cut",
+    "dfu_blocks",
     "ending",
     "erase_plan",
     "jobs_plan",
@@ -139,6 +140,21 @@ def read_plan(address: int, length: int, transfer_size: int, max_block: int) -> 
         steps.append(ReadBlock(block, where, n))
         offset, block = offset + n, block + 1
     return Plan(tuple(steps), transfer_size, image_size=length, segments=1)
+
+
+def dfu_blocks(
+    transfer_size: int, max_length: int, out: bytearray
+) -> Iterator[tuple[int, int, str]]:
+    """The UPLOAD blocks of a plain DFU upload into ``out``, as ``(wBlockNum, length,
+    action)``: from block 0 until one comes back short (``out`` grew by less than
+    asked) or ``out`` holds ``max_length`` bytes."""
+    block = 0
+    while len(out) < max_length:
+        n, before = min(transfer_size, max_length - len(out)), len(out)
+        yield block & MAX_BLOCK, n, f"reading block {block}"
+        block += 1
+        if len(out) - before < n:
+            return
 
 
 def action_of(step: ReadBlock) -> str:

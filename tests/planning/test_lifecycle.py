@@ -3,6 +3,8 @@ and leave decisions of dfuse.planning.record, without a device."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from dfuse.errors import (
@@ -62,7 +64,24 @@ def test_check_usable_lets_an_open_dfu_device_through() -> None:
 def test_detach_request(
     fd: FunctionalDescriptor | None, timeout_ms: int | None, expected: tuple[int, bool]
 ) -> None:
-    assert life.detach_request(fd, timeout_ms) == expected
+    info = dataclasses.replace(_info(0), mode=DeviceMode.RUNTIME, functional=fd)
+    assert life.detach_request(info, timeout_ms) == expected
+
+
+def test_detach_request_refuses_a_device_in_dfu_mode() -> None:
+    with pytest.raises(UsageError, match="already in DFU mode"):
+        life.detach_request(_info(0), None)
+
+
+@pytest.mark.parametrize("max_block", [2, 65535])
+def test_check_max_block_takes_2_to_65535(max_block: int) -> None:
+    life.check_max_block(max_block)
+
+
+@pytest.mark.parametrize("max_block", [-1, 0, 1, 65536])
+def test_check_max_block_refuses_the_rest(max_block: int) -> None:
+    with pytest.raises(UsageError, match=f"max_block must be in 2..65535, got {max_block}"):
+        life.check_max_block(max_block)
 
 
 def test_is_tolerant_reads_bit_manifestation_tolerant() -> None:

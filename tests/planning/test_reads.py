@@ -8,6 +8,7 @@ import pytest
 from dfuse.errors import ProtocolError
 from dfuse.layout import MemoryLayout
 from dfuse.planning import protection as prot
+from dfuse.planning import reading
 from dfuse.planning.record import RunRecord
 from dfuse.progress import Phase, Progress
 from dfuse.transport.base import AltSetting, DeviceInfo, DeviceMode
@@ -52,3 +53,34 @@ def test_start_read_counts_reads_into_the_read_total_and_not_verifies() -> None:
         Phase.VERIFY,
     ]
     assert run.report.totals == {Phase.READ: 15, Phase.VERIFY: 100}
+
+
+@pytest.mark.parametrize(
+    ("device_bytes", "max_length", "expected"),
+    [
+        (5000, 1 << 24, [(0, 2048), (1, 2048), (2, 2048)]),  # the third comes back short
+        (4096, 1 << 24, [(0, 2048), (1, 2048), (2, 2048)]),  # an empty block ends it
+        (5000, 3000, [(0, 2048), (1, 952)]),  # max_length reached
+        (0, 100, [(0, 100)]),
+    ],
+)
+def test_dfu_blocks_until_a_short_block_or_max_length(
+    device_bytes: int, max_length: int, expected: list[tuple[int, int]]
+) -> None:
+    firmware, out, asked = bytes(device_bytes), bytearray(), []
+    for block, n, action in reading.dfu_blocks(2048, max_length, out):
+        asked.append((block, n))
+        assert action == f"reading block {block}"
+        out += firmware[block * 2048 : block * 2048 + n]
+    assert asked == expected
+    assert len(out) == min(device_bytes, max_length)
+
+
+def test_dfu_blocks_wrap_wblocknum_after_65535() -> None:
+    out = bytearray()
+    blocks = reading.dfu_blocks(1, 65538, out)
+    numbers = []
+    for block, n, _action in blocks:
+        numbers.append(block)
+        out += bytes(n)
+    assert numbers[65534:] == [65534, 65535, 0, 1]
