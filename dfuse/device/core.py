@@ -19,7 +19,6 @@ from dfuse.errors import (
     StallError,
     TransferTimeoutError,
     TransportError,
-    UsageError,
 )
 from dfuse.file.model import DfuSeFile, Target
 from dfuse.layout import MemoryLayout, Sector
@@ -478,9 +477,7 @@ class DfuDevice:
         plan = prot.plan_read_unprotect(confirm=confirm, reconnect=reconnect, wait_s=wait_s)
         self._prepare("remove read protection", dfuse=True)
         self._drive(plan)
-        if not reconnect:
-            return None
-        return prot.unprotected(self.read_option_bytes())
+        return prot.unprotected(self.read_option_bytes()) if reconnect else None
 
     def reconnect(self, wait_s: float = DEFAULT_RESET_WAIT_S) -> None:
         """After the device reset itself: wait up to ``wait_s`` for it to re-enumerate,
@@ -594,9 +591,7 @@ class DfuDevice:
         """Read ``length`` bytes at ``address`` (DfuSe: Set Address, ABORT, UPLOAD blocks).
         A negative length, or a range past the end of the selected memory, is refused
         (UsageError) before any request; ``cancel`` stops it between blocks."""
-        reading.check_read(self.layout, address, length)
-        if not self.is_dfuse:
-            raise UsageError("upload(address, length) needs a DfuSe device; use upload_dfu()")
+        reading.check_upload(self.layout, address, length, is_dfuse=self.is_dfuse)
         run = RunRecord(Progress(progress), cancel)
         return self._read([(None, [(address, length)])], run)[0][0][1]
 

@@ -32,6 +32,7 @@ __all__ = [
     "backup_ranges",
     "check_plan",
     "check_read",
+    "check_upload",
     "compare",
     "confirm_options",
     "cut",
@@ -124,6 +125,14 @@ def check_read(layout: MemoryLayout | None, address: int, length: int) -> None:
             value=(address, length),
             expected=f"a range inside {span}",
         )
+
+
+def check_upload(layout: MemoryLayout | None, address: int, length: int, *, is_dfuse: bool) -> None:
+    """:func:`check_read`, and :class:`~dfuse.errors.UsageError` unless the device speaks
+    DfuSe (a plain DFU device has no addresses: ``upload_dfu()``)."""
+    check_read(layout, address, length)
+    if not is_dfuse:
+        raise UsageError("upload(address, length) needs a DfuSe device; use upload_dfu()")
 
 
 def read_plan(address: int, length: int, transfer_size: int, max_block: int) -> Plan:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from dfuse.errors import ProtocolError
+from dfuse.errors import ProtocolError, UsageError
 from dfuse.layout import MemoryLayout
 from dfuse.planning import protection as prot
 from dfuse.planning import reading
@@ -84,3 +84,12 @@ def test_dfu_blocks_wrap_wblocknum_after_65535() -> None:
         numbers.append(block)
         out += bytes(n)
     assert numbers[65534:] == [65534, 65535, 0, 1]
+
+
+def test_check_upload_refuses_a_plain_dfu_device_after_checking_the_range() -> None:
+    flash = MemoryLayout.parse(F411_ALTS[0])
+    reading.check_upload(flash, 0x08000000, 16, is_dfuse=True)
+    with pytest.raises(UsageError, match=r"needs a DfuSe device; use upload_dfu\(\)"):
+        reading.check_upload(None, 0, 16, is_dfuse=False)
+    with pytest.raises(UsageError, match="must not be negative"):
+        reading.check_upload(flash, 0x08000000, -1, is_dfuse=False)
