@@ -367,11 +367,13 @@ class DfuDevice:
             job = (None, [(step.address, step.length)])
             ((_at, back),) = self._read([job], run, Phase.VERIFY)[0]
             reading.compare(step.address, step.data, back)
-        elif isinstance(step, steps.Verify):  # plain DFU, after the manifestation: block 0 on
+        elif isinstance(step, steps.Verify):  # plain DFU: the firmware from block 0 on
+            reading.readable_after_leave(self._closed)
             try:
-                back = self._upload_firmware(step.length)
+                back = reading.whole_firmware(self.upload_dfu(step.length), step.length)
             finally:
-                self.close()  # it has left DFU mode as far as the host is concerned
+                if record.leaves(plan):
+                    self.close()  # it has left DFU mode as far as the host is concerned
             run.report.add(Phase.VERIFY, step.length)
             reading.compare(step.address, step.data, back)
         elif isinstance(step, steps.Leave):
@@ -652,11 +654,6 @@ class DfuDevice:
                         for (p, _r), segments in zip(jobs, read, strict=True))  # fmt: skip
         return DfuSeFile(targets, self.info.vid, self.info.pid, self.info.bcd_device)
 
-    def _upload_firmware(self, length: int) -> bytes:
-        """Plain DFU: ``length`` bytes of firmware from block 0, to verify."""
-        reading.readable_after_leave(self._closed)
-        return reading.whole_firmware(self.upload_dfu(length), length)
-
     def verify(self, image: Image, *, address: int | None = None,
                progress: ProgressCallback | None = None) -> None:  # fmt: skip
         """Read back every byte of ``image`` and compare; :class:`~dfuse.errors.VerifyError`
@@ -664,13 +661,8 @@ class DfuDevice:
         DownloadOptions(address=address)  # checks the address
         jobs = dl.image_jobs(image, self.info, is_dfuse=self.is_dfuse, alt=self.alt,
                              layout=self.layout, address=address, check_ids=False)  # fmt: skip
-        if self.is_dfuse:
-            self._drive(reading.verify_plan(jobs, self.alt, self._transfer_size), progress)
-            return
-        ((_alt, _layout, ((_at, data),)),) = jobs  # plain DFU: the firmware from block 0
-        back = self._upload_firmware(len(data))
-        Progress(progress, {Phase.VERIFY: len(data)}).add(Phase.VERIFY, len(data))
-        reading.compare(0, memoryview(data), back)
+        plan = reading.verify_plan(jobs, self.alt, self._transfer_size, dfuse=self.is_dfuse)
+        self._drive(plan, progress)
 
     # ------------------------------------------------------------------ leave / detach
 

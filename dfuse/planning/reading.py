@@ -286,10 +286,13 @@ def verify_plan(
     jobs: Iterable[tuple[int | None, MemoryLayout | None, Segments]],
     current: int | None,
     transfer_size: int,
+    *,
+    dfuse: bool = True,
 ) -> Plan:
     """Read back and compare every segment of ``jobs`` (``(alt, layout, segments)``, as
     :func:`~dfuse.planning.download.image_jobs` makes them), selecting each alternate
-    setting that is not ``current``. A segment that runs past the end of its memory is
+    setting that is not ``current`` (``dfuse=False``: a plain DFU device's firmware,
+    from block 0). A segment that runs past the end of its memory is
     refused (:func:`check_read`) before anything is read."""
     out: list[Step] = []
     size = count = 0
@@ -302,7 +305,7 @@ def verify_plan(
             check_read(layout, where, len(view))
             out.append(Verify(where, view))
             size, count = size + len(view), count + 1
-    return Plan(tuple(out), transfer_size, image_size=size, segments=count)
+    return Plan(tuple(out), transfer_size, image_size=size, segments=count, dfuse=dfuse)
 
 
 def totals(plans: Iterable[Plan]) -> dict[Phase, int]:

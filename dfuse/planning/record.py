@@ -26,6 +26,7 @@ __all__ = [
     "dnload_of",
     "explained",
     "leave_of",
+    "leaves",
     "opening",
     "with_action",
     "zero_length",
@@ -117,6 +118,12 @@ def leave_of(
         layouts = [a.layout for a in info.alt_settings if a.layout is not None]
         address = layouts[0].address if layouts else DEFAULT_ENTRY
     return address, cmd.FIRST_DATA_BLOCK, False
+
+
+def leaves(plan: steps.Plan) -> bool:
+    """Whether ``plan`` leaves DFU mode (a plain DFU device read back after its
+    manifestation is closed afterwards)."""
+    return any(isinstance(step, steps.Leave) for step in plan.steps)
 
 
 def zero_length(block: int, rules: SessionRules) -> Dnload:

@@ -8,9 +8,10 @@ import pytest
 from dfuse.errors import ProtocolError, UsageError
 from dfuse.layout import MemoryLayout
 from dfuse.planning import protection as prot
-from dfuse.planning import reading
+from dfuse.planning import reading, record
 from dfuse.planning.record import RunRecord
 from dfuse.progress import Phase, Progress
+from dfuse.protocol.plan import Leave, Plan
 from dfuse.transport.base import AltSetting, DeviceInfo, DeviceMode
 
 # The STM32F4 ROM's alt strings (AN3156; dfu-util -l of an STM32F411).
@@ -93,3 +94,12 @@ def test_check_upload_refuses_a_plain_dfu_device_after_checking_the_range() -> N
         reading.check_upload(None, 0, 16, is_dfuse=False)
     with pytest.raises(UsageError, match="must not be negative"):
         reading.check_upload(flash, 0x08000000, -1, is_dfuse=False)
+
+
+def test_a_plain_dfu_verify_plan_reads_the_firmware_and_stays_in_dfu_mode() -> None:
+    firmware = b"firmware" * 4
+    plan = reading.verify_plan([(None, None, [(0, firmware)])], None, 1024, dfuse=False)
+    assert not plan.dfuse
+    assert [(v.address, bytes(v.data)) for v in plan.verifies] == [(0, firmware)]
+    assert not record.leaves(plan)
+    assert record.leaves(Plan((*plan.steps, Leave()), 1024, dfuse=False))
