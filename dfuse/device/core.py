@@ -234,8 +234,16 @@ class DfuDevice:
         self.transport.control_out(Request.ABORT, 0)
         self._session.state = State.dfuIDLE
 
-    def _recover(self, request: Request) -> None:
-        (self.clear_status if request is Request.CLRSTATUS else self.abort)()
+    def _recover(self, request: Request, action: str | None = None, raw: bool = False) -> None:
+        """CLRSTATUS or ABORT; a failure raises (:meth:`_failed`, naming ``action``), or
+        is only logged without ``action`` (clearing after an error, best effort)."""
+        try:
+            (self.clear_status if request is Request.CLRSTATUS else self.abort)()
+        except TransportError as exc:
+            if action is None:
+                _log.debug("%s after an error failed: %s", request.name, exc)
+            else:
+                self._failed(exc, action, raw)
 
     def _ready(self, event: Event, action: str) -> None:
         """Send what the session says must come before ``event`` (ABORT); from a state
@@ -244,10 +252,7 @@ class DfuDevice:
         if not needed and not self._session.allows(event):
             self._to_idle()
         for request in needed:
-            try:
-                self._recover(request)
-            except TransportError as exc:
-                self._failed(exc, action)
+            self._recover(request, action)
 
     def select_alt(self, alt: int | str) -> AltSetting:
         """Select an alternate setting by number or name (SET_INTERFACE)."""
@@ -277,10 +282,7 @@ class DfuDevice:
 
     def _fail(self, decision: Fail, cause: BaseException | None = None) -> NoReturn:
         if decision.clear:
-            try:
-                self._recover(self._session.recovery())
-            except TransportError as exc:
-                _log.debug("CLRSTATUS after an error failed: %s", exc)
+            self._recover(self._session.recovery())
         elif decision.unsettled:
             self._suspect = True  # the next operation waits it out first
         raise decision.error from cause
@@ -301,10 +303,7 @@ class DfuDevice:
             if isinstance(decision, Wait):
                 self.clock.sleep(decision.seconds)
             elif isinstance(decision, Send):
-                try:
-                    self._recover(decision.request)
-                except TransportError as exc:
-                    self._failed(exc, action, raw=goal is Goal.IDLE)
+                self._recover(decision.request, action, raw=goal is Goal.IDLE)
             elif isinstance(decision, Done):
                 return decision
             else:
