@@ -402,9 +402,8 @@ class DfuDevice:
 
     def _plan(self, image: Image, opts: DownloadOptions, report: Progress
               ) -> tuple[TargetPlan, ...]:  # fmt: skip
-        def read_back(alt: int, layout: MemoryLayout, segs: dl.Segments) -> list[tuple[int, bytes]]:
-            spans = [(lo, hi - lo) for lo, hi in dl.read_back_spans(layout, segs)]
-            return self._read([(alt, spans)], RunRecord(report, opts.cancel))[0] if spans else []
+        def read_back(alt: int, ranges: list[tuple[int, int]]) -> list[tuple[int, bytes]]:
+            return self._read([(alt, ranges)], RunRecord(report, opts.cancel))[0]
 
         return dl.plan_image(image, opts, self.info, alt=self.alt, layout=self.layout,
                              transfer_size=self._transfer_size, max_block=self.max_block,

@@ -357,7 +357,7 @@ def plan_targets(
     transfer_size: int,
     max_block: int,
     check_otp: Callable[[Segments], None],
-    read_back: Callable[[int, MemoryLayout, Segments], list[tuple[int, bytes]]],
+    read_back: Callable[[int, list[tuple[int, int]]], list[tuple[int, bytes]]],
     plain_readback: bool = False,
     read_options: Callable[[], OptionBytes] | None = None,
     info: DeviceInfo | None = None,
@@ -368,8 +368,9 @@ def plan_targets(
 
     ``check_otp(segments)`` is called for an STM32F4 OTP job once the image is checked
     against the layout (it reads the OTP area and refuses what cannot be written, see
-    :func:`check_otp_contents`); ``read_back(alt, layout, segments)`` returns what the
-    device holds over the image's ranges for ``incremental`` planning.
+    :func:`check_otp_contents`); ``read_back(alt, ranges)`` returns what the device
+    holds over ``(address, length)`` ranges (:func:`read_back_spans` of the image) for
+    ``incremental`` planning.
     ``plain_readback`` says that a plain DFU device can be read back after its
     manifestation (it is manifestation tolerant and can upload): only then does a plain
     DFU plan verify. ``read_options()`` returns the device's option bytes: an
@@ -466,7 +467,8 @@ def plan_targets(
         if incremental:
             # Check the image against the layout before reading anything.
             plan_download(segs, layout, transfer_size, options)
-            current = _mask_padding(read_back(alt, layout, segs), raw, segs)
+            spans = [(lo, hi - lo) for lo, hi in read_back_spans(layout, segs)]
+            current = _mask_padding(read_back(alt, spans) if spans else [], raw, segs)
             steps = plan_incremental(segs, layout, transfer_size, current, options)
         else:
             steps = plan_download(segs, layout, transfer_size, options)
@@ -586,7 +588,7 @@ def plan_image(
     transfer_size: int,
     max_block: int,
     part: Part | None,
-    read_back: Callable[[int, MemoryLayout, Segments], list[tuple[int, bytes]]],
+    read_back: Callable[[int, list[tuple[int, int]]], list[tuple[int, bytes]]],
     read_otp: Callable[[], OtpArea],
     read_options: Callable[[], OptionBytes],
 ) -> tuple[TargetPlan, ...]:
