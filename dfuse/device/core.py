@@ -633,8 +633,7 @@ class DfuDevice:
         into a :class:`~dfuse.file.Target` (one element per contiguous readable run)."""
         if alt is not None:
             self.select_alt(alt)
-        setting = self._alt
-        layout = reading.layout_of(setting, self.alt)
+        layout = reading.layout_of(self._alt, self.alt)
         run = RunRecord(Progress(progress))
         (segments,) = self._read([(None, reading.readable_runs(layout))], run)
         return Target.from_segments(segments, alt_setting=self.alt or 0, name=layout.label)
@@ -648,9 +647,7 @@ class DfuDevice:
         """
         jobs = reading.backup_ranges(plans, self.info)
         read = self._read([(p.alt, r) for p, r in jobs], RunRecord(Progress(progress)))
-        targets = tuple(Target.from_segments(segments, alt_setting=p.alt or 0, name=p.name)
-                        for (p, _r), segments in zip(jobs, read, strict=True))  # fmt: skip
-        return DfuSeFile(targets, self.info.vid, self.info.pid, self.info.bcd_device)
+        return reading.backup_file(jobs, read, self.info)
 
     def verify(self, image: Image, *, address: int | None = None,
                progress: ProgressCallback | None = None) -> None:  # fmt: skip

@@ -8,6 +8,7 @@ import logging
 from collections.abc import Iterable, Iterator
 
 from dfuse.errors import ProtocolError, SafetyError, UsageError, VerifyError
+from dfuse.file.model import DfuSeFile, Target
 from dfuse.layout import MemoryLayout, Sector
 from dfuse.optionbytes import OptionBytes
 from dfuse.planning.download import Segments, TargetPlan
@@ -29,6 +30,7 @@ from dfuse.transport.base import AltSetting, DeviceInfo
 __all__ = [
     "ReadJobs",
     "action_of",
+    "backup_file",
     "backup_ranges",
     "check_plan",
     "check_read",
@@ -280,6 +282,20 @@ def backup_ranges(
                 ranges.append((layout.address, layout.size))
         jobs.append((plan, ranges))
     return jobs
+
+
+def backup_file(
+    jobs: list[tuple[TargetPlan, list[tuple[int, int]]]],
+    read: list[list[tuple[int, bytes]]],
+    info: DeviceInfo,
+) -> DfuSeFile:
+    """The backup of ``jobs`` (:func:`backup_ranges`) from what was ``read`` for them: one
+    target per plan, with the device's IDs."""
+    targets = tuple(
+        Target.from_segments(segments, alt_setting=plan.alt or 0, name=plan.name)
+        for (plan, _ranges), segments in zip(jobs, read, strict=True)
+    )
+    return DfuSeFile(targets, info.vid, info.pid, info.bcd_device)
 
 
 def verify_plan(

@@ -9,6 +9,7 @@ from dfuse.errors import ProtocolError, UsageError
 from dfuse.layout import MemoryLayout
 from dfuse.planning import protection as prot
 from dfuse.planning import reading, record
+from dfuse.planning.download import TargetPlan
 from dfuse.planning.record import RunRecord
 from dfuse.progress import Phase, Progress
 from dfuse.protocol.plan import Leave, Plan
@@ -103,3 +104,17 @@ def test_a_plain_dfu_verify_plan_reads_the_firmware_and_stays_in_dfu_mode() -> N
     assert [(v.address, bytes(v.data)) for v in plan.verifies] == [(0, firmware)]
     assert not record.leaves(plan)
     assert record.leaves(Plan((*plan.steps, Leave()), 1024, dfuse=False))
+
+
+def test_backup_file_holds_one_target_per_plan_with_the_device_ids() -> None:
+    info = _info(*F411_ALTS)
+    plan = TargetPlan(0, "Internal Flash", Plan((), 2048))
+    jobs = [(plan, [(0x08000000, 4), (0x08004000, 2)])]
+    backup = reading.backup_file(jobs, [[(0x08000000, b"abcd"), (0x08004000, b"ef")]], info)
+    assert (backup.vendor_id, backup.product_id, backup.device_version) == (0x0483, 0xDF11, 0x2200)
+    (target,) = backup.targets
+    assert (target.alt_setting, target.name) == (0, "Internal Flash")
+    assert [(e.address, bytes(e.data)) for e in target.elements] == [
+        (0x08000000, b"abcd"),
+        (0x08004000, b"ef"),
+    ]
