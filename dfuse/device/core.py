@@ -19,27 +19,26 @@ from dfuse.errors import (
     StallError,
     TransferTimeoutError,
     TransportError,
-    UsageError,
 )
 from dfuse.file.model import DfuSeFile, Target
 from dfuse.layout import MemoryLayout, Sector
-from dfuse.optionbytes import OTP_SIZE, OptionBytes, OtpArea, RdpLevel
+from dfuse.optionbytes import OptionBytes, OtpArea, RdpLevel
 from dfuse.parts import Part
 from dfuse.planning import download as dl
+from dfuse.planning import lifecycle as life
 from dfuse.planning import protection as prot
 from dfuse.planning import reading, record
 from dfuse.planning.download import DownloadOptions, Image, OptionFields, TargetPlan
 from dfuse.planning.protection import DEFAULT_RESET_WAIT_S
 from dfuse.planning.record import DEFAULT_ENTRY, RunRecord
-from dfuse.planning.rules import follow, is_main_flash, rules_for
+from dfuse.planning.rules import follow, rules_for
 from dfuse.progress import Phase, Progress, ProgressCallback
 from dfuse.protocol import plan as steps
 from dfuse.protocol.constants import Request, State
-from dfuse.protocol.descriptors import Attributes, FunctionalDescriptor, StatusReply
-from dfuse.protocol.dfuse import FIRST_DATA_BLOCK, MAX_BLOCK
+from dfuse.protocol.descriptors import FunctionalDescriptor, StatusReply
+from dfuse.protocol.dfuse import MAX_BLOCK
 from dfuse.protocol.plan import Plan, Step
 from dfuse.protocol.session import Done, Event, Fail, Goal, Send, Session, SessionRules, Wait
-from dfuse.protocol.session import status_error as _status_error
 from dfuse.trace.recorder import TraceRecorder, current_recorder
 from dfuse.transport.base import AltSetting, DeviceInfo, DeviceMode, Transport
 from dfuse.transport.discovery import open_one
@@ -72,29 +71,22 @@ class DfuDevice:
                  alt: int | str | None = None, busy_timeout: float | None = None,
                  transfer_size: int | None = None, max_block: int = MAX_BLOCK,
                  rules: SessionRules | None = None) -> None:  # fmt: skip
-        if not FIRST_DATA_BLOCK <= max_block <= MAX_BLOCK:
-            raise UsageError(f"max_block must be in {FIRST_DATA_BLOCK}..{MAX_BLOCK}, got "
-                             f"{max_block}", value=max_block)  # fmt: skip
+        life.check_max_block(max_block)
         self.transport, self.max_block = transport, max_block
         self.clock: Clock = clock if clock is not None else RealClock()
         self._given, self._busy_timeout = rules, busy_timeout
         self._session = Session(rules_for(None, rules, busy_timeout))
-        self._part: Part | None = None
         self._transfer_size = reading.transfer_size_for(transport.info, transfer_size)
-        self._alt: AltSetting | None = None
-        self._closed = self._suspect = False
-        self.initial_status: StatusReply | None = None
         self._adopt(transport, alt)
 
     def _adopt(self, transport: Transport, alt: int | str | None = None) -> None:
         """Take over ``transport`` (opened, or the device re-enumerated); reach dfuIDLE;
         know the part it is (:func:`dfuse.parts.identify_info`) and follow its rules."""
-        self.transport, self._info, self._part = transport, transport.info, None
-        self._closed = self._suspect = False
+        info, self._part = transport.info, None
+        self.transport, self._info, self._closed, self._suspect = transport, info, False, False
         self._session.state = State.dfuIDLE
-        info = transport.info
         self._alt = info.alt_settings[0] if info.alt_settings else None
-        self.initial_status = None
+        self.initial_status: StatusReply | None = None
         if info.mode is not DeviceMode.DFU:
             return
         try:
@@ -242,8 +234,16 @@ class DfuDevice:
         self.transport.control_out(Request.ABORT, 0)
         self._session.state = State.dfuIDLE
 
-    def _recover(self, request: Request) -> None:
-        (self.clear_status if request is Request.CLRSTATUS else self.abort)()
+    def _recover(self, request: Request, action: str | None = None, raw: bool = False) -> None:
+        """CLRSTATUS or ABORT; a failure raises (:meth:`_failed`, naming ``action``), or
+        is only logged without ``action`` (clearing after an error, best effort)."""
+        try:
+            (self.clear_status if request is Request.CLRSTATUS else self.abort)()
+        except TransportError as exc:
+            if action is None:
+                _log.debug("%s after an error failed: %s", request.name, exc)
+            else:
+                self._failed(exc, action, raw)
 
     def _ready(self, event: Event, action: str) -> None:
         """Send what the session says must come before ``event`` (ABORT); from a state
@@ -252,10 +252,7 @@ class DfuDevice:
         if not needed and not self._session.allows(event):
             self._to_idle()
         for request in needed:
-            try:
-                self._recover(request)
-            except TransportError as exc:
-                self._failed(exc, action)
+            self._recover(request, action)
 
     def select_alt(self, alt: int | str) -> AltSetting:
         """Select an alternate setting by number or name (SET_INTERFACE)."""
@@ -277,29 +274,22 @@ class DfuDevice:
         if raw:
             raise exc
         self._suspect = True
-        if isinstance(exc, StallError):
-            try:
-                reply: StatusReply | None = self.status()
-            except TransportError:
-                reply = None
-            if reply is not None and not reply.ok:
-                self._fail(Fail(_status_error(reply, action), clear=True), exc)
-        raise record.with_action(exc, action) from exc
+        try:
+            reply = self.status() if isinstance(exc, StallError) else None
+        except TransportError:
+            reply = None
+        self._fail(record.explained(exc, reply, action), exc)
 
     def _fail(self, decision: Fail, cause: BaseException | None = None) -> NoReturn:
         if decision.clear:
-            try:
-                self._recover(self._session.recovery())
-            except TransportError as exc:
-                _log.debug("CLRSTATUS after an error failed: %s", exc)
+            self._recover(self._session.recovery())
         elif decision.unsettled:
             self._suspect = True  # the next operation waits it out first
         raise decision.error from cause
 
     def _await(self, goal: Goal, action: str, floor_s: float = 0.0) -> Done:
         """GETSTATUS until the session says the operation is over (the one poll loop)."""
-        fd = self.functional
-        tolerant = fd is not None and bool(fd.attributes & Attributes.MANIFESTATION_TOLERANT)
+        tolerant = life.is_tolerant(self.functional)
         self._session.start(goal, action, self.clock.now, dfuse=self.is_dfuse, tolerant=tolerant,
                             floor_s=floor_s)  # fmt: skip
         while True:
@@ -307,17 +297,13 @@ class DfuDevice:
             try:
                 decision = self._session.on_status(self.status(), self.clock.now, sent)
             except TransportError as exc:
-                decision = self._session.on_status_failed(exc, stalled=isinstance(exc, StallError),
-                    gone=isinstance(exc, DeviceGoneError | TransferTimeoutError))  # fmt: skip
+                decision = self._session.on_status_failed(exc)
                 if isinstance(decision, Fail):
                     self._failed(exc, action, raw=goal is Goal.IDLE)
             if isinstance(decision, Wait):
                 self.clock.sleep(decision.seconds)
             elif isinstance(decision, Send):
-                try:
-                    self._recover(decision.request)
-                except TransportError as exc:
-                    self._failed(exc, action, raw=goal is Goal.IDLE)
+                self._recover(decision.request, action, raw=goal is Goal.IDLE)
             elif isinstance(decision, Done):
                 return decision
             else:
@@ -330,12 +316,8 @@ class DfuDevice:
         return reply
 
     def _prepare(self, action: str, *, dfuse: bool = False) -> None:
-        if self._closed:
-            raise UsageError(f"cannot {action}: the device is closed")
-        if self.info.mode is not DeviceMode.DFU:
-            raise UsageError(f"cannot {action}: the device is in run-time mode; detach() first")
-        if dfuse and not self.is_dfuse:
-            raise UsageError(f"cannot {action}: the device does not speak DfuSe")
+        life.check_usable(action, closed=self._closed, mode=self.info.mode,
+                          needs_dfuse=dfuse and not self.is_dfuse)  # fmt: skip
         if self._suspect:
             self._suspect = False
             _log.info("the last operation failed: bringing the device back to dfuIDLE")
@@ -345,15 +327,16 @@ class DfuDevice:
         """DNLOAD one block (or command), then poll until the session says it is done."""
         action = request.action
         self._prepare(f"go on {action}", dfuse=request.dfuse)
-        self._ready(Event.DNLOAD, action)
+        self._ready(request.event, action)
         try:
-            self.transport.control_out(Request.DNLOAD, request.block, request.payload)
+            self.transport.control_out(Request.DNLOAD, request.block, request.payload,
+                                       what=request.what)  # fmt: skip
         except TransportError as exc:
-            if request.goal is Goal.RESET and isinstance(exc, DeviceGoneError):
+            if request.may_vanish and isinstance(exc, DeviceGoneError):
                 return Done(None, gone=True)
             self._failed(exc, action)
-        self._session.sent(Event.DNLOAD)
-        return self._await(request.goal, action, request.floor_s)
+        self._session.sent(request.event)
+        return self._await(request.goal, action, request.floor_s) if request.poll else Done(None)
 
     def set_address(self, address: int, why: str = "") -> None:
         """DfuSe Set Address Pointer."""
@@ -383,11 +366,13 @@ class DfuDevice:
             job = (None, [(step.address, step.length)])
             ((_at, back),) = self._read([job], run, Phase.VERIFY)[0]
             reading.compare(step.address, step.data, back)
-        elif isinstance(step, steps.Verify):  # plain DFU, after the manifestation: block 0 on
+        elif isinstance(step, steps.Verify):  # plain DFU: the firmware from block 0 on
+            reading.readable_after_leave(self._closed)
             try:
-                back = self._upload_firmware(step.length)
+                back = reading.whole_firmware(self.upload_dfu(step.length), step.length)
             finally:
-                self.close()  # it has left DFU mode as far as the host is concerned
+                if record.leaves(plan):
+                    self.close()  # it has left DFU mode as far as the host is concerned
             run.report.add(Phase.VERIFY, step.length)
             reading.compare(step.address, step.data, back)
         elif isinstance(step, steps.Leave):
@@ -417,10 +402,8 @@ class DfuDevice:
 
     def _plan(self, image: Image, opts: DownloadOptions, report: Progress
               ) -> tuple[TargetPlan, ...]:  # fmt: skip
-        def read_back(alt: int, layout: MemoryLayout, segs: dl.Segments) -> list[tuple[int, bytes]]:
-            spans = [(lo, hi - lo) for lo, hi in dl.read_back_spans(layout, segs)]
-            report.totals[Phase.READ] = report.totals.get(Phase.READ, 0) + sum(n for _a, n in spans)
-            return self._read([(alt, spans)], RunRecord(report, opts.cancel))[0] if spans else []
+        def read_back(alt: int, ranges: list[tuple[int, int]]) -> list[tuple[int, bytes]]:
+            return self._read([(alt, ranges)], RunRecord(report, opts.cancel))[0]
 
         return dl.plan_image(image, opts, self.info, alt=self.alt, layout=self.layout,
                              transfer_size=self._transfer_size, max_block=self.max_block,
@@ -476,12 +459,7 @@ class DfuDevice:
         option bytes (the flash refuses it while the ROM reports it done)."""
         self._prepare("erase", dfuse=True)
         plan = reading.erase_plan(self.layout, sectors, self._transfer_size)
-        part, layout = self._part, self.layout
-        mass = any(isinstance(step, steps.MassErase) for step in plan.steps)
-        if mass and part is not None and is_main_flash(part, layout):
-            assert layout is not None
-            if dl.models_f4_wrp(part, self.info):
-                dl.check_write_protection(layout, plan, self.read_option_bytes().write_protected)
+        dl.guard_mass_erase(self.layout, plan, self._part, self.info, self.read_option_bytes)
         self._drive(plan, progress)
 
     def mass_erase(self) -> None:
@@ -499,9 +477,7 @@ class DfuDevice:
         plan = prot.plan_read_unprotect(confirm=confirm, reconnect=reconnect, wait_s=wait_s)
         self._prepare("remove read protection", dfuse=True)
         self._drive(plan)
-        if not reconnect:
-            return None
-        return prot.unprotected(self.read_option_bytes())
+        return prot.unprotected(self.read_option_bytes()) if reconnect else None
 
     def reconnect(self, wait_s: float = DEFAULT_RESET_WAIT_S) -> None:
         """After the device reset itself: wait up to ``wait_s`` for it to re-enumerate,
@@ -515,31 +491,20 @@ class DfuDevice:
                 self._adopt(transport)
                 break
             except (DeviceGoneError, StallError, TransferTimeoutError) as exc:
-                transport.close()  # a stale enumeration, or a device still settling
-                if self.clock.now >= deadline:
-                    raise DeviceGoneError(
-                        f"did not come back in a usable state within {wait_s:g} s ({exc})",
-                        request=f"waiting for {self.info.describe()} to re-enumerate",
-                    ) from exc
-                self.clock.sleep(0.05)
-        if previous in {a.number for a in self.info.alt_settings} - {self.alt, None}:
-            self.select_alt(previous)
+                transport.close()
+                who = self.info.describe()
+                self.clock.sleep(life.reopen_pause(exc, self.clock.now, deadline, wait_s, who))
+        if (again := life.reselect(previous, self.info, self.alt)) is not None:
+            self.select_alt(again)
 
-    def _read_setting(self, setting: AltSetting, length: int, address: int | None = None
-                      ) -> bytes:  # fmt: skip
-        """Upload from ``address`` (default: the start of ``setting``), then select the
-        previous one again."""
-        assert setting.layout is not None
-        job = (setting.number, [(setting.layout.address if address is None else address, length)])
+    def _read_job(self, job: tuple[int, list[tuple[int, int]]]) -> bytes:
+        """Upload ``job``'s one range, then select the previous alternate setting again."""
         return self._read([job], RunRecord(Progress(None)), restore=True)[0][0][1]
 
     def read_option_bytes(self) -> OptionBytes:
         """Read the option-byte block (the ``Option Bytes`` alternate setting)."""
         self._prepare("read the option bytes")
-        prot.check_option_format(self._part)
-        setting = prot.option_alt(self.info)
-        address, size = prot.option_block(setting)
-        return OptionBytes.parse(self._read_setting(setting, size, address))
+        return OptionBytes.parse(self._read_job(prot.option_job(self.info, self._part)))
 
     def write_option_bytes(self, options: OptionBytes, *, confirm: bool = False,
                            allow_permanent_rdp2: bool = False) -> None:  # fmt: skip
@@ -597,7 +562,7 @@ class DfuDevice:
 
     def read_otp(self) -> OtpArea:
         """Read the OTP area (16 blocks of 32 bytes and their 16 lock bytes)."""
-        return OtpArea.parse(self._read_setting(prot.otp_alt(self.info), OTP_SIZE))
+        return OtpArea.parse(self._read_job(prot.otp_job(self.info)))
 
     def write_otp(self, block: int, data: bytes, *, lock: bool = False,
                   confirm: bool = False) -> OtpArea:  # fmt: skip
@@ -626,10 +591,8 @@ class DfuDevice:
         """Read ``length`` bytes at ``address`` (DfuSe: Set Address, ABORT, UPLOAD blocks).
         A negative length, or a range past the end of the selected memory, is refused
         (UsageError) before any request; ``cancel`` stops it between blocks."""
-        reading.check_read(self.layout, address, length)
-        if not self.is_dfuse:
-            raise UsageError("upload(address, length) needs a DfuSe device; use upload_dfu()")
-        run = RunRecord(Progress(progress, {Phase.READ: length}), cancel)
+        reading.check_upload(self.layout, address, length, is_dfuse=self.is_dfuse)
+        run = RunRecord(Progress(progress), cancel)
         return self._read([(None, [(address, length)])], run)[0][0][1]
 
     def _read(self, jobs: reading.ReadJobs, run: RunRecord, phase: Phase = Phase.READ,
@@ -639,7 +602,7 @@ class DfuDevice:
         self._prepare("upload", dfuse=True)
         plan, ranges = reading.jobs_plan(jobs, self.alt, self._transfer_size, self.max_block,
                                          restore=restore)  # fmt: skip
-        mark, run.reading = len(run.data), phase
+        mark = run.start_read(phase, plan.image_size)
         self._run(plan, run)
         self._ready(Event.DNLOAD, reading.ending(ranges))
         data = bytes(run.data[mark:])
@@ -658,14 +621,9 @@ class DfuDevice:
     def upload_dfu(self, max_length: int = 1 << 24) -> bytes:
         """Plain DFU 1.1 upload: blocks from 0 until a short one (or ``max_length`` bytes)."""
         self._prepare("upload")
-        out, block = bytearray(), 0
-        while len(out) < max_length:
-            n = min(self._transfer_size, max_length - len(out))
-            data = self._upload_block(block & MAX_BLOCK, n, f"reading block {block}")
-            out += data
-            block += 1
-            if len(data) < n:
-                break
+        out = bytearray()
+        for block, n, action in reading.dfu_blocks(self._transfer_size, max_length, out):
+            out += self._upload_block(block, n, action)
         self._ready(Event.DNLOAD, f"reading the firmware ({len(out)} bytes)")
         return bytes(out)
 
@@ -675,11 +633,9 @@ class DfuDevice:
         into a :class:`~dfuse.file.Target` (one element per contiguous readable run)."""
         if alt is not None:
             self.select_alt(alt)
-        setting = self._alt
-        layout = reading.layout_of(setting, self.alt)
-        runs = reading.readable_runs(layout)
-        run = RunRecord(Progress(progress, {Phase.READ: sum(n for _a, n in runs)}))
-        (segments,) = self._read([(None, runs)], run)
+        layout = reading.layout_of(self._alt, self.alt)
+        run = RunRecord(Progress(progress))
+        (segments,) = self._read([(None, reading.readable_runs(layout))], run)
         return Target.from_segments(segments, alt_setting=self.alt or 0, name=layout.label)
 
     def backup(self, plans: Iterable[TargetPlan], *,
@@ -690,16 +646,8 @@ class DfuDevice:
         >>> # plans = dev.plan(image); dev.backup(plans).save("before.dfu"); dev.download(image)
         """
         jobs = reading.backup_ranges(plans, self.info)
-        run = RunRecord(Progress(progress, {Phase.READ: sum(n for _p, r in jobs for _a, n in r)}))
-        read = self._read([(p.alt, r) for p, r in jobs], run)
-        targets = tuple(Target.from_segments(segments, alt_setting=p.alt or 0, name=p.name)
-                        for (p, _r), segments in zip(jobs, read, strict=True))  # fmt: skip
-        return DfuSeFile(targets, self.info.vid, self.info.pid, self.info.bcd_device)
-
-    def _upload_firmware(self, length: int) -> bytes:
-        """Plain DFU: ``length`` bytes of firmware from block 0, to verify."""
-        reading.readable_after_leave(self._closed)
-        return reading.whole_firmware(self.upload_dfu(length), length)
+        read = self._read([(p.alt, r) for p, r in jobs], RunRecord(Progress(progress)))
+        return reading.backup_file(jobs, read, self.info)
 
     def verify(self, image: Image, *, address: int | None = None,
                progress: ProgressCallback | None = None) -> None:  # fmt: skip
@@ -708,13 +656,8 @@ class DfuDevice:
         DownloadOptions(address=address)  # checks the address
         jobs = dl.image_jobs(image, self.info, is_dfuse=self.is_dfuse, alt=self.alt,
                              layout=self.layout, address=address, check_ids=False)  # fmt: skip
-        if self.is_dfuse:
-            self._drive(reading.verify_plan(jobs, self.alt, self._transfer_size), progress)
-            return
-        ((_alt, _layout, ((_at, data),)),) = jobs  # plain DFU: the firmware from block 0
-        back = self._upload_firmware(len(data))
-        Progress(progress, {Phase.VERIFY: len(data)}).add(Phase.VERIFY, len(data))
-        reading.compare(0, memoryview(data), back)
+        plan = reading.verify_plan(jobs, self.alt, self._transfer_size, dfuse=self.is_dfuse)
+        self._drive(plan, progress)
 
     # ------------------------------------------------------------------ leave / detach
 
@@ -732,20 +675,9 @@ class DfuDevice:
         """The zero-length DNLOAD and the manifestation; the device is closed afterwards,
         unless ``stay`` and it came back to dfuIDLE (a manifestation-tolerant plain DFU
         device, to be read back)."""
-        action = "leaving DFU mode"
         if address is not None:
             self.set_address(address)
-        self._ready(Event.DNLOAD_ZERO, action)
-        try:
-            what = f"DNLOAD block {block} (0 bytes, leave)"
-            self.transport.control_out(Request.DNLOAD, block, b"", what=what)
-        except DeviceGoneError:
-            self.close()
-            return
-        except TransportError as exc:
-            self._failed(exc, action)
-        self._session.sent(Event.DNLOAD_ZERO)
-        done = self._await(Goal.LEAVE, action) if self.rules.status_after_leave else Done(None)
+        done = self._send(record.zero_length(block, self.rules))
         if done.reset:
             try:
                 self.transport.reset()
@@ -771,15 +703,12 @@ class DfuDevice:
         """Switch a run-time device to DFU mode: DETACH, a USB reset unless the device
         detaches by itself, then wait (up to ``wait_s``) for it to re-enumerate.
         Returns a new :class:`DfuDevice` for the device in DFU mode; this one is closed."""
-        if self.info.mode is not DeviceMode.RUNTIME:
-            raise UsageError("detach(): the device is already in DFU mode")
-        fd = self.functional
-        wait_ms = timeout_ms if timeout_ms is not None else (fd.detach_timeout_ms if fd else 1000)
+        wait_ms, reset = life.detach_request(self.info, timeout_ms)
         try:
-            self.transport.control_out(Request.DETACH, min(wait_ms, 0xFFFF))
+            self.transport.control_out(Request.DETACH, wait_ms)
         except (StallError, DeviceGoneError) as exc:
             _log.debug("DETACH: %s (the device may already be detaching)", exc)
-        if fd is None or not fd.attributes & Attributes.WILL_DETACH:
+        if reset:
             try:
                 self.transport.reset()
             except TransportError as exc:

@@ -68,6 +68,7 @@ __all__ = [
     "check_otp_contents",
     "check_write_protection",
     "guard_image",
+    "guard_mass_erase",
     "image_jobs",
     "is_f4_otp_layout",
     "is_option_layout",
@@ -356,7 +357,7 @@ def plan_targets(
     transfer_size: int,
     max_block: int,
     check_otp: Callable[[Segments], None],
-    read_back: Callable[[int, MemoryLayout, Segments], list[tuple[int, bytes]]],
+    read_back: Callable[[int, list[tuple[int, int]]], list[tuple[int, bytes]]],
     plain_readback: bool = False,
     read_options: Callable[[], OptionBytes] | None = None,
     info: DeviceInfo | None = None,
@@ -367,8 +368,9 @@ def plan_targets(
 
     ``check_otp(segments)`` is called for an STM32F4 OTP job once the image is checked
     against the layout (it reads the OTP area and refuses what cannot be written, see
-    :func:`check_otp_contents`); ``read_back(alt, layout, segments)`` returns what the
-    device holds over the image's ranges for ``incremental`` planning.
+    :func:`check_otp_contents`); ``read_back(alt, ranges)`` returns what the device
+    holds over ``(address, length)`` ranges (:func:`read_back_spans` of the image) for
+    ``incremental`` planning.
     ``plain_readback`` says that a plain DFU device can be read back after its
     manifestation (it is manifestation tolerant and can upload): only then does a plain
     DFU plan verify. ``read_options()`` returns the device's option bytes: an
@@ -465,7 +467,8 @@ def plan_targets(
         if incremental:
             # Check the image against the layout before reading anything.
             plan_download(segs, layout, transfer_size, options)
-            current = _mask_padding(read_back(alt, layout, segs), raw, segs)
+            spans = [(lo, hi - lo) for lo, hi in read_back_spans(layout, segs)]
+            current = _mask_padding(read_back(alt, spans) if spans else [], raw, segs)
             steps = plan_incremental(segs, layout, transfer_size, current, options)
         else:
             steps = plan_download(segs, layout, transfer_size, options)
@@ -473,14 +476,8 @@ def plan_targets(
         # while any sector is write-protected, and the ROM still reports it done: the
         # writes would land on flash that was never erased. (A sector erase of a
         # protected sector leaves it as it was, which the verify reports.)
-        if (
-            part is not None
-            and read_options is not None
-            and is_main_flash(part, layout)
-            and models_f4_wrp(part, info)
-            and any(isinstance(step, MassErase) for step in steps.erases)
-        ):
-            check_write_protection(layout, steps, read_options().write_protected)
+        if read_options is not None:
+            guard_mass_erase(layout, steps, part, info, read_options)
         plans.append(TargetPlan(alt, layout.label, steps))
     return tuple(plans)
 
@@ -495,6 +492,26 @@ def models_f4_wrp(part: Part, info: DeviceInfo | None) -> bool:
         and info is not None
         and any(is_option_layout(a.layout) for a in info.alt_settings)
     )
+
+
+def guard_mass_erase(
+    layout: MemoryLayout | None,
+    plan: Plan,
+    part: Part | None,
+    info: DeviceInfo | None,
+    read_options: Callable[[], OptionBytes],
+) -> None:
+    """Refuse (:func:`check_write_protection`) a ``plan`` that mass erases the main flash
+    of an F2/F4 (nWRP) while any sector is write-protected; reads the option bytes
+    (``read_options``) only for such a plan."""
+    if (
+        part is not None
+        and layout is not None
+        and is_main_flash(part, layout)
+        and models_f4_wrp(part, info)
+        and any(isinstance(step, MassErase) for step in plan.erases)
+    ):
+        check_write_protection(layout, plan, read_options().write_protected)
 
 
 def check_write_protection(layout: MemoryLayout, plan: Plan, protected: frozenset[int]) -> None:
@@ -571,7 +588,7 @@ def plan_image(
     transfer_size: int,
     max_block: int,
     part: Part | None,
-    read_back: Callable[[int, MemoryLayout, Segments], list[tuple[int, bytes]]],
+    read_back: Callable[[int, list[tuple[int, int]]], list[tuple[int, bytes]]],
     read_otp: Callable[[], OtpArea],
     read_options: Callable[[], OptionBytes],
 ) -> tuple[TargetPlan, ...]:

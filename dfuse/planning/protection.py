@@ -18,6 +18,7 @@ from dfuse.optionbytes import (
     OPTION_BYTES_SIZE,
     OTP_BLOCK_SIZE,
     OTP_BLOCKS,
+    OTP_SIZE,
     OptionBytes,
     OtpArea,
     RdpLevel,
@@ -47,7 +48,9 @@ __all__ = [
     "option_alt",
     "option_block",
     "option_block_in",
+    "option_job",
     "otp_alt",
+    "otp_job",
     "plan_option_bytes",
     "plan_otp",
     "plan_read_unprotect",
@@ -117,6 +120,24 @@ def option_alt(info: DeviceInfo) -> AltSetting:
 def otp_alt(info: DeviceInfo) -> AltSetting:
     """The ``OTP Memory`` alternate setting (ProtocolError if the device has none)."""
     return _setting(info, "OTP Memory")
+
+
+def option_job(info: DeviceInfo, part: Part | None) -> tuple[int, list[tuple[int, int]]]:
+    """What reading the option bytes reads, ``(alt, [(address, size)])``: the block
+    :func:`option_block` names on the ``Option Bytes`` alternate setting, once the part's
+    format is checked (:func:`check_option_format`)."""
+    check_option_format(part)
+    setting = option_alt(info)
+    return setting.number, [option_block(setting)]
+
+
+def otp_job(info: DeviceInfo) -> tuple[int, list[tuple[int, int]]]:
+    """What reading the OTP area reads, ``(alt, [(address, size)])``: its
+    :data:`~dfuse.optionbytes.OTP_SIZE` bytes from the start of the ``OTP Memory``
+    alternate setting."""
+    setting = otp_alt(info)
+    assert setting.layout is not None  # _setting finds only settings with a layout
+    return setting.number, [(setting.layout.address, OTP_SIZE)]
 
 
 def guard_rdp2(level: RdpLevel, allow_permanent_rdp2: bool) -> None:

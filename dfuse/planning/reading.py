@@ -5,14 +5,15 @@ device, and how a read-back is compared."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 from dfuse.errors import ProtocolError, SafetyError, UsageError, VerifyError
+from dfuse.file.model import DfuSeFile, Target
 from dfuse.layout import MemoryLayout, Sector
 from dfuse.optionbytes import OptionBytes
 from dfuse.planning.download import Segments, TargetPlan
 from dfuse.progress import Phase
-from dfuse.protocol.dfuse import FIRST_DATA_BLOCK
+from dfuse.protocol.dfuse import FIRST_DATA_BLOCK, MAX_BLOCK
 from dfuse.protocol.plan import (
     ConfirmOptions,
     EraseSector,
@@ -29,12 +30,15 @@ from dfuse.transport.base import AltSetting, DeviceInfo
 __all__ = [
     "ReadJobs",
     "action_of",
+    "backup_file",
     "backup_ranges",
     "check_plan",
     "check_read",
+    "check_upload",
     "compare",
     "confirm_options",
     "cut",
+    "dfu_blocks",
     "ending",
     "erase_plan",
     "jobs_plan",
@@ -125,6 +129,14 @@ def check_read(layout: MemoryLayout | None, address: int, length: int) -> None:
         )
 
 
+def check_upload(layout: MemoryLayout | None, address: int, length: int, *, is_dfuse: bool) -> None:
+    """:func:`check_read`, and :class:`~dfuse.errors.UsageError` unless the device speaks
+    DfuSe (a plain DFU device has no addresses: ``upload_dfu()``)."""
+    check_read(layout, address, length)
+    if not is_dfuse:
+        raise UsageError("upload(address, length) needs a DfuSe device; use upload_dfu()")
+
+
 def read_plan(address: int, length: int, transfer_size: int, max_block: int) -> Plan:
     """Read ``length`` bytes at ``address``: Set Address, then UPLOAD blocks from
     wBlockNum 2 (the pointer set again past ``max_block``)."""
@@ -139,6 +151,21 @@ def read_plan(address: int, length: int, transfer_size: int, max_block: int) -> 
         steps.append(ReadBlock(block, where, n))
         offset, block = offset + n, block + 1
     return Plan(tuple(steps), transfer_size, image_size=length, segments=1)
+
+
+def dfu_blocks(
+    transfer_size: int, max_length: int, out: bytearray
+) -> Iterator[tuple[int, int, str]]:
+    """The UPLOAD blocks of a plain DFU upload into ``out``, as ``(wBlockNum, length,
+    action)``: from block 0 until one comes back short (``out`` grew by less than
+    asked) or ``out`` holds ``max_length`` bytes."""
+    block = 0
+    while len(out) < max_length:
+        n, before = min(transfer_size, max_length - len(out)), len(out)
+        yield block & MAX_BLOCK, n, f"reading block {block}"
+        block += 1
+        if len(out) - before < n:
+            return
 
 
 def action_of(step: ReadBlock) -> str:
@@ -257,14 +284,31 @@ def backup_ranges(
     return jobs
 
 
+def backup_file(
+    jobs: list[tuple[TargetPlan, list[tuple[int, int]]]],
+    read: list[list[tuple[int, bytes]]],
+    info: DeviceInfo,
+) -> DfuSeFile:
+    """The backup of ``jobs`` (:func:`backup_ranges`) from what was ``read`` for them: one
+    target per plan, with the device's IDs."""
+    targets = tuple(
+        Target.from_segments(segments, alt_setting=plan.alt or 0, name=plan.name)
+        for (plan, _ranges), segments in zip(jobs, read, strict=True)
+    )
+    return DfuSeFile(targets, info.vid, info.pid, info.bcd_device)
+
+
 def verify_plan(
     jobs: Iterable[tuple[int | None, MemoryLayout | None, Segments]],
     current: int | None,
     transfer_size: int,
+    *,
+    dfuse: bool = True,
 ) -> Plan:
     """Read back and compare every segment of ``jobs`` (``(alt, layout, segments)``, as
     :func:`~dfuse.planning.download.image_jobs` makes them), selecting each alternate
-    setting that is not ``current``. A segment that runs past the end of its memory is
+    setting that is not ``current`` (``dfuse=False``: a plain DFU device's firmware,
+    from block 0). A segment that runs past the end of its memory is
     refused (:func:`check_read`) before anything is read."""
     out: list[Step] = []
     size = count = 0
@@ -277,7 +321,7 @@ def verify_plan(
             check_read(layout, where, len(view))
             out.append(Verify(where, view))
             size, count = size + len(view), count + 1
-    return Plan(tuple(out), transfer_size, image_size=size, segments=count)
+    return Plan(tuple(out), transfer_size, image_size=size, segments=count, dfuse=dfuse)
 
 
 def totals(plans: Iterable[Plan]) -> dict[Phase, int]:

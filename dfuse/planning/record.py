@@ -13,7 +13,8 @@ from dfuse.errors import CancelledError, ProtocolError, TransportError
 from dfuse.progress import Phase, Progress
 from dfuse.protocol import dfuse as cmd
 from dfuse.protocol import plan as steps
-from dfuse.protocol.session import Goal, SessionRules
+from dfuse.protocol.descriptors import StatusReply
+from dfuse.protocol.session import Event, Fail, Goal, SessionRules, status_error
 from dfuse.transport.base import DeviceInfo
 
 __all__ = [
@@ -23,9 +24,12 @@ __all__ = [
     "RunRecord",
     "checked_block",
     "dnload_of",
+    "explained",
     "leave_of",
+    "leaves",
     "opening",
     "with_action",
+    "zero_length",
 ]
 
 #: Where the ST bootloader starts an application when no memory says otherwise.
@@ -55,6 +59,9 @@ class Dnload:
         dfuse: a DfuSe command (needs a DfuSe device).
         floor_s: the least wait before the GETSTATUS after a busy reply
             (:attr:`~dfuse.protocol.session.SessionRules.mass_erase_wait_ms`).
+        event: what it is to the session (the zero-length DNLOAD: DNLOAD_ZERO).
+        what: the request's name in the Transport's errors and logs.
+        poll: GETSTATUS after it (:attr:`SessionRules.status_after_leave`).
     """
 
     block: int
@@ -63,6 +70,14 @@ class Dnload:
     goal: Goal = Goal.DNLOAD
     dfuse: bool = True
     floor_s: float = 0.0
+    event: Event = Event.DNLOAD
+    what: str = ""
+    poll: bool = True
+
+    @property
+    def may_vanish(self) -> bool:
+        """The device may drop off the bus on it (it resets or leaves): not a failure."""
+        return self.goal in {Goal.RESET, Goal.LEAVE}
 
 
 def dnload_of(step: steps.Step, rules: SessionRules) -> Dnload | None:
@@ -103,6 +118,28 @@ def leave_of(
         layouts = [a.layout for a in info.alt_settings if a.layout is not None]
         address = layouts[0].address if layouts else DEFAULT_ENTRY
     return address, cmd.FIRST_DATA_BLOCK, False
+
+
+def leaves(plan: steps.Plan) -> bool:
+    """Whether ``plan`` leaves DFU mode (a plain DFU device read back after its
+    manifestation is closed afterwards)."""
+    return any(isinstance(step, steps.Leave) for step in plan.steps)
+
+
+def zero_length(block: int, rules: SessionRules) -> Dnload:
+    """The zero-length DNLOAD (as block ``block``) that leaves DFU mode."""
+    what = f"DNLOAD block {block} (0 bytes, leave)"
+    return Dnload(block, b"", "leaving DFU mode", Goal.LEAVE, dfuse=False,
+                  event=Event.DNLOAD_ZERO, what=what, poll=rules.status_after_leave)  # fmt: skip
+
+
+def explained(exc: TransportError, reply: StatusReply | None, action: str) -> Fail:
+    """What to raise for a failed request ``exc`` naming ``action``: what the device
+    says (``reply``, the GETSTATUS after a stall) when it reports an error, to clear
+    first; else ``exc`` itself."""
+    if reply is not None and not reply.ok:
+        return Fail(status_error(reply, action), clear=True)
+    return Fail(with_action(exc, action))
 
 
 def opening(device: str, busy: bool) -> str:
@@ -153,6 +190,14 @@ class RunRecord:
     phase: Phase | None = None
     reading: Phase = Phase.VERIFY
     data: bytearray = field(default_factory=bytearray)
+
+    def start_read(self, phase: Phase, size: int) -> int:
+        """Before a read of ``size`` bytes, reported as ``phase`` (READ: counted into its
+        total too; VERIFY's total is the plan's): where its bytes start in :attr:`data`."""
+        self.reading = phase
+        if phase is Phase.READ:
+            self.report.totals[phase] = self.report.totals.get(phase, 0) + size
+        return len(self.data)
 
     def enter(self, step: steps.Step) -> CancelledError | None:
         """Before ``step`` (a safe point): the error to raise when cancelled, else

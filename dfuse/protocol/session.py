@@ -29,9 +29,11 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from dfuse.errors import (
+    DeviceGoneError,
     DeviceStatusError,
     ProtocolError,
     ReadProtectedError,
+    StallError,
     TransferTimeoutError,
     TransportError,
     UsageError,
@@ -405,9 +407,16 @@ class Session:
         wait = min(until, poll.deadline) - now
         return Wait(max(wait, self.rules.min_poll_ms / 1000))
 
-    def on_status_failed(self, error: Exception, *, stalled: bool, gone: bool) -> Decision:
+    def on_status_failed(
+        self, error: Exception, *, stalled: bool | None = None, gone: bool | None = None
+    ) -> Decision:
         """The next step after a GETSTATUS that failed (``stalled``: a STALL/pipe error;
-        ``gone``: the device dropped off the bus or timed out)."""
+        ``gone``: the device dropped off the bus or timed out; by default, from the kind
+        of ``error``)."""
+        if stalled is None:
+            stalled = isinstance(error, StallError)
+        if gone is None:
+            gone = isinstance(error, DeviceGoneError | TransferTimeoutError)
         poll = self._current()
         if poll.goal is Goal.LEAVE or (poll.goal is Goal.RESET and (stalled or gone)):
             return Done(None, gone=True)  # it left / reset, as expected
