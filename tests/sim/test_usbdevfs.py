@@ -421,7 +421,7 @@ _LIBUSB_CLIENT = textwrap.dedent(
     import hashlib, json, random, sys, time
     import usb.backend.libusb1
     from dfuse.device import DfuDevice
-    from dfuse.errors import DeviceBusyError, DeviceGoneError, DeviceNotFoundError
+    from dfuse.errors import DeviceBusyError, DeviceNotFoundError, TransportError
     from dfuse.sim import SimBackend, Stm32F411
     from dfuse.sim.usbdevfs import hosted
     sys.path.insert(0, sys.argv[1])
@@ -430,13 +430,17 @@ _LIBUSB_CLIENT = textwrap.dedent(
     image = random.Random(3).randbytes(40_000)
 
     def reopen(backend):
-        # DeviceGoneError: a node of the previous enumeration that the bus has not removed
-        # yet (the board ignores requests to it, so they are not counted)
+        # DeviceGoneError (or, over the bridge under load, another libusb I/O error while
+        # umockdev swaps the nodes): a node of the previous enumeration that the bus has not
+        # removed yet (the board ignores requests to it, so they are not counted). A second
+        # open of a device that is held stays an error at once (DeviceBusyError).
         deadline = time.monotonic() + 30
         while True:
             try:
                 return DfuDevice.open(vid=0x0483, pid=0xDF11, backend=backend, alt=0)
-            except (DeviceNotFoundError, DeviceGoneError):
+            except DeviceBusyError:
+                raise
+            except (DeviceNotFoundError, TransportError):
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.01)
