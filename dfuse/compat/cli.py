@@ -37,7 +37,7 @@ from dfuse.compat.options import (
 )
 
 if TYPE_CHECKING:
-    from dfuse.device import DfuDevice
+    from dfuse.device import DfuDevice, DownloadOptions
     from dfuse.layout import MemoryLayout
     from dfuse.selector import Bench
 
@@ -514,17 +514,7 @@ class _Session:
             self.console.say(
                 f"Downloading element to address = 0x{ds.address:08x}, size = {len(loaded.payload)}"
             )
-            dev.download(
-                loaded.payload,
-                address=ds.address,
-                verify=self.opts.verify,
-                force=True,
-                erase=erase,
-                allow_option_bytes=True,
-                allow_otp=True,
-                allow_otp_lock=guards.otp_lock,
-                allow_permanent_rdp2=guards.rdp2,
-            )
+            dev.download(loaded.payload, self._options(erase, guards), address=ds.address)
             self.console.say("File downloaded successfully")
         else:
             if loaded.bcd_dfu != _DFUSE_BCD:
@@ -536,6 +526,22 @@ class _Session:
         if ds.leave:
             self._leave(dev, leave_address)
         return EX_OK
+
+    def _options(self, erase: str, guards: _Guards) -> DownloadOptions:
+        """What every dfu-util download asks of the library: dfu-util writes any memory
+        (option bytes and OTP too, its own guards are the ``-s`` modifiers) and ignores the
+        file's IDs here (checked before, with dfu-util's rules)."""
+        from dfuse import DownloadOptions
+
+        return DownloadOptions(
+            verify=self.opts.verify,
+            force=True,
+            erase=erase,
+            allow_option_bytes=True,
+            allow_otp=True,
+            allow_otp_lock=guards.otp_lock,
+            allow_permanent_rdp2=guards.rdp2,
+        )
 
     def _download_dfuse_file(
         self, dev: DfuDevice, multi_alt: bool, erase: str, guards: _Guards
@@ -556,16 +562,7 @@ class _Session:
                 self.console.warn(f"No alternate setting {target.alt_setting} (skipping elements)")
         first = next((t.elements[0].address for t in image.targets if t.elements), None)
         if any(t.elements for t in targets):
-            dev.download(
-                replace(image, targets=tuple(targets)),
-                verify=self.opts.verify,
-                force=True,
-                erase=erase,
-                allow_option_bytes=True,
-                allow_otp=True,
-                allow_otp_lock=guards.otp_lock,
-                allow_permanent_rdp2=guards.rdp2,
-            )
+            dev.download(replace(image, targets=tuple(targets)), self._options(erase, guards))
         self.console.say("Done parsing DfuSe file")
         return first
 
