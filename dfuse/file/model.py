@@ -16,7 +16,7 @@ import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from dfuse.errors import (
     CrcMismatchError,
@@ -57,6 +57,20 @@ def _check_u16(name: str, value: int) -> None:
 
 def _hex_id(value: int) -> str:
     return f"0x{value:04X}" + (" (any)" if value == _ANY else "")
+
+
+class _ToBytes(Protocol):
+    def to_bytes(self) -> bytes: ...
+
+
+def _deprecated_build(file: _ToBytes) -> bytes:
+    """``file.build()``: warn that it is deprecated, return ``file.to_bytes()``."""
+    warnings.warn(
+        f"{type(file).__name__}.build() is deprecated: use to_bytes()",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    return file.to_bytes()
 
 
 # ------------------------------------------------------------------ Element
@@ -555,12 +569,7 @@ class DfuSeFile:
         Kept because the design's layer contract (DESIGN.md) names it; it warns and goes
         in a later release.
         """
-        warnings.warn(
-            f"{type(self).__name__}.build() is deprecated: use to_bytes()",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        return self.to_bytes()
+        return _deprecated_build(self)
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the file to ``path`` in the format its extension names, as
@@ -872,12 +881,7 @@ class DfuFile:
         Kept because the design's layer contract (DESIGN.md) names it; it warns and goes
         in a later release.
         """
-        warnings.warn(
-            f"{type(self).__name__}.build() is deprecated: use to_bytes()",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        return self.to_bytes()
+        return _deprecated_build(self)
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write :meth:`to_bytes` (payload and suffix) to ``path``.
