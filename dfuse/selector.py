@@ -49,7 +49,7 @@ from dfuse.device import DfuDevice
 from dfuse.errors import SelectorError
 from dfuse.trace.recorder import TraceRecorder, current_recorder
 from dfuse.transport.base import DeviceInfo, DeviceMode
-from dfuse.transport.discovery import find_devices, select_device, wait_for
+from dfuse.transport.discovery import clock_for, find_devices, select_device, wait_for
 from dfuse.transport.pyusb import PyUsbTransport, get_backend
 
 if TYPE_CHECKING:
@@ -538,10 +538,7 @@ class Bench:
         """:meth:`DfuDevice.open <dfuse.device.DfuDevice.open>` with the transport wrapped
         in a :class:`~dfuse.trace.recorder.TracingTransport` (the trace hook)."""
         backend = get_backend(self.backend)
-        clock = self.clock
-        if clock is None:
-            own = getattr(backend, "clock", None)
-            clock = own if isinstance(own, Clock) else RealClock()
+        clock = clock_for(backend, self.clock)
         recorder.start(clock)
         sel = self.selector
         if recorder.selector is None:

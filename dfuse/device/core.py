@@ -39,7 +39,7 @@ from dfuse.protocol.descriptors import FunctionalDescriptor, StatusReply
 from dfuse.protocol.dfuse import MAX_BLOCK
 from dfuse.protocol.plan import Plan, Step
 from dfuse.protocol.session import Done, Event, Fail, Goal, Send, Session, SessionRules, Wait
-from dfuse.trace.recorder import TraceRecorder, current_recorder
+from dfuse.trace.recorder import TraceRecorder, traced
 from dfuse.transport.base import AltSetting, DeviceInfo, DeviceMode, Transport
 from dfuse.transport.discovery import open_one
 
@@ -115,8 +115,7 @@ class DfuDevice:
         :func:`dfuse.tracing` block, if any)."""
         opened, clock = open_one(vid=vid, pid=pid, serial=serial, path=path,
                                  backend=backend, clock=clock, ids=ids)  # fmt: skip
-        recorder = trace if trace is not None else current_recorder()
-        transport: Transport = opened if recorder is None else recorder.wrap(opened, clock)
+        transport = traced(opened, clock, trace)
         try:
             return cls(transport, clock, alt=alt, busy_timeout=busy_timeout, rules=rules)
         except BaseException:

@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from dfuse.clock import Clock, RealClock
+from dfuse.clock import Clock
 from dfuse.device import DfuDevice, Image, Phase
 from dfuse.errors import CancelledError, DfuseError, RecordStoreError, SafetyError, UsageError
 from dfuse.protocol.plan import EraseSector, MassErase
@@ -46,9 +46,9 @@ from dfuse.station.stamps import (
 )
 from dfuse.station.store import FlashRecord, RecordStore, utc_now
 from dfuse.station.uid import part_name, uid_readable
-from dfuse.trace.recorder import current_recorder
-from dfuse.transport.base import DeviceInfo, DeviceMode, Transport
-from dfuse.transport.discovery import DEFAULT_POLL_INTERVAL_S, BusWatcher
+from dfuse.trace.recorder import traced
+from dfuse.transport.base import DeviceInfo, DeviceMode
+from dfuse.transport.discovery import DEFAULT_POLL_INTERVAL_S, BusWatcher, clock_for
 from dfuse.transport.pyusb import PyUsbTransport
 
 __all__ = [
@@ -269,12 +269,9 @@ class Station:
         self.leave = leave
         self.on_event = on_event
         self.interval = interval
-        if clock is None:
-            clock = self.bench.clock
-        if clock is None:
-            own = getattr(self.bench.backend, "clock", None)
-            clock = own if isinstance(own, Clock) else RealClock()
-        self.clock: Clock = clock
+        self.clock: Clock = clock_for(
+            self.bench.backend, clock if clock is not None else self.bench.clock
+        )
         self._lock = threading.Lock()
         self._events = threading.Lock()
         self._summary = StationSummary()
@@ -504,13 +501,8 @@ class Station:
             if opened is not None:
                 device = opened
             else:
-                opened_transport = PyUsbTransport.open(info, self.bench.backend)
-                recorder = current_recorder()  # `dfuse station --count 1 --trace FILE`
-                transport: Transport = (
-                    opened_transport
-                    if recorder is None
-                    else recorder.wrap(opened_transport, self.clock)
-                )
+                # recorded under `dfuse station --count 1 --trace FILE`
+                transport = traced(PyUsbTransport.open(info, self.bench.backend), self.clock)
                 try:
                     device = DfuDevice(transport, self.clock, alt=self.bench.selector.alt)
                 except BaseException:

@@ -49,7 +49,7 @@ from dfuse.trace.format import (
 )
 from dfuse.transport.base import DeviceInfo, Transport
 
-__all__ = ["TraceRecorder", "TracingTransport", "current_recorder", "tracing"]
+__all__ = ["TraceRecorder", "TracingTransport", "current_recorder", "traced", "tracing"]
 
 _log = logging.getLogger(__name__)
 
@@ -127,6 +127,16 @@ def tracing(sink: str | Path | TextIO, *, redact: bool = False) -> Iterator[Trac
             _OPEN.remove(entry)
         _CURRENT.reset(token)
         recorder.close()
+
+
+def traced(
+    transport: Transport, clock: Clock, trace: TraceRecorder | None = None
+) -> Transport:
+    """``transport`` recorded by ``trace`` (default: the recorder of the enclosing
+    :func:`tracing` block); ``transport`` itself when there is none. The one place a
+    device's transport is put under a recorder."""
+    recorder = trace if trace is not None else current_recorder()
+    return transport if recorder is None else recorder.wrap(transport, clock)
 
 
 def _error_kind(exc: TransportError) -> ErrorKind:

@@ -21,6 +21,7 @@ from dfuse.transport.pyusb import PyUsbTransport, enumerate_devices, get_backend
 __all__ = [
     "DEFAULT_POLL_INTERVAL_S",
     "BusWatcher",
+    "clock_for",
     "find_devices",
     "open_one",
     "select_device",
@@ -123,10 +124,7 @@ class BusWatcher:
                 value=interval,
                 expected="a number of seconds > 0",
             )
-        if clock is None:
-            own = getattr(backend, "clock", None)
-            clock = own if isinstance(own, Clock) else RealClock()
-        self.clock: Clock = clock
+        self.clock: Clock = clock_for(backend, clock)
         self.backend = backend
         self.interval = interval
         self._changed = threading.Event()
@@ -235,6 +233,15 @@ def wait_for(
             watcher.wait(remaining, cancel=cancel)
 
 
+def clock_for(backend: object, clock: Clock | None = None) -> Clock:
+    """``clock``, else the backend's own ``clock`` (a simulated bus keeps virtual time),
+    else :class:`~dfuse.clock.RealClock`."""
+    if clock is not None:
+        return clock
+    own = getattr(backend, "clock", None)
+    return own if isinstance(own, Clock) else RealClock()
+
+
 def open_one(
     *,
     vid: int | None = None,
@@ -259,7 +266,4 @@ def open_one(
     )
     criteria = ", ".join(f"{k}={v}" for k, v in given if v is not None)
     info = select_device(found, criteria or "(any)")
-    if clock is None:
-        own = getattr(be, "clock", None)
-        clock = own if isinstance(own, Clock) else RealClock()
-    return PyUsbTransport.open(info, be), clock
+    return PyUsbTransport.open(info, be), clock_for(be, clock)
