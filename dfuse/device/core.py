@@ -18,12 +18,11 @@ from dfuse.clock import Clock, RealClock
 from dfuse.errors import DeviceGoneError, StallError, TransferTimeoutError, TransportError
 from dfuse.file.model import DfuSeFile, Target
 from dfuse.layout import MemoryLayout, Sector
-from dfuse.optionbytes import OptionBytes, OtpArea, RdpLevel
+from dfuse.optionbytes import OptionBytes, OtpArea
 from dfuse.parts import Part
 from dfuse.planning import download as dl
 from dfuse.planning import flows, reading, record
 from dfuse.planning import lifecycle as life
-from dfuse.planning import protection as prot
 from dfuse.planning.download import DownloadOptions, Image, OptionFields, TargetPlan
 from dfuse.planning.protection import DEFAULT_RESET_WAIT_S
 from dfuse.planning.record import DEFAULT_ENTRY, RunRecord
@@ -512,32 +511,25 @@ class DfuDevice:
         already). Level 2 needs ``allow_permanent_rdp2`` (the device never comes back:
         returned unconfirmed), lowering 1 → 0 ``confirm``; VerifyError when it comes
         back with other values, DeviceGoneError when it does not come back."""
-        prot.guard_rdp2(options.rdp_level, allow_permanent_rdp2)
-        return self._follow(flows.change_options(self, lambda _now: options, "change the option "
-                            "bytes", confirm=confirm, rdp2=allow_permanent_rdp2, wait_s=wait_s))
+        return self._follow(flows.change_options(self, options, confirm=confirm,
+                            rdp2=allow_permanent_rdp2, wait_s=wait_s))  # fmt: skip
 
     def protect_sectors(self, sectors: Iterable[int], *,
                         wait_s: float = DEFAULT_RESET_WAIT_S) -> OptionBytes:  # fmt: skip
         """Write-protect flash ``sectors`` too (an option-byte change, confirmed)."""
-        chosen = prot.flash_sector_numbers(self.info, sectors)
-        return self._follow(flows.change_options(self, lambda now: now.with_sectors_protected(
-                            chosen), wait_s=wait_s))  # fmt: skip
+        return self._follow(flows.protect_sectors(self, sectors, True, wait_s))
 
     def unprotect_sectors(self, sectors: Iterable[int], *,
                           wait_s: float = DEFAULT_RESET_WAIT_S) -> OptionBytes:  # fmt: skip
         """Remove write protection from flash ``sectors`` (an option-byte change)."""
-        chosen = prot.flash_sector_numbers(self.info, sectors)
-        return self._follow(flows.change_options(self, lambda now: now.with_sectors_unprotected(
-                            chosen), wait_s=wait_s))  # fmt: skip
+        return self._follow(flows.protect_sectors(self, sectors, False, wait_s))
 
     def set_read_protection(self, level: int, *, confirm: bool = False,
                             allow_permanent_rdp2: bool = False,
                             wait_s: float = DEFAULT_RESET_WAIT_S) -> OptionBytes:  # fmt: skip
         """Set the read-protection level (0, 1 or 2): see :meth:`change_option_bytes`."""
-        prot.guard_rdp2(RdpLevel(level), allow_permanent_rdp2)
-        return self._follow(flows.change_options(self, lambda now: now.with_rdp(RdpLevel(level),
-                            allow_level_2=allow_permanent_rdp2), "set read protection",
-                            confirm=confirm, rdp2=allow_permanent_rdp2, wait_s=wait_s))  # fmt: skip
+        return self._follow(flows.set_read_protection(self, level, confirm=confirm,
+                            rdp2=allow_permanent_rdp2, wait_s=wait_s))  # fmt: skip
 
     def read_otp(self) -> OtpArea:
         """Read the OTP area (16 blocks of 32 bytes and their 16 lock bytes)."""
@@ -548,13 +540,11 @@ class DfuDevice:
         """Program OTP ``block`` (0-15) with 32 bytes, optionally lock it (``confirm``),
         and return the area read back. A locked block, or a 0 bit back to 1, is refused
         (SafetyError) before anything is written."""
-        prot.check_otp_block(block, lock=lock, confirm=confirm, data=bytes(data))
-        return self._follow(flows.write_otp(self, block, bytes(data), lock=lock))
+        return self._follow(flows.write_otp(self, block, bytes(data), lock=lock, confirm=confirm))
 
     def lock_otp(self, block: int, *, confirm: bool = False) -> OtpArea:
         """Lock OTP ``block`` (0-15) for good; needs ``confirm=True``."""
-        prot.check_otp_block(block, lock=True, confirm=confirm)
-        return self._follow(flows.write_otp(self, block, None, lock=True))
+        return self._follow(flows.write_otp(self, block, None, lock=True, confirm=confirm))
 
     # ------------------------------------------------------------------ upload / verify
 

@@ -48,11 +48,13 @@ __all__ = [
     "change_options",
     "drive",
     "leave",
+    "protect_sectors",
     "read",
     "read_options",
     "read_otp",
     "read_unprotect",
     "run",
+    "set_read_protection",
     "targets",
     "upload_dfu",
     "write_options",
@@ -272,10 +274,47 @@ def write_options(dev: Facts, options: OptionBytes, *, confirm: bool, rdp2: bool
                      allow_permanent_rdp2=rdp2, reconnect=False, always=True))  # fmt: skip
 
 
-def change_options(
+def change_options(dev: Facts, options: OptionBytes, *, confirm: bool = False,
+                   rdp2: bool = False, wait_s: float = DEFAULT_RESET_WAIT_S
+                   ) -> Flow[OptionBytes]:  # fmt: skip
+    """Change the option bytes to ``options`` (:func:`_change`); level 2 is refused
+    without ``rdp2`` before anything is read."""
+    prot.guard_rdp2(options.rdp_level, rdp2)
+    return (yield from _change(dev, lambda _now: options, "change the option bytes",
+                               confirm=confirm, rdp2=rdp2, wait_s=wait_s))  # fmt: skip
+
+
+def set_read_protection(dev: Facts, level: int, *, confirm: bool = False, rdp2: bool = False,
+                        wait_s: float = DEFAULT_RESET_WAIT_S) -> Flow[OptionBytes]:  # fmt: skip
+    """Change the read-protection level of the option bytes the device holds
+    (:func:`_change`); level 2 is refused without ``rdp2`` before anything is read."""
+    prot.guard_rdp2(RdpLevel(level), rdp2)
+
+    def edit(now: OptionBytes) -> OptionBytes:
+        return now.with_rdp(RdpLevel(level), allow_level_2=rdp2)
+
+    return (yield from _change(dev, edit, "set read protection", confirm=confirm, rdp2=rdp2,
+                               wait_s=wait_s))  # fmt: skip
+
+
+def protect_sectors(dev: Facts, sectors: Iterable[int], protect: bool,
+                    wait_s: float = DEFAULT_RESET_WAIT_S) -> Flow[OptionBytes]:  # fmt: skip
+    """Add write protection to flash ``sectors`` (``protect``) or remove it from them
+    (:func:`_change`); sector numbers the flash does not have are refused first."""
+    chosen = prot.flash_sector_numbers(dev.info, sectors)
+
+    def edit(now: OptionBytes) -> OptionBytes:
+        if protect:
+            return now.with_sectors_protected(chosen)
+        return now.with_sectors_unprotected(chosen)
+
+    return (yield from _change(dev, edit, None, wait_s=wait_s))
+
+
+def _change(
     dev: Facts,
     edit: Callable[[OptionBytes], OptionBytes],
-    action: str | None = None,
+    action: str | None,
     *,
     confirm: bool = False,
     rdp2: bool = False,
@@ -306,9 +345,12 @@ def read_unprotect(dev: Facts, *, confirm: bool, reconnect: bool, wait_s: float
     return prot.unprotected((yield from read_options(dev))) if reconnect else None
 
 
-def write_otp(dev: Facts, block: int, data: bytes | None, *, lock: bool) -> Flow[OtpArea]:
+def write_otp(dev: Facts, block: int, data: bytes | None, *, lock: bool, confirm: bool = False
+              ) -> Flow[OtpArea]:  # fmt: skip
     """Program OTP ``block`` with ``data`` (``None``: only lock it) and/or lock it; the
-    area read back (nothing is written, or read again, when it holds them already)."""
+    area read back (nothing is written, or read again, when it holds them already). A bad
+    block number or size, or a lock without ``confirm``, is refused before any request."""
+    prot.check_otp_block(block, lock=lock, confirm=confirm, data=data)
     yield Prepare("write OTP")
     plan, expected = prot.plan_otp(dev.info, (yield from read_otp(dev)), block, data, lock=lock,
                                    previous=dev.alt)  # fmt: skip

@@ -16,7 +16,13 @@ from typing import TypeVar
 
 import pytest
 
-from dfuse.errors import CancelledError, ProtocolError, TransferTimeoutError, VerifyError
+from dfuse.errors import (
+    CancelledError,
+    ProtocolError,
+    SafetyError,
+    TransferTimeoutError,
+    VerifyError,
+)
 from dfuse.layout import MemoryLayout
 from dfuse.optionbytes import FACTORY_DEFAULT, OtpArea, RdpLevel
 from dfuse.parts import Part
@@ -307,7 +313,7 @@ def test_a_closed_plain_device_is_not_read_back() -> None:
 def test_option_bytes_the_device_holds_already_are_not_written() -> None:
     dev = _fake()
     dev.put(0x1FFFC000, FACTORY_DEFAULT.to_bytes())
-    ops, got = _script(dev, flows.change_options(dev, lambda now: now))
+    ops, got = _script(dev, flows.change_options(dev, FACTORY_DEFAULT))
     assert got == FACTORY_DEFAULT
     assert _names(ops).count("prepare read the option bytes") == 1  # read once, not again
     assert not [op for op in ops if isinstance(op, Dnload) and op.goal is Goal.RESET]
@@ -323,7 +329,7 @@ def test_a_change_waits_for_the_device_confirms_and_reads_again() -> None:
             dev.put(0x1FFFC000, bytes(op.payload))  # the device applies them, then resets
         return None
 
-    ops, got = _script(dev, flows.change_options(dev, lambda now: new, wait_s=3.0), apply)
+    ops, got = _script(dev, flows.protect_sectors(dev, [2], True, wait_s=3.0), apply)
     names = _names(ops)
     reset = next(i for i, op in enumerate(ops) if isinstance(op, steps.AwaitReset))
     assert ops[reset] == steps.AwaitReset(3.0)
@@ -337,9 +343,7 @@ def test_a_change_waits_for_the_device_confirms_and_reads_again() -> None:
 def test_level_2_is_returned_unconfirmed_the_device_never_comes_back() -> None:
     dev = _fake()
     dev.put(0x1FFFC000, FACTORY_DEFAULT.to_bytes())
-    level2 = FACTORY_DEFAULT.with_rdp(2, allow_level_2=True)
-    flow = flows.change_options(dev, lambda now: level2, "set read protection", rdp2=True)
-    ops, got = _script(dev, flow)
+    ops, got = _script(dev, flows.set_read_protection(dev, 2, rdp2=True))
     assert _names(ops)[0] == "prepare set read protection"
     assert got.rdp_level is RdpLevel.LEVEL_2
     assert ops[-1] == flows.CLOSE  # nothing after the write: no wait, no read
@@ -367,17 +371,23 @@ def test_an_otp_lock_writes_the_lock_byte_and_reads_back() -> None:
             writes.append((dev.pointer, bytes(op.payload)))
         return None
 
-    ops, got = _script(dev, flows.write_otp(dev, 3, None, lock=True), program)
+    ops, got = _script(dev, flows.write_otp(dev, 3, None, lock=True, confirm=True), program)
     assert writes == [(0x1FFF7A03, b"\x00")]
     assert got.is_locked(3)
     # read first, read back to verify, and read again for what is returned
     assert _names(ops).count("prepare upload") == 3
 
 
+def test_an_otp_lock_is_refused_without_confirm_before_any_request() -> None:
+    dev = _fake()
+    with pytest.raises(SafetyError, match="pass confirm=True"):
+        next(flows.write_otp(dev, 3, None, lock=True))
+
+
 def test_read_unprotect_refuses_without_confirm_before_any_request() -> None:
     dev = _fake()
     flow = flows.read_unprotect(dev, confirm=False, reconnect=False, wait_s=1.0)
-    with pytest.raises(Exception, match="pass confirm=True"):
+    with pytest.raises(SafetyError, match="pass confirm=True"):
         next(flow)
 
 
