@@ -8,6 +8,7 @@ decides nothing itself.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import logging
 import threading
 from collections.abc import Iterable
@@ -346,18 +347,22 @@ class DfuDevice:
     # ------------------------------------------------------------------ the one loop
 
     def _follow(self, flow: flows.Flow[T]) -> T:
-        """Perform each operation ``flow`` asks for, sending it the result (or throwing in
-        the error), until it returns: the one loop every verb goes through."""
+        """Perform each operation ``flow`` asks for, sending it the result, until it returns:
+        the one loop every verb goes through. What is raised while the flow waits (by an
+        operation, or an interrupt in between) is thrown in: its cleanup runs."""
         result: object = None
         error: BaseException | None = None
         while True:
             try:
-                op = flow.send(result) if error is None else flow.throw(error)
-            except StopIteration as end:
-                return cast(T, end.value)
-            try:
-                result, error = self._perform(op), None
+                while True:
+                    try:
+                        op = flow.send(result) if error is None else flow.throw(error)
+                    except StopIteration as end:
+                        return cast(T, end.value)
+                    result, error = self._perform(op), None
             except BaseException as exc:
+                if inspect.getgeneratorstate(flow) != inspect.GEN_SUSPENDED:
+                    raise  # the flow raised it
                 result, error = None, exc
 
     def _perform(self, op: flows.Op) -> object:
