@@ -186,9 +186,14 @@ def _step(dev: Facts, step: steps.Step, plan: Plan, record: RunRecord) -> Flow[N
         reading.readable_after_leave(dev.closed)
         try:
             back = reading.whole_firmware((yield from upload_dfu(dev, step.length)), step.length)
-        finally:
+        except GeneratorExit:
+            raise  # its driver gave up on the flow: nothing may be yielded now
+        except BaseException:
             if leaves(plan):
                 yield CLOSE  # it has left DFU mode as far as the host is concerned
+            raise
+        if leaves(plan):
+            yield CLOSE
         record.report.add(Phase.VERIFY, step.length)
         reading.compare(step.address, step.data, back)
     elif isinstance(step, steps.Leave):

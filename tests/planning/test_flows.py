@@ -9,6 +9,7 @@ yield, in order, is checked against literal expectations.
 
 from __future__ import annotations
 
+import inspect
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -298,6 +299,21 @@ def test_a_plain_device_that_left_is_let_go_even_when_its_read_back_fails() -> N
     with pytest.raises(TransferTimeoutError):
         _script(dev, flows.drive(dev, plan), record)
     assert seen[-1] == flows.CLOSE  # after the failed UPLOAD: the plan leaves
+
+
+@pytest.mark.parametrize("leaves", [True, False])
+def test_a_plain_verify_abandoned_part_way_closes_quietly(leaves: bool) -> None:
+    """Whoever drives a flow may stop: ``close()`` (or the collector) throws GeneratorExit
+    in, and a flow must not yield (its CLOSE) then, or Python raises RuntimeError."""
+    dev = _fake()
+    before = (steps.Leave(),) if leaves else ()
+    plan = steps.Plan((*before, steps.Verify(0, memoryview(b"abcd"))), 64, dfuse=False)
+    flow = flows.drive(dev, plan)
+    op = next(flow)
+    while not isinstance(op, flows.Upload):
+        op = flow.send(_default(dev, op))
+    flow.close()  # the reader gave up during the read-back
+    assert inspect.getgeneratorstate(flow) == inspect.GEN_CLOSED
 
 
 def test_a_closed_plain_device_is_not_read_back() -> None:
