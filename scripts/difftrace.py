@@ -32,8 +32,19 @@ from pathlib import Path
 from typing import Any
 
 from dfuse.device import DfuDevice
+from dfuse.file import DfuSeFile, Element, Target
+from dfuse.optionbytes import OPTION_BYTES_ADDRESS, OTP_ADDRESS
 from dfuse.progress import Phase
-from dfuse.sim import PARTS, Event, Fault, FaultKind, PlainDfuDevice, SimBackend, board
+from dfuse.sim import (
+    PARTS,
+    Event,
+    Fault,
+    FaultKind,
+    PlainDfuDevice,
+    SimBackend,
+    Stm32F411App,
+    board,
+)
 from dfuse.sim.dfu import DfuModel
 from dfuse.trace.recorder import TraceRecorder
 
@@ -228,6 +239,77 @@ def _leave(c: Ctx) -> object:
     return _closed(c.dev)
 
 
+def _alt_named(c: Ctx, label: str) -> int | None:
+    return next((a.number for a in c.dev.info.alt_settings if a.label == label), None)
+
+
+def _file_multi(c: Ctx) -> object:
+    """A DfuSe file: two flash targets (two sectors) and, where there is one, OTP."""
+    layout = c.dev.layout
+    assert layout is not None
+    far = layout.sectors[min(2, len(layout.sectors) - 1)].address
+    targets = [
+        Target(0, "boot", (Element(c.base, c.image[:700]),)),
+        Target(0, "app", (Element(far, c.image[700:1900]),)),
+    ]
+    otp = _alt_named(c, "OTP Memory")
+    if otp is not None:
+        targets.append(Target(otp, "otp", (Element(OTP_ADDRESS, b"\x5a" * 32),)))
+    image = DfuSeFile(tuple(targets), vendor_id=c.dev.info.vid, product_id=c.dev.info.pid)
+    plans = c.dev.download(image, allow_otp=True, progress=c.progress)
+    return [plans, c.dev.alt, c.dev.backup(plans, progress=c.progress)]
+
+
+def _file_options(c: Ctx) -> object:
+    """Option bytes as a target of a file (allow_option_bytes): the device resets."""
+    alt = _alt_named(c, "Option Bytes")
+    if alt is None:
+        return "no option bytes"
+    new = c.dev.read_option_bytes().with_sectors_protected([2])
+    block = Target.from_segments([(OPTION_BYTES_ADDRESS, new.to_bytes())], alt_setting=alt)
+    plans = c.dev.download(DfuSeFile(targets=(block,)), allow_option_bytes=True)
+    return [plans, _closed(c.dev)]
+
+
+def _write_options_changed(c: Ctx) -> object:
+    now = c.dev.read_option_bytes()
+    c.dev.write_option_bytes(now.with_sectors_protected([0]))
+    return _closed(c.dev)
+
+
+def _rdp2(c: Ctx) -> object:
+    return [c.dev.set_read_protection(2, allow_permanent_rdp2=True), _closed(c.dev)]
+
+
+def _refusals(c: Ctx) -> object:
+    out: list[object] = []
+    for call in (
+        lambda: c.dev.read_unprotect(),
+        lambda: c.dev.lock_otp(1),
+        lambda: c.dev.write_otp(16, b"\0" * 32),
+        lambda: c.dev.protect_sectors([999]),
+        lambda: c.dev.upload(c.base, -1),
+        lambda: c.dev.erase([0x00000001]),
+    ):
+        try:
+            out.append(_summary(call()))
+        except Exception as exc:
+            out.append(_chain(exc))
+    return out
+
+
+def _misc(c: Ctx) -> object:
+    c.dev.set_address(c.base)
+    c.dev.mass_erase()
+    aligned = c.image[: len(c.image) // 32 * 32]
+    c.dev.download(aligned, address=c.base, erase="none", skip_erased=False, verify=False)
+    (plan,) = c.dev.plan(c.image, address=c.base)
+    c.dev.execute(plan.plan, progress=c.progress)
+    target = c.dev.upload_alt(c.dev.info.alt_settings[-1].label, progress=c.progress)
+    c.dev.leave(c.base)
+    return [target, _closed(c.dev)]
+
+
 def _cancel_at(phase: Phase, after: int) -> Scenario:
     def go(c: Ctx) -> object:
         cancel = threading.Event()
@@ -324,6 +406,12 @@ def scenarios(kind: str) -> Iterator[tuple[str, Scenario, tuple[Fault, ...]]]:
         yield "read_unprotect_closed", _read_unprotect_closed, ()
         yield "otp", _otp, ()
         yield "leave", _leave, ()
+        yield "file_multi", _file_multi, ()
+        yield "file_options", _file_options, ()
+        yield "write_options_changed", _write_options_changed, ()
+        yield "rdp2", _rdp2, ()
+        yield "refusals", _refusals, ()
+        yield "misc", _misc, ()
         for name, faults in _faults().items():
             yield f"fault_{name}", _dl_twice(), faults
             yield f"fault_leave_{name}", _dl_twice(leave=True), faults
@@ -340,6 +428,12 @@ def scenarios(kind: str) -> Iterator[tuple[str, Scenario, tuple[Fault, ...]]]:
         for phase, after in ((Phase.ERASE, 1), (Phase.WRITE, 1), (Phase.WRITE, 4096),
                              (Phase.VERIFY, 1)):  # fmt: skip
             yield f"cancel_{phase.value}_{after}", _cancel_at(phase, after), ()
+    elif kind == "app":  # an application with the DFU run-time interface: detached first
+        yield "download", _dl(), ()
+        yield "download_leave", _dl(leave=True), ()
+        yield "read_options_refused", _options_read, ()
+        for name, faults in _faults().items():
+            yield f"fault_{name}", _dl_twice(), faults
     else:
         yield "download_verify_leave", _plain_dl(leave=True), ()
         yield "download_verify_stay", _plain_dl(), ()
@@ -365,6 +459,7 @@ def boards() -> Iterator[tuple[str, str, Callable[[tuple[Fault, ...]], DfuModel]
 
     for name in sorted({p.name for p in PARTS.values()}):
         yield name, "dfuse", rom(name)
+    yield "app_stm32f411", "app", lambda faults: Stm32F411App(faults=faults)
     for tolerant in (False, True):
         yield f"plain_{'tolerant' if tolerant else 'intolerant'}", "plain", plain(tolerant)
 
@@ -384,7 +479,7 @@ def run_one(make: Callable[[tuple[Fault, ...]], DfuModel], kind: str, scenario: 
     try:
         dev = DfuDevice.open(backend=backend, trace=recorder)
         layout = dev.layout
-        if kind == "dfuse" and layout is not None:
+        if kind != "plain" and layout is not None:
             first = layout.sectors[0]
             size = min(first.size + 1500, 40 * 1024)
             base = first.address
@@ -396,7 +491,8 @@ def run_one(make: Callable[[tuple[Fault, ...]], DfuModel], kind: str, scenario: 
             outcome["result"] = _summary(scenario(ctx))
         finally:
             outcome["progress"] = [len(ctx.events), _digest(repr(ctx.events).encode())]
-        outcome["memory"] = _digest(chip.peek(base, size))  # type: ignore[attr-defined]
+        memory: Any = getattr(chip, "bootloader", None) or chip  # an application: its ROM
+        outcome["memory"] = _digest(memory.peek(base, size))
     except BaseException as exc:
         outcome["error"] = _chain(exc)
     finally:
