@@ -832,6 +832,15 @@ class RomBootloader(DfuModel):
             self.state = State.dfuDNBUSY
 
     def _mass_erase(self) -> Operation:
+        command = self.part.flash.mass_erase_command
+        if not command.supported:
+            # the ROM has no mass erase (STM32L0): it refuses the command with the row's
+            # status (an estimate where the row says so) and the flash is unchanged
+            assert command.refusal is not None
+            estimate = " (status: estimate)" if command.estimate else ""
+            raise DfuFailure(
+                Status[command.refusal], f"mass erase: not supported by this ROM{estimate}"
+            )
         if self.rdp_level:
             raise DfuFailure(Status.errVENDOR, "mass erase: read protection")
         protected = [s.index for s in self.flash.sectors if self.is_write_protected(s.index)]

@@ -48,3 +48,12 @@ def test_option_bytes_of_other_formats_are_a_one_line_refusal(
         assert result.code == ExitCode.REFUSED, result.err
         assert "not in the STM32F2/F4 format" in result.err
         assert len(result.err.strip().splitlines()) == 1
+
+
+def test_a_mass_erase_of_the_l0_is_a_one_line_refusal(run: Runner, workdir: Path) -> None:
+    result = run("erase", "--all", "--yes", "-d", "sim:stm32l072")
+    assert result.code == ExitCode.REFUSED, result.err
+    assert "stm32l072's ROM has no mass erase" in result.err
+    assert "expected page/sector erases" in result.err
+    assert len(result.err.strip().splitlines()) == 1
+    assert "Traceback" not in result.err
