@@ -352,7 +352,9 @@ class OptionBytesSpec:
         rdp_level0, rdp_level2: RDP byte values of level 0 and 2 (anything else: level 1;
             ``rdp_level2`` ``None`` where the part has no level 2, STM32F1/GD32).
         wrp: the write-protection encoding the simulator models: ``"f4"`` (nWRP bits at
-            offset 8, SPRMOD at offset 9 bit 7, RM0383 §3.6) or ``"none"`` (not modelled).
+            offset 8, SPRMOD at offset 9 bit 7, RM0383 §3.6; on a part with more than 8
+            sectors, nWRP bits 0-11 over offsets 8-9, RM0090 §3.6.4) or ``"none"`` (not
+            modelled).
         write_time: programming them (before the reset that loads them).
         evidence: citations.
     """

@@ -22,6 +22,7 @@ from dfuse.optionbytes import (
     OptionBytes,
     OtpArea,
     RdpLevel,
+    nwrp_sectors,
 )
 from dfuse.parts import Part
 from dfuse.protocol.dfuse import FIRST_DATA_BLOCK
@@ -187,7 +188,9 @@ def plan_option_bytes(
     address, _size = option_block(setting)
     data = new.to_bytes()
     steps: list[Step] = []
-    if always or current.optcr != new.optcr:
+    # the nWRP half-word too: a block decoded with 8 nWRP bits has an OPTCR without the
+    # F405/F407's bits 8-11 (OptionBytes.sectors)
+    if always or current.optcr != new.optcr or current.nwrp != new.nwrp:
         steps += [SelectAlt(setting.number), SetAddress(address), WriteOptions(address, data)]
         if reconnect and new.rdp_level is not RdpLevel.LEVEL_2:
             steps += [AwaitReset(wait_s), SelectAlt(setting.number), ConfirmOptions(address, data)]
@@ -224,16 +227,28 @@ def unprotected(options: OptionBytes) -> OptionBytes:
 
 
 def flash_sector_numbers(info: DeviceInfo, sectors: Iterable[int]) -> frozenset[int]:
-    """Check write-protection sector numbers against the flash layout."""
+    """Check write-protection sector numbers against the flash layout, and against the
+    nWRP bits of the block at 0x1FFFC000 (:func:`~dfuse.optionbytes.nwrp_sectors`: 8, or
+    12 on a part with more; an F42x's sectors 12-23 have theirs in a second block that
+    dfuse does not model), before any traffic."""
     chosen = frozenset(sectors)
     flash = next((a.layout for a in info.alt_settings if a.layout is not None), None)
     count = len(flash.sectors) if flash is not None else 8
-    for n in chosen:
+    modelled = min(count, nwrp_sectors(count))
+    for n in sorted(chosen, key=repr):
         if not isinstance(n, int) or isinstance(n, bool) or not 0 <= n < count:
             raise UsageError(
                 f"flash sector numbers of this device are 0..{count - 1}, got {n!r}",
                 value=n,
                 expected=f"0..{count - 1}",
+            )
+        if n >= modelled:
+            raise UsageError(
+                f"flash sector {n}: dfuse models the write protection (nWRP) of sectors "
+                f"0..{modelled - 1} of this device only (the option block at 0x1FFEC000 "
+                "that holds sectors 12-23 is not modelled)",
+                value=n,
+                expected=f"0..{modelled - 1}",
             )
     return chosen
 
