@@ -1,7 +1,8 @@
-"""The :class:`DfuDevice` driver: open, close, reconnect and detach; one loop that runs a
-plan's steps through the :class:`~dfuse.protocol.session.Session` and the Transport,
-sleeping on the injected Clock; the public verbs, each of which builds a plan
-(:mod:`dfuse.planning`) and drives it. It decides nothing itself.
+"""The :class:`DfuDevice` driver: open, close, reconnect and detach; one loop that performs
+what a verb's flow (:mod:`dfuse.planning.flows`) asks for, through the
+:class:`~dfuse.protocol.session.Session` and the Transport, sleeping on the injected
+Clock; the public verbs, each of which builds a plan or a flow and drives it. It
+decides nothing itself.
 """
 
 from __future__ import annotations
@@ -11,33 +12,27 @@ import logging
 import threading
 from collections.abc import Iterable
 from types import TracebackType
-from typing import NoReturn, Self, Unpack
+from typing import NoReturn, Self, TypeVar, Unpack, cast
 
 from dfuse.clock import Clock, RealClock
-from dfuse.errors import (
-    DeviceGoneError,
-    StallError,
-    TransferTimeoutError,
-    TransportError,
-)
+from dfuse.errors import DeviceGoneError, StallError, TransferTimeoutError, TransportError
 from dfuse.file.model import DfuSeFile, Target
 from dfuse.layout import MemoryLayout, Sector
-from dfuse.optionbytes import OptionBytes, OtpArea, RdpLevel
+from dfuse.optionbytes import OptionBytes, OtpArea
 from dfuse.parts import Part
 from dfuse.planning import download as dl
+from dfuse.planning import flows, reading, record
 from dfuse.planning import lifecycle as life
-from dfuse.planning import protection as prot
-from dfuse.planning import reading, record
 from dfuse.planning.download import DownloadOptions, Image, OptionFields, TargetPlan
 from dfuse.planning.protection import DEFAULT_RESET_WAIT_S
 from dfuse.planning.record import DEFAULT_ENTRY, RunRecord
 from dfuse.planning.rules import follow, rules_for
-from dfuse.progress import Phase, Progress, ProgressCallback
+from dfuse.progress import Progress, ProgressCallback
 from dfuse.protocol import plan as steps
 from dfuse.protocol.constants import Request, State
 from dfuse.protocol.descriptors import FunctionalDescriptor, StatusReply
 from dfuse.protocol.dfuse import MAX_BLOCK
-from dfuse.protocol.plan import Plan, Step
+from dfuse.protocol.plan import Plan
 from dfuse.protocol.session import Done, Event, Fail, Goal, Send, Session, SessionRules, Wait
 from dfuse.trace.recorder import TraceRecorder, traced
 from dfuse.transport.base import AltSetting, DeviceInfo, DeviceMode, Transport
@@ -46,6 +41,7 @@ from dfuse.transport.discovery import open_one
 __all__ = ["DEFAULT_BUSY_TIMEOUT_S", "DEFAULT_ENTRY", "DfuDevice"]
 
 _log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 #: Longest a device may stay busy (dfuDNBUSY) on one request before the host gives up.
 DEFAULT_BUSY_TIMEOUT_S = SessionRules().busy_timeout_s
@@ -167,6 +163,11 @@ class DfuDevice:
     def is_dfuse(self) -> bool:
         """True for an ST DfuSe device (bcdDFUVersion 0x011A)."""
         return self.functional is not None and self.functional.is_dfuse
+
+    @property
+    def closed(self) -> bool:
+        """True once the device is released: :meth:`close`, or it reset or left DFU mode."""
+        return self._closed
 
     @property
     def alt(self) -> int | None:
@@ -339,55 +340,53 @@ class DfuDevice:
 
     def set_address(self, address: int, why: str = "") -> None:
         """DfuSe Set Address Pointer."""
-        self._drive(Plan((steps.SetAddress(address, why),), self._transfer_size))
+        plan = Plan((steps.SetAddress(address, why),), self._transfer_size)
+        self._follow(flows.drive(self, plan))
 
-    # ------------------------------------------------------------------ the step loop
+    # ------------------------------------------------------------------ the one loop
 
-    def _run(self, plan: Plan, run: RunRecord) -> None:
-        """Run ``plan``'s steps: the one loop every verb goes through. Every step
-        boundary is a safe point for ``run.cancel``."""
-        for step in plan.steps:
-            if (stop := run.enter(step)) is not None:
-                if not self._closed and self.info.mode is DeviceMode.DFU:
-                    self._to_idle()  # ABORT back to dfuIDLE
-                raise stop
-            self._step(step, plan, run)
-
-    def _step(self, step: Step, plan: Plan, run: RunRecord) -> None:
-        if (request := record.dnload_of(step, self.rules)) is not None:
-            self._send(request)
-            if request.goal is Goal.RESET:
-                self.close()  # the device erases its flash or applies the options, and resets
-        elif isinstance(step, steps.ReadBlock):
-            data = self._upload_block(step.block, step.length, reading.action_of(step))
-            run.data += record.checked_block(step, data)
-        elif isinstance(step, steps.Verify) and plan.dfuse:
-            job = (None, [(step.address, step.length)])
-            ((_at, back),) = self._read([job], run, Phase.VERIFY)[0]
-            reading.compare(step.address, step.data, back)
-        elif isinstance(step, steps.Verify):  # plain DFU: the firmware from block 0 on
-            reading.readable_after_leave(self._closed)
+    def _follow(self, flow: flows.Flow[T]) -> T:
+        """Perform each operation ``flow`` asks for, sending it the result (or throwing in
+        the error), until it returns: the one loop every verb goes through."""
+        result: object = None
+        error: BaseException | None = None
+        while True:
             try:
-                back = reading.whole_firmware(self.upload_dfu(step.length), step.length)
-            finally:
-                if record.leaves(plan):
-                    self.close()  # it has left DFU mode as far as the host is concerned
-            run.report.add(Phase.VERIFY, step.length)
-            reading.compare(step.address, step.data, back)
-        elif isinstance(step, steps.Leave):
-            run.report.add(Phase.LEAVE, 0)
-            self._leave(*record.leave_of(step, plan, self.info, self.rules))
-        elif isinstance(step, steps.SelectAlt):
-            self.select_alt(step.alt)
-        elif isinstance(step, steps.AwaitReset):
-            self.reconnect(step.wait_s)
-        elif isinstance(step, steps.ConfirmOptions):
-            reading.confirm_options(step, self.read_option_bytes().to_bytes())
-        run.done(step)
+                op = flow.send(result) if error is None else flow.throw(error)
+            except StopIteration as end:
+                return cast(T, end.value)
+            try:
+                result, error = self._perform(op), None
+            except BaseException as exc:
+                result, error = None, exc
 
-    def _drive(self, plan: Plan, progress: ProgressCallback | None = None,
-               cancel: threading.Event | None = None) -> None:  # fmt: skip
-        self._run(plan, RunRecord(Progress(progress, reading.totals([plan])), cancel))
+    def _perform(self, op: flows.Op) -> object:
+        """Perform one operation a flow asks for; the result goes back to the flow."""
+        match op:
+            case record.Dnload():
+                return self._send(op)
+            case flows.Upload(block, length, action):
+                return self._upload_block(block, length, action)
+            case steps.SelectAlt(alt):
+                return self.select_alt(alt)
+            case flows.Prepare(action, dfuse):
+                self._prepare(action, dfuse=dfuse)
+            case flows.Ready(event, action):
+                self._ready(event, action)
+            case flows.Sleep(seconds):
+                self.clock.sleep(seconds)
+            case steps.AwaitReset(wait_s):
+                self.reconnect(wait_s)
+            case flows.IDLE if not self._closed and self.info.mode is DeviceMode.DFU:
+                self._to_idle()
+            case flows.CLOSE:
+                self.close()
+            case flows.RESET:
+                try:
+                    self.transport.reset()
+                except TransportError as exc:
+                    _log.debug("reset after manifestation: %s", exc)
+        return None
 
     # ------------------------------------------------------------------ download
 
@@ -402,7 +401,8 @@ class DfuDevice:
     def _plan(self, image: Image, opts: DownloadOptions, report: Progress
               ) -> tuple[TargetPlan, ...]:  # fmt: skip
         def read_back(alt: int, ranges: list[tuple[int, int]]) -> list[tuple[int, bytes]]:
-            return self._read([(alt, ranges)], RunRecord(report, opts.cancel))[0]
+            run = RunRecord(report, opts.cancel)
+            return self._follow(flows.read(self, [(alt, ranges)], run))[0]
 
         return dl.plan_image(image, opts, self.info, alt=self.alt, layout=self.layout,
                              transfer_size=self._transfer_size, max_block=self.max_block,
@@ -435,10 +435,7 @@ class DfuDevice:
         self._prepare("download")
         plans = self._plan(image, opts, Progress(progress))
         run = RunRecord(Progress(progress, reading.totals(p.plan for p in plans)), opts.cancel)
-        for target in plans:
-            if target.alt is not None and target.alt != self.alt:
-                self.select_alt(target.alt)
-            self._run(target.plan, run)
+        self._follow(flows.targets(self, plans, run))
         return plans
 
     def execute(self, plan: Plan, *, progress: ProgressCallback | None = None,
@@ -447,7 +444,7 @@ class DfuDevice:
         of device, or cut to another transfer size: UsageError before any traffic)."""
         reading.check_plan(plan, is_dfuse=self.is_dfuse, transfer_size=self._transfer_size)
         self._prepare("download")
-        self._drive(plan, progress, cancel)
+        self._follow(flows.drive(self, plan, progress, cancel))
 
     def erase(self, sectors: Iterable[Sector | int] | str, *,
               progress: ProgressCallback | None = None) -> None:  # fmt: skip
@@ -459,7 +456,7 @@ class DfuDevice:
         self._prepare("erase", dfuse=True)
         plan = reading.erase_plan(self.layout, sectors, self._transfer_size)
         dl.guard_mass_erase(self.layout, plan, self._part, self.info, self.read_option_bytes)
-        self._drive(plan, progress)
+        self._follow(flows.drive(self, plan, progress))
 
     def mass_erase(self) -> None:
         """Erase the whole flash (DfuSe ``0x41`` without an address)."""
@@ -473,10 +470,8 @@ class DfuDevice:
         erases its flash and resets. This object is closed afterwards, unless
         ``reconnect``: then the device is waited for (``wait_s``), reopened in place, and
         its option bytes (RDP level 0) returned."""
-        plan = prot.plan_read_unprotect(confirm=confirm, reconnect=reconnect, wait_s=wait_s)
-        self._prepare("remove read protection", dfuse=True)
-        self._drive(plan)
-        return prot.unprotected(self.read_option_bytes()) if reconnect else None
+        return self._follow(flows.read_unprotect(self, confirm=confirm, reconnect=reconnect,
+                                                 wait_s=wait_s))  # fmt: skip
 
     def reconnect(self, wait_s: float = DEFAULT_RESET_WAIT_S) -> None:
         """After the device reset itself: wait up to ``wait_s`` for it to re-enumerate,
@@ -496,25 +491,17 @@ class DfuDevice:
         if (again := life.reselect(previous, self.info, self.alt)) is not None:
             self.select_alt(again)
 
-    def _read_job(self, job: tuple[int, list[tuple[int, int]]]) -> bytes:
-        """Upload ``job``'s one range, then select the previous alternate setting again."""
-        return self._read([job], RunRecord(Progress(None)), restore=True)[0][0][1]
-
     def read_option_bytes(self) -> OptionBytes:
         """Read the option-byte block (the ``Option Bytes`` alternate setting)."""
-        self._prepare("read the option bytes")
-        return OptionBytes.parse(self._read_job(prot.option_job(self.info, self._part)))
+        return self._follow(flows.read_options(self))
 
     def write_option_bytes(self, options: OptionBytes, *, confirm: bool = False,
                            allow_permanent_rdp2: bool = False) -> None:  # fmt: skip
         """Write the option-byte block; the device applies it and resets (closed after;
         :meth:`change_option_bytes` waits and confirms). Level 2 needs
         ``allow_permanent_rdp2``, lowering to 0 ``confirm``."""
-        prot.guard_rdp2(options.rdp_level, allow_permanent_rdp2)
-        self._prepare("write the option bytes")
-        self._drive(prot.plan_option_bytes(self.info, self.read_option_bytes(), options,
-                    confirm=confirm, allow_permanent_rdp2=allow_permanent_rdp2,
-                    reconnect=False, always=True))  # fmt: skip
+        self._follow(flows.write_options(self, options, confirm=confirm,
+                                         rdp2=allow_permanent_rdp2))  # fmt: skip
 
     def change_option_bytes(self, options: OptionBytes, *, confirm: bool = False,
                             allow_permanent_rdp2: bool = False,
@@ -524,64 +511,40 @@ class DfuDevice:
         already). Level 2 needs ``allow_permanent_rdp2`` (the device never comes back:
         returned unconfirmed), lowering 1 → 0 ``confirm``; VerifyError when it comes
         back with other values, DeviceGoneError when it does not come back."""
-        prot.guard_rdp2(options.rdp_level, allow_permanent_rdp2)
-        self._prepare("change the option bytes")
-        return self._apply(self.read_option_bytes(), options, confirm, allow_permanent_rdp2, wait_s)
-
-    def _apply(self, current: OptionBytes, new: OptionBytes, confirm: bool, rdp2: bool,
-               wait_s: float) -> OptionBytes:  # fmt: skip
-        plan = prot.plan_option_bytes(self.info, current, new, confirm=confirm, wait_s=wait_s,
-                                      allow_permanent_rdp2=rdp2, previous=self.alt)  # fmt: skip
-        if not plan.steps:
-            return current
-        self._drive(plan)
-        return new if new.rdp_level is RdpLevel.LEVEL_2 else self.read_option_bytes()
+        return self._follow(flows.change_options(self, options, confirm=confirm,
+                            rdp2=allow_permanent_rdp2, wait_s=wait_s))  # fmt: skip
 
     def protect_sectors(self, sectors: Iterable[int], *,
                         wait_s: float = DEFAULT_RESET_WAIT_S) -> OptionBytes:  # fmt: skip
         """Write-protect flash ``sectors`` too (an option-byte change, confirmed)."""
-        chosen, current = prot.flash_sector_numbers(self.info, sectors), self.read_option_bytes()
-        return self._apply(current, current.with_sectors_protected(chosen), False, False, wait_s)
+        return self._follow(flows.protect_sectors(self, sectors, True, wait_s))
 
     def unprotect_sectors(self, sectors: Iterable[int], *,
                           wait_s: float = DEFAULT_RESET_WAIT_S) -> OptionBytes:  # fmt: skip
         """Remove write protection from flash ``sectors`` (an option-byte change)."""
-        chosen, current = prot.flash_sector_numbers(self.info, sectors), self.read_option_bytes()
-        return self._apply(current, current.with_sectors_unprotected(chosen), False, False, wait_s)
+        return self._follow(flows.protect_sectors(self, sectors, False, wait_s))
 
     def set_read_protection(self, level: int, *, confirm: bool = False,
                             allow_permanent_rdp2: bool = False,
                             wait_s: float = DEFAULT_RESET_WAIT_S) -> OptionBytes:  # fmt: skip
         """Set the read-protection level (0, 1 or 2): see :meth:`change_option_bytes`."""
-        prot.guard_rdp2(RdpLevel(level), allow_permanent_rdp2)
-        self._prepare("set read protection")
-        current = self.read_option_bytes()
-        new = current.with_rdp(RdpLevel(level), allow_level_2=allow_permanent_rdp2)
-        return self._apply(current, new, confirm, allow_permanent_rdp2, wait_s)
+        return self._follow(flows.set_read_protection(self, level, confirm=confirm,
+                            rdp2=allow_permanent_rdp2, wait_s=wait_s))  # fmt: skip
 
     def read_otp(self) -> OtpArea:
         """Read the OTP area (16 blocks of 32 bytes and their 16 lock bytes)."""
-        return OtpArea.parse(self._read_job(prot.otp_job(self.info)))
+        return self._follow(flows.read_otp(self))
 
     def write_otp(self, block: int, data: bytes, *, lock: bool = False,
                   confirm: bool = False) -> OtpArea:  # fmt: skip
         """Program OTP ``block`` (0-15) with 32 bytes, optionally lock it (``confirm``),
         and return the area read back. A locked block, or a 0 bit back to 1, is refused
         (SafetyError) before anything is written."""
-        prot.check_otp_block(block, lock=lock, confirm=confirm, data=bytes(data))
-        return self._otp(block, bytes(data), lock)
+        return self._follow(flows.write_otp(self, block, bytes(data), lock=lock, confirm=confirm))
 
     def lock_otp(self, block: int, *, confirm: bool = False) -> OtpArea:
         """Lock OTP ``block`` (0-15) for good; needs ``confirm=True``."""
-        prot.check_otp_block(block, lock=True, confirm=confirm)
-        return self._otp(block, None, True)
-
-    def _otp(self, block: int, data: bytes | None, lock: bool) -> OtpArea:
-        self._prepare("write OTP")
-        plan, expected = prot.plan_otp(self.info, self.read_otp(), block, data, lock=lock,
-                                       previous=self.alt)  # fmt: skip
-        self._drive(plan)
-        return expected if not plan.steps else self.read_otp()
+        return self._follow(flows.write_otp(self, block, None, lock=True, confirm=confirm))
 
     # ------------------------------------------------------------------ upload / verify
 
@@ -591,22 +554,8 @@ class DfuDevice:
         A negative length, or a range past the end of the selected memory, is refused
         (UsageError) before any request; ``cancel`` stops it between blocks."""
         reading.check_upload(self.layout, address, length, is_dfuse=self.is_dfuse)
-        run = RunRecord(Progress(progress), cancel)
-        return self._read([(None, [(address, length)])], run)[0][0][1]
-
-    def _read(self, jobs: reading.ReadJobs, run: RunRecord, phase: Phase = Phase.READ,
-              restore: bool = False) -> list[list[tuple[int, bytes]]]:  # fmt: skip
-        """Upload each job's ``(address, length)`` ranges from its alternate setting
-        (``None``: the selected one; ``restore`` selects it again after), as ``phase``."""
-        self._prepare("upload", dfuse=True)
-        plan, ranges = reading.jobs_plan(jobs, self.alt, self._transfer_size, self.max_block,
-                                         restore=restore)  # fmt: skip
-        mark = run.start_read(phase, plan.image_size)
-        self._run(plan, run)
-        self._ready(Event.DNLOAD, reading.ending(ranges))
-        data = bytes(run.data[mark:])
-        del run.data[mark:]
-        return reading.cut(data, ranges)
+        job = (None, [(address, length)])
+        return self._follow(flows.read(self, [job], RunRecord(Progress(progress), cancel)))[0][0][1]
 
     def _upload_block(self, block: int, length: int, action: str) -> bytes:
         self._ready(Event.UPLOAD, action)
@@ -619,12 +568,7 @@ class DfuDevice:
 
     def upload_dfu(self, max_length: int = 1 << 24) -> bytes:
         """Plain DFU 1.1 upload: blocks from 0 until a short one (or ``max_length`` bytes)."""
-        self._prepare("upload")
-        out = bytearray()
-        for block, n, action in reading.dfu_blocks(self._transfer_size, max_length, out):
-            out += self._upload_block(block, n, action)
-        self._ready(Event.DNLOAD, f"reading the firmware ({len(out)} bytes)")
-        return bytes(out)
+        return self._follow(flows.upload_dfu(self, max_length))
 
     def upload_alt(self, alt: int | str | None = None, *,
                    progress: ProgressCallback | None = None) -> Target:  # fmt: skip
@@ -633,8 +577,8 @@ class DfuDevice:
         if alt is not None:
             self.select_alt(alt)
         layout = reading.layout_of(self._alt, self.alt)
-        run = RunRecord(Progress(progress))
-        (segments,) = self._read([(None, reading.readable_runs(layout))], run)
+        jobs, run = [(None, reading.readable_runs(layout))], RunRecord(Progress(progress))
+        (segments,) = self._follow(flows.read(self, jobs, run))
         return Target.from_segments(segments, alt_setting=self.alt or 0, name=layout.label)
 
     def backup(self, plans: Iterable[TargetPlan], *,
@@ -645,7 +589,8 @@ class DfuDevice:
         >>> # plans = dev.plan(image); dev.backup(plans).save("before.dfu"); dev.download(image)
         """
         jobs = reading.backup_ranges(plans, self.info)
-        read = self._read([(p.alt, r) for p, r in jobs], RunRecord(Progress(progress)))
+        run = RunRecord(Progress(progress))
+        read = self._follow(flows.read(self, [(p.alt, r) for p, r in jobs], run))
         return reading.backup_file(jobs, read, self.info)
 
     def verify(self, image: Image, *, address: int | None = None,
@@ -656,7 +601,7 @@ class DfuDevice:
         jobs = dl.image_jobs(image, self.info, is_dfuse=self.is_dfuse, alt=self.alt,
                              layout=self.layout, address=address, check_ids=False)  # fmt: skip
         plan = reading.verify_plan(jobs, self.alt, self._transfer_size, dfuse=self.is_dfuse)
-        self._drive(plan, progress)
+        self._follow(flows.drive(self, plan, progress))
 
     # ------------------------------------------------------------------ leave / detach
 
@@ -668,24 +613,8 @@ class DfuDevice:
         zero-length DNLOAD and GETSTATUS (dfuMANIFEST). A device that drops off the bus
         or stalls after that has left: success."""
         self._prepare("leave DFU mode")
-        self._drive(Plan((steps.Leave(address),), self._transfer_size, dfuse=self.is_dfuse))
-
-    def _leave(self, address: int | None, block: int, stay: bool = False) -> None:
-        """The zero-length DNLOAD and the manifestation; the device is closed afterwards,
-        unless ``stay`` and it came back to dfuIDLE (a manifestation-tolerant plain DFU
-        device, to be read back)."""
-        if address is not None:
-            self.set_address(address)
-        done = self._send(record.zero_length(block, self.rules))
-        if done.reset:
-            try:
-                self.transport.reset()
-            except TransportError as exc:
-                _log.debug("reset after manifestation: %s", exc)
-        elif done.linger_s:
-            self.clock.sleep(done.linger_s)
-        if done.gone or done.reply is None or not stay:
-            self.close()
+        leave = Plan((steps.Leave(address),), self._transfer_size, dfuse=self.is_dfuse)
+        self._follow(flows.drive(self, leave))
 
     def reset(self) -> None:
         """USB port reset (dfu-util's ``-R``): the device re-enumerates (a ROM bootloader

@@ -22,6 +22,7 @@ from dfuse.optionbytes import (
     OptionBytes,
     OtpArea,
 )
+from dfuse.planning import flows
 from dfuse.sim import Event, Fault, FaultKind, PlainDfuDevice, SimBackend, Stm32F411
 
 BASE = 0x08000000
@@ -246,13 +247,15 @@ def test_otp_write_that_does_not_stick_is_a_verify_error(
     chip = Stm32F411()
     chip.poke(OTP_LOCK_ADDRESS, b"\x00")  # block 0 locked behind the host's back
     dev, _backend = _open(chip)
-    real = dev.read_otp
+    real = flows.read_otp
     stale = [OtpArea.blank()]  # what the host saw just before someone locked the block
 
-    def read_otp() -> OtpArea:
-        return stale.pop() if stale else real()
+    def read_otp(dev: flows.Facts) -> flows.Flow[OtpArea]:
+        if stale:
+            return stale.pop()
+        return (yield from real(dev))
 
-    monkeypatch.setattr(dev, "read_otp", read_otp)
+    monkeypatch.setattr(flows, "read_otp", read_otp)
     with pytest.raises(VerifyError, match="0x1FFF7800: expected 0x00, found 0xFF"):
         dev.write_otp(0, b"\x00" * 32)
     assert chip.peek(OTP_ADDRESS, 32) == b"\xff" * 32  # the simulator ignored the write
