@@ -159,8 +159,8 @@ def _check_sectors(sectors: Iterable[int], count: int) -> frozenset[int]:
         if not isinstance(s, int) or isinstance(s, bool) or not 0 <= s < count:
             beyond = isinstance(s, int) and count <= s < WRP_SECTORS_RM0090
             hint = (
-                f" (this block has the {count} nWRP bits of an {count}-sector part; an F405/"
-                "F407/F42x block is decoded with OptionBytes.parse(data, sectors=12))"
+                " (this block is decoded with the 8 nWRP bits of the F401/F411; the "
+                "12-sector F2/F405/F407/F42x have 12: OptionBytes.parse(data, sectors=12))"
                 if beyond
                 else ""
             )

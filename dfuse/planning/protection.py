@@ -226,15 +226,25 @@ def unprotected(options: OptionBytes) -> OptionBytes:
     return options
 
 
+def _flash_sectors(info: DeviceInfo) -> int:
+    flash = next((a.layout for a in info.alt_settings if a.layout is not None), None)
+    return len(flash.sectors) if flash is not None else 8
+
+
+def nwrp_bits(info: DeviceInfo) -> int:
+    """The nWRP bits of the device's block at 0x1FFFC000 (what :class:`OptionBytes` decodes
+    it with): 8, or 12 where the flash has more than 8 sectors (F2, F405/F407, F42x bank 1:
+    :func:`~dfuse.optionbytes.nwrp_sectors`)."""
+    return nwrp_sectors(_flash_sectors(info))
+
+
 def flash_sector_numbers(info: DeviceInfo, sectors: Iterable[int]) -> frozenset[int]:
     """Check write-protection sector numbers against the flash layout, and against the
-    nWRP bits of the block at 0x1FFFC000 (:func:`~dfuse.optionbytes.nwrp_sectors`: 8, or
-    12 on a part with more; an F42x's sectors 12-23 have theirs in a second block that
-    dfuse does not model), before any traffic."""
+    nWRP bits of the block at 0x1FFFC000 (:func:`nwrp_bits`: an F42x's sectors 12-23 have
+    theirs in a second block that dfuse does not model), before any traffic."""
     chosen = frozenset(sectors)
-    flash = next((a.layout for a in info.alt_settings if a.layout is not None), None)
-    count = len(flash.sectors) if flash is not None else 8
-    modelled = min(count, nwrp_sectors(count))
+    count = _flash_sectors(info)
+    modelled = min(count, nwrp_bits(info))
     for n in sorted(chosen, key=repr):
         if not isinstance(n, int) or isinstance(n, bool) or not 0 <= n < count:
             raise UsageError(
