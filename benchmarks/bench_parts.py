@@ -7,11 +7,11 @@ clock, three ways measured in one run:
 * **dfuse**: ``DfuDevice.download(image, verify=False)``, the host following the part's
   rules (padding, erase strategy by modelled time, the quirks' workarounds);
 * **floor**: what no DfuSe host can beat: the quickest erase the datasheet allows for a
-  whole-flash image (every page/sector one by one, or one mass erase), programming every
-  byte (``program_time`` per ``program_width`` bytes, as the simulator charges it), and the
-  USB time the simulator charges for the requests no host can do without: each data
-  block's DNLOAD and one GETSTATUS after it, one DNLOAD + GETSTATUS per erase command and
-  one Set Address;
+  whole-flash image (every page/sector one by one, or one mass erase where the ROM has
+  one), programming every byte (``program_time`` per ``program_width`` bytes, as the
+  simulator charges it), and the USB time the simulator charges for the requests no host
+  can do without: each data block's DNLOAD and one GETSTATUS after it, one DNLOAD +
+  GETSTATUS per erase command and one Set Address;
 * **pydfu**: MicroPython's ``tools/pydfu.py`` protocol (its default, page erases; a Set
   Address before every block; GETSTATUS twice per request, never sleeping, so that the
   device holds the request until it is done), replayed with our own code. pydfu cannot
@@ -94,7 +94,8 @@ def floor_s(part: Part) -> tuple[float, str]:
     sizes = flash.unit_sizes()
     pages = sum(flash.erase_time(s).typ for s in sizes)
     mass = flash.mass_erase.typ
-    erase, commands, how = (mass, 1, "mass") if mass < pages else (pages, len(sizes), "sectors")
+    quicker = mass < pages and flash.mass_erase_command.supported  # the L0 ROM has none
+    erase, commands, how = (mass, 1, "mass") if quicker else (pages, len(sizes), "sectors")
     program = 0.0
     transfers = usb.transfer_cost(5) + usb.transfer_cost(6)  # one Set Address
     for offset in range(0, flash.size, block):

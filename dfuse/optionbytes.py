@@ -10,7 +10,10 @@ The option bytes are read and written over DfuSe (alternate setting 1) as one 16
     offset  3  ~RDP      complement of offset 1
     offset  4..7         reserved
     offset  8  nWRP[7:0] sector i write-protected when bit i is 0 (SPRMOD = 0)
-    offset  9  bit 7 SPRMOD (1: the nWRP bits select PCROP, active high); other bits not used
+    offset  9  bit 7 SPRMOD (1: the nWRP bits select PCROP, active high); other bits not
+               used on the 8-sector F401/F411; bits 3:0 are nWRP[11:8] on the 12-sector
+               F405/F407/F412 and on bank 1 of the F42x/F43x (RM0090 §3.6.4: "nWRPi bit
+               (0 ≤ i ≤ 11)", FLASH_OPTCR bits 27:16)
     offset 10  ~nWRP[7:0]  complement of offset 8
     offset 11  ~offset 9
     offset 12..15        reserved
@@ -21,6 +24,11 @@ document it). The F4 hardware is not documented to check them, so :meth:`OptionB
 accepts any complement by default (``strict=True`` checks them) and :meth:`OptionBytes.to_bytes`
 always writes correct complements. The other reserved bytes are kept as read.
 
+How many nWRP bits the half-word at offset 8 has depends on the part: :attr:`OptionBytes.sectors`
+is 8 (the default, RM0383) or 12 (RM0090); :func:`nwrp_sectors` gives it from the number of
+flash sectors. The F42x/F43x keep the nWRP bits of sectors 12-23 in a second block at
+0x1FFEC000, which this class does not model.
+
 The OTP area (alternate setting 2) is 16 blocks of 32 bytes at 0x1FFF7800 followed by 16 lock
 bytes at 0x1FFF7A00; lock byte ``i`` = 0x00 locks block ``i`` for good. :class:`OtpArea` models
 the 528 bytes.
@@ -28,11 +36,12 @@ the 528 bytes.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from dfuse.errors import OptionBytesError
+from dfuse.errors import OptionBytesError, UsageError
 
 __all__ = [
     "FACTORY_DEFAULT",
@@ -48,10 +57,12 @@ __all__ = [
     "RDP_LEVEL_1",
     "RDP_LEVEL_2",
     "WRP_SECTORS",
+    "WRP_SECTORS_RM0090",
     "BorLevel",
     "OptionBytes",
     "OtpArea",
     "RdpLevel",
+    "nwrp_sectors",
 ]
 
 #: Where the option-byte block lives (DfuSe alt 1 of the F4 system bootloader).
@@ -62,6 +73,9 @@ OPTION_BYTES_SIZE = 16
 FACTORY_OPTCR = 0x0FFF_AAED
 #: Number of sectors with an nWRP bit (F411xE sectors 0-7; the xC has 0-5, bits 6-7 unused).
 WRP_SECTORS = 8
+#: nWRP bits in the same half-word on the 12-sector RM0090 parts (F405/F407/F415/F417, and
+#: sectors 0-11 of the F42x/F43x), and on the F412 (RM0402).
+WRP_SECTORS_RM0090 = 12
 
 #: RDP byte for level 0 (no read protection).
 RDP_LEVEL_0 = 0xAA
@@ -87,8 +101,7 @@ _USER_BOR_SHIFT = 2
 _USER_BOR_MASK = 0x0C
 _USER_NOT_USED = 0x13  # bit 4 and bits 1:0, "not used", read as 1
 _NWRP_SPRMOD = 0x8000
-_NWRP_SECTORS = 0x00FF
-_NWRP_NOT_USED = 0x7F00
+_NWRP_LOW_HALF = 0x7FFF  # the nWRP bits and the not-used bits up to SPRMOD
 
 
 class RdpLevel(enum.IntEnum):
@@ -128,11 +141,34 @@ def _complement16(value: int) -> bytes:
     return ((~value) & 0xFFFF).to_bytes(2, "little")
 
 
-def _check_sectors(sectors: Iterable[int]) -> frozenset[int]:
+def nwrp_sectors(flash_sectors: int) -> int:
+    """How many nWRP bits the half-word at 0x1FFFC008 has on a part with ``flash_sectors``
+    flash sectors: 12 where it has more than 8 (RM0090: the F405/F407's 12 sectors; bank 1
+    of the F42x/F43x's 24, whose sectors 12-23 have their bits in the second block), else 8
+    (RM0383: F401/F411, whose bits 8-14 are not used).
+
+    >>> nwrp_sectors(8), nwrp_sectors(6), nwrp_sectors(12), nwrp_sectors(24)
+    (8, 8, 12, 12)
+    """
+    return WRP_SECTORS_RM0090 if flash_sectors > WRP_SECTORS else WRP_SECTORS
+
+
+def _check_sectors(sectors: Iterable[int], count: int) -> frozenset[int]:
     out = frozenset(sectors)
-    for s in out:
-        if not isinstance(s, int) or not 0 <= s < WRP_SECTORS:
-            raise ValueError(f"sector numbers must be 0..{WRP_SECTORS - 1}, got {s!r}")
+    for s in sorted(out, key=repr):
+        if not isinstance(s, int) or isinstance(s, bool) or not 0 <= s < count:
+            beyond = isinstance(s, int) and count <= s < WRP_SECTORS_RM0090
+            hint = (
+                " (this block is decoded with the 8 nWRP bits of the F401/F411; the "
+                "12-sector F2/F405/F407/F42x have 12: OptionBytes.parse(data, sectors=12))"
+                if beyond
+                else ""
+            )
+            raise UsageError(
+                f"sector numbers must be 0..{count - 1}, got {s!r}{hint}",
+                value=s,
+                expected=f"a sector number 0..{count - 1}",
+            )
     return out
 
 
@@ -143,8 +179,11 @@ class OptionBytes:
     Attributes:
         user: the USER byte as stored (flags, BOR level and the not-used bits).
         rdp: the raw RDP byte (0xAA level 0, 0xCC level 2, anything else level 1).
-        nwrp: the 16-bit half-word at 0x1FFFC008: nWRP bits 0-7, SPRMOD bit 15.
+        nwrp: the 16-bit half-word at 0x1FFFC008: nWRP bits 0-7 (0-11 with ``sectors``
+            12), SPRMOD bit 15.
         reserved: the 8 reserved bytes (offsets 4-7 and 12-15), kept as read.
+        sectors: how many nWRP bits ``nwrp`` has: 8 (F401/F411, RM0383) or 12 (F405/F407/
+            F412, F42x/F43x bank 1, RM0090); see :func:`nwrp_sectors`.
 
     Example::
 
@@ -159,6 +198,7 @@ class OptionBytes:
     rdp: int
     nwrp: int
     reserved: bytes = field(default=b"\xff" * 8)
+    sectors: int = WRP_SECTORS
 
     def __post_init__(self) -> None:
         for name, value, limit in (("user", self.user, 0xFF), ("rdp", self.rdp, 0xFF)):
@@ -168,14 +208,31 @@ class OptionBytes:
             raise ValueError(f"nwrp must be a 16-bit value, got {self.nwrp!r}")
         if not isinstance(self.reserved, bytes) or len(self.reserved) != 8:
             raise ValueError(f"reserved must be 8 bytes, got {self.reserved!r}")
+        if self.sectors not in (WRP_SECTORS, WRP_SECTORS_RM0090):
+            raise ValueError(
+                f"sectors must be {WRP_SECTORS} or {WRP_SECTORS_RM0090}, got {self.sectors!r}"
+            )
+
+    @property
+    def _mask(self) -> int:
+        """The nWRP bits of ``nwrp``."""
+        return (1 << self.sectors) - 1
 
     # ------------------------------------------------------------------ codec
 
     @classmethod
-    def parse(cls, data: bytes | bytearray | memoryview, *, strict: bool = False) -> OptionBytes:
-        """Decode the 16-byte block. With ``strict``, the complement half-words (offsets 2-3
-        and 10-11) must be the bitwise complements of offsets 0-1 and 8-9;
-        :class:`~dfuse.errors.OptionBytesError` otherwise, and for a wrong size."""
+    def parse(
+        cls,
+        data: bytes | bytearray | memoryview,
+        *,
+        strict: bool = False,
+        sectors: int = WRP_SECTORS,
+    ) -> OptionBytes:
+        """Decode the 16-byte block, its nWRP half-word with ``sectors`` bits (8, or 12 for
+        a part with more than 8 flash sectors: :func:`nwrp_sectors`). With ``strict``, the
+        complement half-words (offsets 2-3 and 10-11) must be the bitwise complements of
+        offsets 0-1 and 8-9; :class:`~dfuse.errors.OptionBytesError` otherwise, and for a
+        wrong size."""
         raw = bytes(data)
         if len(raw) != OPTION_BYTES_SIZE:
             raise OptionBytesError(
@@ -200,6 +257,7 @@ class OptionBytes:
             rdp=raw[1],
             nwrp=int.from_bytes(raw[8:10], "little"),
             reserved=raw[4:8] + raw[12:16],
+            sectors=sectors,
         )
 
     def to_bytes(self) -> bytes:
@@ -219,23 +277,26 @@ class OptionBytes:
         return self.to_bytes()
 
     @classmethod
-    def from_optcr(cls, optcr: int) -> OptionBytes:
+    def from_optcr(cls, optcr: int, *, sectors: int = WRP_SECTORS) -> OptionBytes:
         """The block that FLASH_OPTCR value ``optcr`` programs (not-used bits set to 1,
-        reserved bytes 0xFF): USER from bits 7:0, RDP from 15:8, nWRP from 23:16, SPRMOD
-        from bit 31."""
+        reserved bytes 0xFF): USER from bits 7:0, RDP from 15:8, nWRP from 23:16 (27:16
+        with ``sectors`` 12), SPRMOD from bit 31."""
         if not 0 <= optcr <= 0xFFFF_FFFF:
             raise ValueError(f"optcr must be a 32-bit value, got {optcr!r}")
+        mask = (1 << sectors) - 1
         user = (optcr & 0xEC) | _USER_NOT_USED
-        nwrp = ((optcr >> 16) & _NWRP_SECTORS) | _NWRP_NOT_USED
+        nwrp = ((optcr >> 16) & mask) | (_NWRP_LOW_HALF & ~mask)
         if optcr & 0x8000_0000:
             nwrp |= _NWRP_SPRMOD
-        return cls(user=user, rdp=(optcr >> 8) & 0xFF, nwrp=nwrp)
+        return cls(user=user, rdp=(optcr >> 8) & 0xFF, nwrp=nwrp, sectors=sectors)
 
     @property
     def optcr(self) -> int:
         """The FLASH_OPTCR value that programs this block, as the register reads after a
-        reset (OPTLOCK set, reserved bits 27:24 at 1): the inverse of :meth:`from_optcr`."""
-        value = 0x0F00_0000 | (self.nwrp & _NWRP_SECTORS) << 16 | self.rdp << 8
+        reset (OPTLOCK set, reserved bits 27:24 at 1 where they are no nWRP bits): the
+        inverse of :meth:`from_optcr`."""
+        mask = self._mask
+        value = (0x0FFF & ~mask) << 16 | (self.nwrp & mask) << 16 | self.rdp << 8
         value |= (self.user & 0xEC) | 0x01
         if self.sprmod:
             value |= 0x8000_0000
@@ -280,12 +341,13 @@ class OptionBytes:
 
     @property
     def write_protected(self) -> frozenset[int]:
-        """Sector numbers (0-7) that cannot be erased or programmed. With SPRMOD clear these
-        are the sectors whose nWRP bit is 0; with SPRMOD set, the PCROP sectors (nWRP bit 1),
-        which RM0090 §3.7.4 says are write-protected too."""
-        bits = self.nwrp & _NWRP_SECTORS
+        """Sector numbers (0-7, or 0-11 with ``sectors`` 12) that cannot be erased or
+        programmed. With SPRMOD clear these are the sectors whose nWRP bit is 0; with
+        SPRMOD set, the PCROP sectors (nWRP bit 1), which RM0090 §3.7.4 says are
+        write-protected too."""
+        bits = self.nwrp & self._mask
         active = bits if self.sprmod else ~bits
-        return frozenset(i for i in range(WRP_SECTORS) if active >> i & 1)
+        return frozenset(i for i in range(self.sectors) if active >> i & 1)
 
     @property
     def pcrop(self) -> frozenset[int]:
@@ -293,7 +355,8 @@ class OptionBytes:
         return self.write_protected if self.sprmod else frozenset()
 
     def is_write_protected(self, sector: int) -> bool:
-        """Whether flash sector ``sector`` (0-7) is write-protected (False beyond 7)."""
+        """Whether flash sector ``sector`` is write-protected (False beyond the modelled
+        bits: 7, or 11 with ``sectors`` 12)."""
         return sector in self.write_protected
 
     # ------------------------------------------------------------------ changes
@@ -307,38 +370,43 @@ class OptionBytes:
         raw = {0: RDP_LEVEL_0, 1: RDP_LEVEL_1, 2: RDP_LEVEL_2}[lvl.value]
         if lvl is RdpLevel.LEVEL_1 and self.rdp_level is RdpLevel.LEVEL_1:
             raw = self.rdp
-        return OptionBytes(self.user, raw, self.nwrp, self.reserved)
+        return dataclasses.replace(self, rdp=raw)
 
     def with_write_protection(self, sectors: Iterable[int]) -> OptionBytes:
-        """A copy where exactly ``sectors`` (numbers 0-7) are write-protected (in the
-        polarity SPRMOD selects)."""
-        want = _check_sectors(sectors)
+        """A copy where exactly ``sectors`` (numbers 0-7, or 0-11 with ``sectors`` 12) are
+        write-protected (in the polarity SPRMOD selects); a number beyond them is a
+        :class:`~dfuse.errors.UsageError` (a ``ValueError``)."""
+        want = _check_sectors(sectors, self.sectors)
         bits = 0
-        for i in range(WRP_SECTORS):
+        for i in range(self.sectors):
             active = i in want
             if active == self.sprmod:
                 bits |= 1 << i
-        return OptionBytes(self.user, self.rdp, (self.nwrp & ~_NWRP_SECTORS) | bits, self.reserved)
+        return dataclasses.replace(self, nwrp=(self.nwrp & ~self._mask) | bits)
 
     def with_sectors_protected(self, sectors: Iterable[int]) -> OptionBytes:
         """A copy with ``sectors`` added to the write-protected ones."""
-        return self.with_write_protection(self.write_protected | _check_sectors(sectors))
+        return self.with_write_protection(
+            self.write_protected | _check_sectors(sectors, self.sectors)
+        )
 
     def with_sectors_unprotected(self, sectors: Iterable[int]) -> OptionBytes:
         """A copy with ``sectors`` removed from the write-protected ones."""
-        return self.with_write_protection(self.write_protected - _check_sectors(sectors))
+        return self.with_write_protection(
+            self.write_protected - _check_sectors(sectors, self.sectors)
+        )
 
     def with_sprmod(self, enabled: bool) -> OptionBytes:
         """A copy with SPRMOD set or cleared (the nWRP bits are kept as they are, so the set
         of protected sectors flips meaning; set the sectors afterwards)."""
         nwrp = self.nwrp | _NWRP_SPRMOD if enabled else self.nwrp & ~_NWRP_SPRMOD
-        return OptionBytes(self.user, self.rdp, nwrp, self.reserved)
+        return dataclasses.replace(self, nwrp=nwrp)
 
     def with_bor_level(self, level: BorLevel | int) -> OptionBytes:
         """A copy with brown-out reset level ``level``."""
         bor = BorLevel(level)
         user = (self.user & ~_USER_BOR_MASK) | bor.value << _USER_BOR_SHIFT
-        return OptionBytes(user, self.rdp, self.nwrp, self.reserved)
+        return dataclasses.replace(self, user=user)
 
     def with_user_flags(
         self,
@@ -354,7 +422,7 @@ class OptionBytes:
                 user = user | bit if flag else user & ~bit
         if nrst_stdby is not None:
             user = user | _USER_NRST_STDBY if nrst_stdby else user & ~_USER_NRST_STDBY
-        return OptionBytes(user, self.rdp, self.nwrp, self.reserved)
+        return dataclasses.replace(self, user=user)
 
     # ------------------------------------------------------------------ presentation
 

@@ -35,7 +35,13 @@ from dfuse.file import DfuFile, DfuSeFile, FileKind, Target, kind_for_path, save
 from dfuse.file.convert import read_file
 from dfuse.gang import GangPhase, flash_many
 from dfuse.layout import MemoryLayout, Sector
-from dfuse.optionbytes import OTP_BLOCK_SIZE, OTP_BLOCKS, WRP_SECTORS, BorLevel
+from dfuse.optionbytes import (
+    OTP_BLOCK_SIZE,
+    OTP_BLOCKS,
+    WRP_SECTORS,
+    WRP_SECTORS_RM0090,
+    BorLevel,
+)
 from dfuse.parts import identify_info
 from dfuse.protocol.plan import EraseSector
 from dfuse.selector import Bench
@@ -614,9 +620,10 @@ def _sector_numbers(text: str) -> list[int]:
         first, dash, last = part.partition("-")
         lo = parse_int(first, what="sector number")
         hi = parse_int(last, what="sector number") if dash else lo
-        if lo > hi or hi >= WRP_SECTORS:
+        if lo > hi or hi >= WRP_SECTORS_RM0090:
             raise UsageError(
-                f"invalid sector {part!r}: write protection covers sectors 0 to {WRP_SECTORS - 1}"
+                f"invalid sector {part!r}: write protection covers sectors 0 to "
+                f"{WRP_SECTORS_RM0090 - 1} (0 to {WRP_SECTORS - 1} on an 8-sector F401/F411)"
             )
         numbers.extend(range(lo, hi + 1))
     if not numbers:

@@ -87,6 +87,7 @@ def part_record(part: Part) -> dict[str, object]:
                 str(e.size): [e.duration.typ, e.duration.max] for e in flash.erase_times
             },
             "mass_erase": [flash.mass_erase.typ, flash.mass_erase.max],
+            "mass_erase_command": flash.mass_erase_command.supported,
         },
         "option_bytes": (
             {
@@ -181,6 +182,17 @@ def _section(part: Part) -> list[str]:
     out += ["", *[f"- {e}" for e in flash.evidence]]
     times = [flash.program_time, flash.mass_erase, *(e.duration for e in flash.erase_times)]
     out += sorted({f"- {d.evidence}" for d in times if d.evidence})
+    command = flash.mass_erase_command
+    if not command.supported:
+        status = f"{command.refusal} (estimate)" if command.estimate else f"{command.refusal}"
+        out += [
+            "",
+            "**No DfuSe mass erase**: the ROM refuses `0x41` without an address (dfuERROR/"
+            f"{status}, flash unchanged), so dfuse erases page by page and refuses "
+            '`erase("all")`. Evidence:',
+            "",
+            *[f"- {e}" for e in command.evidence],
+        ]
     if part.poll_timeouts is not None:
         pt = part.poll_timeouts
         told = ", ".join(

@@ -43,6 +43,7 @@ __all__ = [
     "Duration",
     "EraseTime",
     "Flash",
+    "MassEraseCommand",
     "MemoryKind",
     "OptionBytesSpec",
     "Part",
@@ -206,6 +207,29 @@ class EraseTime:
 
 
 @dataclass(frozen=True, slots=True)
+class MassEraseCommand:
+    """Whether the ROM executes DfuSe's mass erase (AN3156: ``0x41`` with no address).
+
+    AN3156 documents the command for every ROM; a part whose bootloader refuses it (the
+    STM32L0: its flash is erased page by page, or wholly only by an RDP 1 → 0 change)
+    says so here, with the evidence, and the host never plans one on it.
+
+    Attributes:
+        supported: ``True`` (the default, AN3156) or ``False``.
+        refusal: where not supported, the DFU status the ROM reports at the second
+            GETSTATUS after the command (the simulator answers with it; the flash is
+            unchanged): a name of :class:`dfuse.protocol.constants.Status`.
+        estimate: ``True`` when no source quotes that status (it is then modelled).
+        evidence: citations (required where not supported).
+    """
+
+    supported: bool = True
+    refusal: str | None = None
+    estimate: bool = False
+    evidence: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Bank:
     """One flash bank: ``size`` bytes from ``address``."""
 
@@ -241,9 +265,12 @@ class Flash:
             when the flash does not hold the data.
         program_time: programming ``program_width`` bytes.
         erase_times: erase time per unit size.
-        mass_erase: erasing all of the flash at once.
+        mass_erase: erasing all of the flash at once (by the DfuSe command, or where the
+            ROM has none, by the RDP 1 → 0 change that erases it).
         bank_erase: erasing one bank (dual-bank parts), ``None`` if not documented.
         evidence: citations for the geometry and rules.
+        mass_erase_command: whether the ROM executes DfuSe's mass erase
+            (:class:`MassEraseCommand`).
     """
 
     address: int
@@ -259,6 +286,7 @@ class Flash:
     mass_erase: Duration
     bank_erase: Duration | None
     evidence: tuple[str, ...]
+    mass_erase_command: MassEraseCommand = MassEraseCommand()
 
     @property
     def size(self) -> int:
@@ -324,7 +352,9 @@ class OptionBytesSpec:
         rdp_level0, rdp_level2: RDP byte values of level 0 and 2 (anything else: level 1;
             ``rdp_level2`` ``None`` where the part has no level 2, STM32F1/GD32).
         wrp: the write-protection encoding the simulator models: ``"f4"`` (nWRP bits at
-            offset 8, SPRMOD at offset 9 bit 7, RM0383 §3.6) or ``"none"`` (not modelled).
+            offset 8, SPRMOD at offset 9 bit 7, RM0383 §3.6; on a part with more than 8
+            sectors, nWRP bits 0-11 over offsets 8-9, RM0090 §3.6.4) or ``"none"`` (not
+            modelled).
         write_time: programming them (before the reset that loads them).
         evidence: citations.
     """
@@ -723,6 +753,12 @@ def _flash(r: _Reader) -> Flash:
         erase_times.append(EraseTime(size_, _duration(er)))
     bank_erase = _duration(r.table("bank_erase")) if r.has("bank_erase") else None
     r.used.add("bank_erase")
+    command = (
+        _mass_erase_command(r.table("mass_erase_command"))
+        if r.has("mass_erase_command")
+        else MassEraseCommand()
+    )
+    r.used.add("mass_erase_command")
     program_unit = r.integer("program_unit", low=1, high=256)
     if program_unit & (program_unit - 1):
         raise r.fail("program_unit", f"expected a power of two, got {program_unit}")
@@ -740,9 +776,41 @@ def _flash(r: _Reader) -> Flash:
         mass_erase=_duration(r.table("mass_erase")),
         bank_erase=bank_erase,
         evidence=r.strings("evidence", required=True),
+        mass_erase_command=command,
     )
     r.done()
     return flash
+
+
+#: The DFU status names a ROM may refuse a command with (DFU 1.1 §6.1.2, errTARGET..
+#: errSTALLEDPKT; the schema imports nothing from dfuse.protocol).
+REFUSAL_STATUSES = (
+    "errTARGET", "errFILE", "errWRITE", "errERASE", "errCHECK_ERASED", "errPROG",
+    "errVERIFY", "errADDRESS", "errNOTDONE", "errFIRMWARE", "errVENDOR", "errUSBR",
+    "errPOR", "errUNKNOWN", "errSTALLEDPKT",
+)  # fmt: skip
+
+
+def _mass_erase_command(r: _Reader) -> MassEraseCommand:
+    supported = r.flag("supported", True)
+    refusal = r.text("refusal") if r.has("refusal") else None
+    r.used.add("refusal")
+    command = MassEraseCommand(
+        supported=supported,
+        refusal=refusal,
+        estimate=r.flag("estimate", False),
+        evidence=r.strings("evidence", required=True),
+    )
+    if supported and refusal is not None:
+        raise r.fail("refusal", "a supported mass erase has no refusal status")
+    if not supported and refusal not in REFUSAL_STATUSES:
+        raise r.fail(
+            "refusal",
+            f"expected the DFU status the ROM refuses it with ({', '.join(REFUSAL_STATUSES)}), "
+            f"got {refusal!r}",
+        )
+    r.done()
+    return command
 
 
 def _option_bytes(r: _Reader) -> OptionBytesSpec:

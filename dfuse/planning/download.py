@@ -30,6 +30,7 @@ from dfuse.optionbytes import (
     OptionBytes,
     OtpArea,
     RdpLevel,
+    nwrp_sectors,
 )
 from dfuse.parts import Part
 from dfuse.planning.protection import (
@@ -65,6 +66,7 @@ __all__ = [
     "Segments",
     "TargetPlan",
     "check_file_ids",
+    "check_mass_erase",
     "check_otp_contents",
     "check_write_protection",
     "guard_image",
@@ -398,6 +400,8 @@ def plan_targets(
                 "an incremental download needs a DfuSe device: a plain DFU 1.1 device "
                 "has no addresses to read back"
             )
+    if mode is EraseMode.MASS:
+        check_mass_erase(part)
     # A mass erase erases the whole flash whichever alternate setting is selected: it is
     # planned once, for the first memory that has erasable sectors, so that it cannot
     # wipe what an earlier target wrote.
@@ -501,9 +505,12 @@ def guard_mass_erase(
     info: DeviceInfo | None,
     read_options: Callable[[], OptionBytes],
 ) -> None:
-    """Refuse (:func:`check_write_protection`) a ``plan`` that mass erases the main flash
-    of an F2/F4 (nWRP) while any sector is write-protected; reads the option bytes
-    (``read_options``) only for such a plan."""
+    """Refuse a ``plan`` that mass erases on a part whose ROM has no mass erase
+    (:func:`check_mass_erase`), or the main flash of an F2/F4 (nWRP) while any sector is
+    write-protected (:func:`check_write_protection`); reads the option bytes
+    (``read_options``) only for the latter."""
+    if any(isinstance(step, MassErase) for step in plan.erases):
+        check_mass_erase(part)
     if (
         part is not None
         and layout is not None
@@ -511,7 +518,27 @@ def guard_mass_erase(
         and models_f4_wrp(part, info)
         and any(isinstance(step, MassErase) for step in plan.erases)
     ):
-        check_write_protection(layout, plan, read_options().write_protected)
+        # decoded with the part's nWRP bits (12 on the F405/F407: sectors 8-11 count too)
+        raw = read_options().to_bytes()
+        options = OptionBytes.parse(raw, sectors=nwrp_sectors(len(layout.sectors)))
+        check_write_protection(layout, plan, options.write_protected)
+
+
+def check_mass_erase(part: Part | None) -> None:
+    """Refuse (:class:`~dfuse.errors.SafetyError`, before any traffic) a mass erase on a
+    part whose ROM has none (:attr:`~dfuse.parts.Flash.mass_erase_command`, the STM32L0):
+    it would answer the command with an error and erase nothing. An unknown device
+    (``None``) is taken at its word."""
+    if part is None or part.flash.mass_erase_command.supported:
+        return
+    flash = part.flash
+    raise SafetyError(
+        f"the {part.name}'s ROM has no mass erase (DfuSe 0x41 without an address): got a "
+        f"mass erase (erase('all'), erase='mass'), expected page/sector erases: erase its "
+        f"{len(flash.unit_sizes())} pages at 0x{flash.address:08X}-0x{flash.end - 1:08X} one "
+        "by one (erase([addresses]), erase='sectors': a whole-flash image does), or lower "
+        "read protection from level 1 to 0, which erases the flash"
+    )
 
 
 def check_write_protection(layout: MemoryLayout, plan: Plan, protected: frozenset[int]) -> None:

@@ -262,7 +262,8 @@ def _read_one(dev: Facts, job: tuple[int, list[tuple[int, int]]]) -> Flow[bytes]
 def read_options(dev: Facts) -> Flow[OptionBytes]:
     """Read the option-byte block (the ``Option Bytes`` alternate setting)."""
     yield Prepare("read the option bytes")
-    return OptionBytes.parse((yield from _read_one(dev, prot.option_job(dev.info, dev.part))))
+    raw = yield from _read_one(dev, prot.option_job(dev.info, dev.part))
+    return OptionBytes.parse(raw, sectors=prot.nwrp_bits(dev.info))  # 12 on an F405/F407
 
 
 def read_otp(dev: Facts) -> Flow[OtpArea]:

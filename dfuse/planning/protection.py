@@ -22,6 +22,7 @@ from dfuse.optionbytes import (
     OptionBytes,
     OtpArea,
     RdpLevel,
+    nwrp_sectors,
 )
 from dfuse.parts import Part
 from dfuse.protocol.dfuse import FIRST_DATA_BLOCK
@@ -187,7 +188,9 @@ def plan_option_bytes(
     address, _size = option_block(setting)
     data = new.to_bytes()
     steps: list[Step] = []
-    if always or current.optcr != new.optcr:
+    # the nWRP half-word too: a block decoded with 8 nWRP bits has an OPTCR without the
+    # F405/F407's bits 8-11 (OptionBytes.sectors)
+    if always or current.optcr != new.optcr or current.nwrp != new.nwrp:
         steps += [SelectAlt(setting.number), SetAddress(address), WriteOptions(address, data)]
         if reconnect and new.rdp_level is not RdpLevel.LEVEL_2:
             steps += [AwaitReset(wait_s), SelectAlt(setting.number), ConfirmOptions(address, data)]
@@ -223,17 +226,39 @@ def unprotected(options: OptionBytes) -> OptionBytes:
     return options
 
 
-def flash_sector_numbers(info: DeviceInfo, sectors: Iterable[int]) -> frozenset[int]:
-    """Check write-protection sector numbers against the flash layout."""
-    chosen = frozenset(sectors)
+def _flash_sectors(info: DeviceInfo) -> int:
     flash = next((a.layout for a in info.alt_settings if a.layout is not None), None)
-    count = len(flash.sectors) if flash is not None else 8
-    for n in chosen:
+    return len(flash.sectors) if flash is not None else 8
+
+
+def nwrp_bits(info: DeviceInfo) -> int:
+    """The nWRP bits of the device's block at 0x1FFFC000 (what :class:`OptionBytes` decodes
+    it with): 8, or 12 where the flash has more than 8 sectors (F2, F405/F407, F42x bank 1:
+    :func:`~dfuse.optionbytes.nwrp_sectors`)."""
+    return nwrp_sectors(_flash_sectors(info))
+
+
+def flash_sector_numbers(info: DeviceInfo, sectors: Iterable[int]) -> frozenset[int]:
+    """Check write-protection sector numbers against the flash layout, and against the
+    nWRP bits of the block at 0x1FFFC000 (:func:`nwrp_bits`: an F42x's sectors 12-23 have
+    theirs in a second block that dfuse does not model), before any traffic."""
+    chosen = frozenset(sectors)
+    count = _flash_sectors(info)
+    modelled = min(count, nwrp_bits(info))
+    for n in sorted(chosen, key=repr):
         if not isinstance(n, int) or isinstance(n, bool) or not 0 <= n < count:
             raise UsageError(
                 f"flash sector numbers of this device are 0..{count - 1}, got {n!r}",
                 value=n,
                 expected=f"0..{count - 1}",
+            )
+        if n >= modelled:
+            raise UsageError(
+                f"flash sector {n}: dfuse models the write protection (nWRP) of sectors "
+                f"0..{modelled - 1} of this device only (the option block at 0x1FFEC000 "
+                "that holds sectors 12-23 is not modelled)",
+                value=n,
+                expected=f"0..{modelled - 1}",
             )
     return chosen
 

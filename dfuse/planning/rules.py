@@ -286,8 +286,8 @@ class EraseChoice:
         sectors_s: the typical time of erasing every touched page/sector one by one
             (each command's USB cost, :data:`COMMAND_S`, included).
         mass_s: the typical time of one mass erase, its USB cost included (``None``: not
-            possible here, since
-            the image does not cover everything it wipes, or the part is unknown).
+            possible here, since the image does not cover everything it wipes, the part's
+            ROM has no mass erase, or the part is unknown).
     """
 
     mode: EraseMode
@@ -319,7 +319,7 @@ def choose_erase(
         if flash.address <= s.address < flash.end
     )
     covers = everything and layout.address == flash.address and layout.end >= flash.end
-    if not covers:
+    if not covers or not flash.mass_erase_command.supported:  # no mass erase (STM32L0)
         return EraseChoice(mode, sectors_s)
     wait_ms = rules_for(part).mass_erase_wait_ms  # the host waits longer (F405)
     mass_s = max(flash.mass_erase.typ, (wait_ms or 0) / 1000) + COMMAND_S

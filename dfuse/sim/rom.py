@@ -499,12 +499,24 @@ class RomBootloader(DfuModel):
         block = self.option_bytes
         return block[8] | block[9] << 8
 
+    @property
+    def wrp_sectors(self) -> int:
+        """How many flash sectors have an nWRP bit in the block at 0x1FFFC000 (F4 rule):
+        8 (RM0383, F401/F411: bits 8-14 of the half-word are not used) or, on a part with
+        more than 8 sectors, 12 (RM0090 §3.6.4, nWRPi for 0 ≤ i ≤ 11: F405/F407, sectors
+        0-11 of the F42x/F43x, whose sectors 12-23 have theirs in the second block at
+        0x1FFEC000, not modelled: never protected here); 0 where nWRP is not modelled."""
+        ob = self.part.option_bytes
+        if ob is None or ob.wrp != "f4":
+            return 0
+        return 12 if len(self.flash.sectors) > 8 else 8
+
     def is_write_protected(self, sector: int) -> bool:
         """Whether flash sector ``sector`` is write-protected. Modelled for the F4 rule
-        (RM0383 §3.6: nWRP bit ``i`` at 0 protects sector ``i``; with SPRMOD set, bit at 1
-        selects PCROP, which RM0090 §3.7.4 says also blocks writes); other parts: never."""
-        ob = self.part.option_bytes
-        if ob is None or ob.wrp != "f4" or not 0 <= sector < 8:
+        (RM0383 §3.6, RM0090 §3.6.4: nWRP bit ``i`` at 0 protects sector ``i``, for the
+        :attr:`wrp_sectors` first sectors; with SPRMOD set, bit at 1 selects PCROP, which
+        RM0090 §3.7.4 says also blocks writes); other parts and sectors: never."""
+        if not 0 <= sector < self.wrp_sectors:
             return False
         nwrp = self._nwrp()
         bit = nwrp >> sector & 1
@@ -528,21 +540,26 @@ class RomBootloader(DfuModel):
         self._set_option_byte(ob.rdp_offset, value)
 
     def set_write_protection(self, sectors: Iterable[int]) -> None:
-        """Preset the option bytes so that exactly ``sectors`` (0-7) are write-protected
-        (F4 rule, in the polarity SPRMOD selects)."""
-        ob = self.part.option_bytes
-        if ob is None or ob.wrp != "f4":
+        """Preset the option bytes so that exactly ``sectors`` (0 to :attr:`wrp_sectors`
+        - 1) are write-protected (F4 rule, in the polarity SPRMOD selects)."""
+        count = self.wrp_sectors
+        if not count:
             raise ValueError(f"{self.part.name}: write protection is not modelled")
         want = set(sectors)
         for s in want:
-            if not 0 <= s < 8:
-                raise ValueError(f"sector numbers must be 0..7, got {s!r}")
-        sprmod = bool(self._nwrp() & 0x8000)
+            if not 0 <= s < count:
+                raise ValueError(f"sector numbers must be 0..{count - 1}, got {s!r}")
+        nwrp = self._nwrp()
+        sprmod = bool(nwrp & 0x8000)
+        mask = (1 << count) - 1
         bits = 0
-        for i in range(8):
+        for i in range(count):
             if (i in want) == sprmod:
                 bits |= 1 << i
-        self._set_option_byte(8, bits)
+        nwrp = (nwrp & ~mask) | bits
+        self._set_option_byte(8, nwrp & 0xFF)
+        if count > 8:
+            self._set_option_byte(9, nwrp >> 8)
 
     def _set_option_byte(self, offset: int, value: int) -> None:
         """Set one byte of a raw value/complement block, keeping its complement (the byte
@@ -832,6 +849,15 @@ class RomBootloader(DfuModel):
             self.state = State.dfuDNBUSY
 
     def _mass_erase(self) -> Operation:
+        command = self.part.flash.mass_erase_command
+        if not command.supported:
+            # the ROM has no mass erase (STM32L0): it refuses the command with the row's
+            # status (an estimate where the row says so) and the flash is unchanged
+            assert command.refusal is not None
+            estimate = " (status: estimate)" if command.estimate else ""
+            raise DfuFailure(
+                Status[command.refusal], f"mass erase: not supported by this ROM{estimate}"
+            )
         if self.rdp_level:
             raise DfuFailure(Status.errVENDOR, "mass erase: read protection")
         protected = [s.index for s in self.flash.sectors if self.is_write_protected(s.index)]

@@ -3,14 +3,17 @@ documented exit code before any read, never a device error or an empty file."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from dfuse.cli import ExitCode
-from dfuse.sim import board
+from dfuse.sim import RomBootloader, board
 
 from .conftest import Runner
+
+Sim = Callable[..., RomBootloader]
 
 
 @pytest.fixture
@@ -48,3 +51,42 @@ def test_option_bytes_of_other_formats_are_a_one_line_refusal(
         assert result.code == ExitCode.REFUSED, result.err
         assert "not in the STM32F2/F4 format" in result.err
         assert len(result.err.strip().splitlines()) == 1
+
+
+def test_a_mass_erase_of_the_l0_is_a_one_line_refusal(run: Runner, workdir: Path) -> None:
+    result = run("erase", "--all", "--yes", "-d", "sim:stm32l072")
+    assert result.code == ExitCode.REFUSED, result.err
+    assert "stm32l072's ROM has no mass erase" in result.err
+    assert "expected page/sector erases" in result.err
+    assert len(result.err.strip().splitlines()) == 1
+    assert "Traceback" not in result.err
+
+
+def test_option_bytes_protect_sector_10_of_an_f407(run: Runner, sim: Sim) -> None:
+    b = sim(board("stm32f407"))
+    result = run("option-bytes", "-d", "sim:", "--protect", "10", "--yes", "--json")
+    assert result.code == ExitCode.OK, result.err
+    assert result.json()["option_bytes"]["write_protected"] == [10]
+    assert [s for s in range(12) if b.is_write_protected(s)] == [10]
+    again = run("option-bytes", "-d", "sim:", "--unprotect", "8-11", "--yes")
+    assert again.code == ExitCode.OK, again.err
+    assert not any(b.is_write_protected(s) for s in range(12))
+
+
+@pytest.mark.parametrize(("part", "spec"), [("stm32f411xe", "10"), ("stm32f411xe", "8-9")])
+def test_option_bytes_protect_past_an_f411s_sectors_is_a_one_line_usage_error(
+    run: Runner, sim: Sim, part: str, spec: str
+) -> None:
+    b = sim(board(part))
+    before = b.option_bytes
+    result = run("option-bytes", "-d", "sim:", "--protect", spec, "--yes")
+    assert result.code == ExitCode.USAGE, result.err
+    assert "sector numbers must be 0..7" in result.err
+    assert len(result.err.strip().splitlines()) == 1
+    assert b.option_bytes == before
+
+
+def test_option_bytes_protect_sector_12_is_refused_before_opening(run: Runner) -> None:
+    result = run("option-bytes", "-d", "sim:stm32f429", "--protect", "12", "--yes")
+    assert result.code == ExitCode.USAGE
+    assert "covers sectors 0 to 11" in result.err
