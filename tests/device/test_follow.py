@@ -152,7 +152,7 @@ def test_a_keyboard_interrupt_in_the_transport_runs_the_plain_verify_cleanup(
     _fail_transport(dev, Request.UPLOAD, 1, KeyboardInterrupt())
     with pytest.raises(KeyboardInterrupt) as info:
         dev.download(IMAGE, leave=leave)
-    assert dev.closed  # a plain DFU device has manifested: closed either way (old rule)
+    assert dev.closed  # a plain DFU download always ends with its manifestation: it leaves
     text = "".join(traceback.format_exception(info.value))
     assert "During handling of the above exception" not in text
     assert info.value.__cause__ is None
