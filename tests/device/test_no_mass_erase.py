@@ -6,6 +6,7 @@ the simulated board's memory (``peek``) and its request counters."""
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 
 import pytest
 
@@ -30,7 +31,7 @@ def test_a_mass_erase_on_the_l0_is_refused_before_any_request(how: str) -> None:
         assert dev.part is not None
         assert dev.part.name == "stm32l072"
         before = sum(model.requests.values())
-        attempt = {
+        attempt: Callable[[], object] = {
             "erase_all": lambda: dev.erase("all"),
             "mass_erase": dev.mass_erase,
             "download": lambda: dev.download(b"\x01\x02\x03\x04", address=flash.address,

@@ -6,6 +6,7 @@ refused before anything is read or sent."""
 from __future__ import annotations
 
 import dataclasses
+from typing import NoReturn
 
 import pytest
 
@@ -65,7 +66,7 @@ def test_the_guard_refuses_a_mass_erase_plan_before_reading_anything() -> None:
 
 
 def test_a_download_asking_for_a_mass_erase_on_the_l0_is_refused_before_any_read() -> None:
-    def never(*_args: object) -> list[tuple[int, bytes]]:
+    def never(*_args: object) -> NoReturn:
         raise AssertionError("nothing may be read")
 
     jobs: list[dl.Job] = [(0, L0_FLASH, _whole())]
