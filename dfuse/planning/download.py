@@ -30,7 +30,6 @@ from dfuse.optionbytes import (
     OptionBytes,
     OtpArea,
     RdpLevel,
-    nwrp_sectors,
 )
 from dfuse.parts import Part
 from dfuse.planning.protection import (
@@ -518,10 +517,8 @@ def guard_mass_erase(
         and models_f4_wrp(part, info)
         and any(isinstance(step, MassErase) for step in plan.erases)
     ):
-        # decoded with the part's nWRP bits (12 on the F405/F407: sectors 8-11 count too)
-        raw = read_options().to_bytes()
-        options = OptionBytes.parse(raw, sectors=nwrp_sectors(len(layout.sectors)))
-        check_write_protection(layout, plan, options.write_protected)
+        # read_options decodes the device's nWRP bits (flows.read_options: 12 on an F405/F407)
+        check_write_protection(layout, plan, read_options().write_protected)
 
 
 def check_mass_erase(part: Part | None) -> None:

@@ -244,7 +244,7 @@ def flash_sector_numbers(info: DeviceInfo, sectors: Iterable[int]) -> frozenset[
     theirs in a second block that dfuse does not model), before any traffic."""
     chosen = frozenset(sectors)
     count = _flash_sectors(info)
-    modelled = min(count, nwrp_bits(info))
+    modelled = min(count, nwrp_sectors(count))
     for n in sorted(chosen, key=repr):
         if not isinstance(n, int) or isinstance(n, bool) or not 0 <= n < count:
             raise UsageError(
